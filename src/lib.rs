@@ -1,0 +1,18 @@
+//! firetail: tail rotating log files and ship them to Amazon Kinesis Data Firehose or
+//! Kinesis Data Streams, as a drop-in for the Kinesis Agent.
+//!
+//! # Layout
+//!
+//! The data path is cut into stages; each lives in its own crate or module and talks to
+//! the next through typed channels (see ARCHITECTURE.md for the map):
+//!
+//! - `firetail_generate`: the simulated web server (access-log lines at a rate, rotation).
+//! - `firetail_config`: `agent.json` as the Kinesis Agent reads it.
+//! - `firetail_tail`: discover, tail, frame; acknowledgements to checkpoints.
+//! - `firetail_process`: the `dataProcessingOptions` chain.
+//! - [`sink`]: batch, send, retry; acknowledge what the destination accepted.
+//! - [`daemon`]: wires one pipeline per flow and owns shutdown.
+//! - `firetail_local_firehose`: a Firehose stand-in for demos and tests.
+//! - [`cli`]: one module per subcommand.
+
+pub mod cli;

@@ -1,0 +1,7 @@
+//! The `firetail` binary: parse the command line and hand over to the library.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    firetail::cli::main()
+}
