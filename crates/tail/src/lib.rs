@@ -2,6 +2,4 @@
 //!
 //! (Module layout is being written; see ARCHITECTURE.md.)
 
-pub mod record;
-
-pub use record::{Acker, FileId, Record, Span};
+pub use firetail_record::{Acker, FileId, Record, Span};

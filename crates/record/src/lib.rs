@@ -1,4 +1,6 @@
 //! The types that cross the boundary between the tailer and everything downstream.
+//! They live in their own crate so that each stage depends on the channel, not on the
+//! stage at its other end.
 //!
 //! A [`Record`] leaves the tailer carrying the [`Span`] of file bytes it was framed
 //! from. Downstream stages (process, batch, send) never look inside a span; they hand
