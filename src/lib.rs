@@ -15,4 +15,6 @@
 //! - `firetail_local_firehose`: a Firehose stand-in for demos and tests.
 //! - [`cli`]: one module per subcommand.
 
+pub mod aws;
 pub mod cli;
+pub mod logging;

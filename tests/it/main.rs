@@ -1,1 +1,7 @@
-//! Integration tests: one binary, one module per area.
+//! Integration tests: one binary, one module per area (ripgrep's layout).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+/// The test harness itself against moto: S3 bucket, delivery stream, PutRecordBatch.
+mod moto_smoke;

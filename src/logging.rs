@@ -1,0 +1,28 @@
+//! Logging setup: `tracing` to stderr in a journald-friendly shape.
+//!
+//! Under systemd (`JOURNAL_STREAM` set) timestamps are left to the journal and ANSI
+//! colours are off, so `journalctl` shows one clean line per event. `--log-level` sets
+//! the default filter; `RUST_LOG` wins when present, as operators expect.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber. Safe to call once per process; a second call (tests
+/// running the CLI in-process) is ignored.
+pub fn init(default_level: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(default_level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(true)
+        .with_ansi(!under_journald && std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    // `try_init` fails only if a subscriber is already installed; keeping the first one
+    // is what we want.
+    let _ = if under_journald {
+        builder.without_time().try_init()
+    } else {
+        builder.try_init()
+    };
+}
