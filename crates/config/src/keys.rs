@@ -1,0 +1,357 @@
+//! The table of every configuration key firetail knows: its agent.json name, where it may
+//! appear, its type, default, legal range and whether firetail acts on it.
+//!
+//! This table is the single source of truth: the reader validates against it, the unknown-key
+//! warnings suggest names from it, the table-driven tests are generated from it and
+//! `docs/configuration.md` is checked against it. Invariant: every `(scope, name)` pair is
+//! unique, and every default lies inside its own range.
+
+/// Largest Java `int`; the agent reads "int" keys into one.
+pub const JAVA_INT_MAX: i64 = i32::MAX as i64;
+/// Largest Java `long`.
+pub const JAVA_LONG_MAX: i64 = i64::MAX;
+
+/// Where a key may appear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Top level of the main agent.json.
+    Global,
+    /// An element of `flows`.
+    Flow,
+    /// An element of `firetail.generators`.
+    Generator,
+}
+
+/// Which flow type a flow key means something for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppliesTo {
+    /// Every flow (and every global or generator key).
+    All,
+    /// Firehose flows (`deliveryStream`) only.
+    Firehose,
+    /// Kinesis Data Streams flows (`kinesisStream`) only.
+    Kinesis,
+}
+
+/// Legal interval of an integer key, inclusive at both ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bounds {
+    /// The same range for every flow type.
+    Range(i64, i64),
+    /// Firehose and Kinesis flows have different limits.
+    PerDestination {
+        /// Range on a Firehose flow.
+        firehose: (i64, i64),
+        /// Range on a Kinesis flow.
+        kinesis: (i64, i64),
+    },
+    /// `0` (off) or a value in the range.
+    ZeroOr(i64, i64),
+}
+
+/// The type of a key's value, after the agent's coercion rules (§1.2 of the spec).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// Java `int`: a JSON integer, or a string Java's `Integer.decode` accepts.
+    Int(Bounds),
+    /// Java `long`: like `Int` with 64-bit limits.
+    Long(Bounds),
+    /// Unsigned 64-bit integer (firetail's own `seed`).
+    U64,
+    /// Floating point number in an inclusive range.
+    Float(f64, f64),
+    /// `true`/`false`, or a case-insensitive string `true,yes,t,y,1` / `false,no,f,n,0`.
+    Bool,
+    /// A string; numbers and booleans are accepted and converted to their text, as the agent does.
+    Str,
+    /// A string that must be one of these names, case-sensitive.
+    Enum(&'static [&'static str]),
+    /// A filesystem path (string).
+    Path,
+    /// An absolute path glob (`filePattern`).
+    FilePattern,
+    /// A socket address such as `127.0.0.1:9898`; the empty string means disabled.
+    SocketAddrOrEmpty,
+    /// A JSON array handled by its own code (`flows`, `dataProcessingOptions`, generators).
+    List,
+    /// Any value; the key is accepted but never read.
+    Ignored,
+}
+
+/// What a key is when it is absent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DefaultValue {
+    /// The key must be present.
+    Required,
+    /// No value (an optional setting).
+    Unset,
+    /// An integer.
+    Int(i64),
+    /// An integer that depends on the flow type.
+    PerDestination {
+        /// Default on a Firehose flow.
+        firehose: i64,
+        /// Default on a Kinesis flow.
+        kinesis: i64,
+    },
+    /// A float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// A string (also the default of enums and paths).
+    Str(&'static str),
+    /// Computed from other settings; the text says how.
+    Computed(&'static str),
+}
+
+/// What firetail does with a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Validated and acted on.
+    Used,
+    /// Validated and shown in the effective config, but has no effect in firetail.
+    Accepted,
+    /// Accepted with a warning: the Kinesis Agent itself ignores it.
+    Ignored,
+}
+
+/// One configuration key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeySpec {
+    /// The exact agent.json key (flat, may contain dots).
+    pub name: &'static str,
+    /// Where the key may appear.
+    pub scope: Scope,
+    /// Value type and legal range.
+    pub kind: Kind,
+    /// Value when absent.
+    pub default: DefaultValue,
+    /// Which flow types the key affects.
+    pub applies_to: AppliesTo,
+    /// What firetail does with it.
+    pub support: Support,
+    /// One-line description for the docs.
+    pub doc: &'static str,
+}
+
+impl KeySpec {
+    /// True for firetail's own keys (prefix `firetail.`, and every generator key).
+    pub fn is_extension(&self) -> bool {
+        self.name.starts_with("firetail.") || self.scope == Scope::Generator
+    }
+}
+
+const fn key(
+    name: &'static str,
+    scope: Scope,
+    kind: Kind,
+    default: DefaultValue,
+    support: Support,
+    doc: &'static str,
+) -> KeySpec {
+    KeySpec {
+        name,
+        scope,
+        kind,
+        default,
+        applies_to: AppliesTo::All,
+        support,
+        doc,
+    }
+}
+
+const fn only(spec: KeySpec, applies_to: AppliesTo) -> KeySpec {
+    KeySpec { applies_to, ..spec }
+}
+
+use AppliesTo::{Firehose, Kinesis};
+use DefaultValue as D;
+use Kind::{Bool, Enum, FilePattern, Float, Ignored, Int, List, Long, Path, SocketAddrOrEmpty, Str, U64};
+use Scope::{Flow, Generator, Global};
+use Support::{Accepted, Used};
+
+const fn r(min: i64, max: i64) -> Bounds {
+    Bounds::Range(min, max)
+}
+
+/// Legal values of `initialPosition`.
+pub const INITIAL_POSITIONS: &[&str] = &["START_OF_FILE", "END_OF_FILE"];
+/// Legal values of `partitionKeyOption`.
+pub const PARTITION_KEY_OPTIONS: &[&str] = &["RANDOM", "DETERMINISTIC"];
+/// Legal values of `firetail.partitionKeyHash`.
+pub const PARTITION_KEY_HASHES: &[&str] = &["AGENT", "RECORD"];
+/// Legal values of a generator's `format`.
+pub const GENERATOR_FORMATS: &[&str] = &["combined", "common"];
+/// Legal values of a generator's `rotateMode`.
+pub const ROTATE_MODES: &[&str] = &["none", "rename", "copytruncate", "dated"];
+
+/// Firehose's maximum record size, bytes (not configurable in the agent).
+pub const FIREHOSE_MAX_RECORD_BYTES: i64 = 1_024_000;
+/// Kinesis Data Streams' maximum record size including the partition key, bytes.
+pub const KINESIS_MAX_RECORD_BYTES: i64 = 1_048_576;
+
+/// Every key firetail knows, in documentation order.
+pub static KEYS: &[KeySpec] = &[
+    // ---- global: the Kinesis Agent's keys ----
+    key("flows", Global, List, D::Required, Used, "Flow definitions (at least one after merging agent.d)."),
+    key("awsAccessKeyId", Global, Str, D::Unset, Used, "Static access key id; needs awsSecretAccessKey."),
+    key("awsSecretAccessKey", Global, Str, D::Unset, Used, "Static secret key (shown redacted in the effective config)."),
+    key("assumeRoleARN", Global, Str, D::Unset, Used, "Role assumed with STS on top of the credential chain."),
+    key("assumeRoleExternalId", Global, Str, D::Unset, Used, "ExternalId for AssumeRole."),
+    key("sts.endpoint", Global, Str, D::Unset, Used, "STS endpoint for AssumeRole."),
+    key("userDefinedCredentialsProvider.classname", Global, Str, D::Unset, Accepted, "Java credentials provider class; firetail cannot load Java classes."),
+    key("userDefinedCredentialsProvider.location", Global, Str, D::Unset, Accepted, "Jar holding that class."),
+    key("kinesis.endpoint", Global, Str, D::Unset, Used, "Kinesis endpoint URL; empty = unset."),
+    key("kinesis.region", Global, Str, D::Unset, Used, "Kinesis signing region."),
+    key("firehose.endpoint", Global, Str, D::Unset, Used, "Firehose endpoint URL; empty = unset."),
+    key("cloudwatch.endpoint", Global, Str, D::Unset, Used, "CloudWatch endpoint URL; empty = unset."),
+    key("cloudwatch.emitMetrics", Global, Bool, D::Bool(true), Used, "Publish CloudWatch metrics."),
+    key("cloudwatch.tagInstance", Global, Bool, D::Bool(false), Accepted, "Add an Instance dimension to metrics."),
+    key("cloudwatch.namespace", Global, Str, D::Str("AWSKinesisAgent"), Used, "CloudWatch metric namespace."),
+    key("cloudwatch.metricsBufferTimeMillis", Global, Long(r(1, JAVA_LONG_MAX)), D::Int(30_000), Used, "Flush interval of the CloudWatch publisher, ms."),
+    key("cloudwatch.metricsQueueSize", Global, Int(r(1, JAVA_INT_MAX)), D::Int(10_000), Accepted, "Max distinct metric datums queued."),
+    key("log.emitMetrics", Global, Bool, D::Bool(false), Accepted, "Also log every metric scope."),
+    key("log.emitInternalMetrics", Global, Bool, D::Bool(false), Accepted, "Log an `Agent: Status:` JSON line."),
+    key("log.statusReportingPeriodSeconds", Global, Int(r(1, JAVA_INT_MAX)), D::Int(30), Used, "Period of the status log lines, s."),
+    key("checkpointFile", Global, Path, D::Str("/var/lib/firetail/checkpoints.json"), Used, "Checkpoint file (the agent's default is /var/run/aws-kinesis-agent/checkpoints)."),
+    key("checkpointTimeToLiveDays", Global, Int(r(0, JAVA_INT_MAX)), D::Int(7), Used, "Checkpoints not updated for this many days are dropped at startup."),
+    key("checkpoints.queryTimeoutSeconds", Global, Int(r(0, JAVA_INT_MAX)), D::Int(30), Accepted, "SQLite query timeout in the agent."),
+    key("checkpoints.connectionTimeoutSeconds", Global, Int(r(0, JAVA_INT_MAX)), D::Int(5), Accepted, "Read but never used by the agent."),
+    key("maxSendingThreads", Global, Int(r(1, JAVA_INT_MAX)), D::Computed("max(2, maxSendingThreadsPerCore × CPUs)"), Accepted, "Size of the agent's sender thread pool."),
+    key("maxSendingThreadsPerCore", Global, Int(r(1, JAVA_INT_MAX)), D::Int(12), Accepted, "Multiplier for the maxSendingThreads default."),
+    key("sendingThreadsKeepAliveMillis", Global, Long(r(0, JAVA_LONG_MAX)), D::Int(60_000), Accepted, "Idle sender thread timeout, ms."),
+    key("sendingThreadsMaxQueueSize", Global, Int(r(1, JAVA_INT_MAX)), D::Int(100), Accepted, "Queue in front of the sender pool."),
+    key("maxConnections", Global, Int(r(1, JAVA_INT_MAX)), D::Computed("max(50, maxSendingThreads)"), Accepted, "HTTP connection pool size per AWS client."),
+    key("connectionTimeoutMillis", Global, Int(r(0, JAVA_INT_MAX)), D::Int(10_000), Used, "TCP connect timeout, ms (0 = none)."),
+    key("socketTimeoutMillis", Global, Int(r(0, JAVA_INT_MAX)), D::Int(50_000), Used, "HTTP read timeout, ms (0 = none)."),
+    key("connectionTTLMillis", Global, Long(r(-1, JAVA_LONG_MAX)), D::Int(-1), Accepted, "Pooled connection time to live, ms (-1 = unlimited)."),
+    key("useTcpKeepAlive", Global, Bool, D::Bool(false), Accepted, "TCP keep-alive on AWS connections."),
+    key("useHttpGzip", Global, Bool, D::Bool(false), Accepted, "SDK HTTP gzip."),
+    key("userAgent", Global, Str, D::Unset, Accepted, "User-agent prefix (trimmed)."),
+    key("userAgentOverride", Global, Str, D::Unset, Accepted, "Replaces the whole user agent."),
+    key("shutdownTimeoutMillis", Global, Long(r(0, JAVA_LONG_MAX)), D::Int(10_000), Used, "Graceful shutdown budget, ms."),
+    key("log.level", Global, Ignored, D::Unset, Support::Ignored, "Ignored by the Kinesis Agent since 2018."),
+    key("log.file", Global, Ignored, D::Unset, Support::Ignored, "Ignored by the Kinesis Agent since 2018."),
+    key("log.maxBackupIndex", Global, Ignored, D::Unset, Support::Ignored, "Ignored by the Kinesis Agent since 2018."),
+    key("log.maxFileSize", Global, Ignored, D::Unset, Support::Ignored, "Ignored by the Kinesis Agent since 2018."),
+    // ---- global: firetail extensions ----
+    key("firetail.metrics.listen", Global, SocketAddrOrEmpty, D::Str("127.0.0.1:9898"), Used, "Prometheus /metrics listen address; empty string = disabled."),
+    key("firetail.checkpointIntervalMillis", Global, Long(r(100, 60_000)), D::Int(1000), Used, "How often checkpoints are persisted, ms."),
+    key("firetail.region", Global, Str, D::Unset, Used, "Fallback region for every AWS client."),
+    key("firetail.firehose.region", Global, Str, D::Unset, Used, "Firehose region."),
+    key("firetail.cloudwatch.region", Global, Str, D::Unset, Used, "CloudWatch region."),
+    key("firetail.generators", Global, List, D::Unset, Used, "In-daemon access-log generators (see the generator keys)."),
+    // ---- flow: the Kinesis Agent's keys ----
+    key("filePattern", Flow, FilePattern, D::Required, Used, "Absolute glob of the files to tail."),
+    key("deliveryStream", Flow, Str, D::Unset, Used, "Firehose delivery stream; wins over kinesisStream."),
+    key("kinesisStream", Flow, Str, D::Unset, Used, "Kinesis data stream."),
+    only(key("partitionKeyOption", Flow, Enum(PARTITION_KEY_OPTIONS), D::Str("RANDOM"), Used, "Partition key per record."), Kinesis),
+    key("initialPosition", Flow, Enum(INITIAL_POSITIONS), D::Str("END_OF_FILE"), Used, "Where to start in the newest file without a checkpoint."),
+    key("maxBufferAgeMillis", Flow, Long(r(1000, 900_000)), D::Int(60_000), Used, "Flush a partial batch when its first record is this old, ms."),
+    key("maxBufferSizeRecords", Flow, Int(r(1, 500)), D::Int(500), Used, "Max records per API call."),
+    key("maxBufferSizeBytes", Flow, Int(Bounds::PerDestination { firehose: (1, 4_194_304), kinesis: (1, 5_242_880) }), D::PerDestination { firehose: 4_194_304, kinesis: 5_242_880 }, Used, "Max bytes per API call."),
+    key("publishQueueCapacity", Flow, Int(r(1, JAVA_INT_MAX)), D::Int(100), Accepted, "Agent's queue of unsent buffers (firetail bounds memory with firetail.maxInFlightBytes)."),
+    key("retryInitialBackoffMillis", Flow, Long(r(0, JAVA_LONG_MAX)), D::Int(100), Used, "Backoff base, ms."),
+    key("retryMaxBackoffMillis", Flow, Long(r(0, JAVA_LONG_MAX)), D::Int(10_000), Used, "Backoff cap before jitter, ms."),
+    key("waitOnFullPublishQueueMillis", Flow, Long(r(1000, 900_000)), D::Int(60_000), Accepted, "Validated but unused by the agent."),
+    key("waitOnEmptyPublishQueueMillis", Flow, Long(r(1000, 900_000)), D::Int(60_000), Accepted, "Agent publisher's longest wait for a buffer, ms."),
+    key("waitOnFullRetryQueueMillis", Flow, Ignored, D::Unset, Support::Ignored, "Defined but never read by the agent."),
+    key("minTimeBetweenFilePollsMillis", Flow, Long(r(0, JAVA_LONG_MAX)), D::Int(100), Accepted, "Agent's sleep after an idle poll, ms."),
+    key("maxTimeBetweenFileTrackerRefreshMillis", Flow, Long(r(0, JAVA_LONG_MAX)), D::Int(10_000), Accepted, "Agent's forced rescan interval, ms (firetail: firetail.reconcileIntervalMillis)."),
+    key("multiLineStartPattern", Flow, Str, D::Unset, Used, "Java regex that starts a record; empty = unset."),
+    key("skipHeaderLines", Flow, Int(r(0, JAVA_INT_MAX)), D::Int(0), Used, "Lines skipped at the start of every file read from offset 0."),
+    key("truncatedRecordTerminator", Flow, Str, D::Str("\n"), Used, "Written over the end of truncated records."),
+    only(key("aggregatedRecordSizeBytes", Flow, Int(r(0, FIREHOSE_MAX_RECORD_BYTES)), D::Int(0), Used, "Pack whole lines into Firehose records of at most this size (0 = off)."), Firehose),
+    key("dataProcessingOptions", Flow, List, D::Unset, Used, "Converter chain (validated by firetail-process)."),
+    key("fileFooterPattern", Flow, Str, D::Unset, Used, "Java regex; a record fully matching it stops reading the file; empty = unset."),
+    key("log.emitInternalMetrics", Flow, Bool, D::Bool(false), Accepted, "Per-flow `File Tailer Status:` JSON line."),
+    // ---- flow: firetail extensions ----
+    key("firetail.maxOpenFiles", Flow, Int(r(1, 65_536)), D::Int(1024), Used, "Max files of this flow open at once."),
+    key("firetail.maxInFlightBytes", Flow, Long(r(1_048_576, 1_073_741_824)), D::Int(16_777_216), Used, "Bytes read but not yet acknowledged; tailing pauses above it."),
+    key("firetail.reconcileIntervalMillis", Flow, Long(r(10, 60_000)), D::Int(1000), Used, "Directory rescan interval backing inotify, ms."),
+    key("firetail.idleFlushMillis", Flow, Long(Bounds::ZeroOr(100, 3_600_000)), D::Int(0), Used, "Emit an unterminated last line after the file is idle this long, ms (0 = never, as the agent)."),
+    key("firetail.fingerprintBytes", Flow, Int(r(16, 4096)), D::Int(256), Used, "Leading bytes hashed into a file's identity."),
+    key("firetail.maxRequestsInFlight", Flow, Int(r(1, 64)), D::Int(4), Used, "Concurrent PutRecordBatch/PutRecords calls per flow."),
+    key("firetail.pacing.recordsPerSecond", Flow, Long(r(1, JAVA_LONG_MAX)), D::Unset, Used, "Send at most this many records/s (unset = unpaced)."),
+    key("firetail.pacing.bytesPerSecond", Flow, Long(r(1, JAVA_LONG_MAX)), D::Unset, Used, "Send at most this many bytes/s (unset = unpaced)."),
+    only(key("firetail.partitionKeyHash", Flow, Enum(PARTITION_KEY_HASHES), D::Str("AGENT"), Used, "DETERMINISTIC keys: AGENT = the agent's md5 (of the whole parser buffer for unconverted records), RECORD = md5 of the record."), Kinesis),
+    // ---- firetail.generators[i] ----
+    key("path", Generator, Path, D::Required, Used, "Absolute path of the log file to write."),
+    key("rate", Generator, Int(r(1, 10_000_000)), D::Int(100), Used, "Lines per second."),
+    key("format", Generator, Enum(GENERATOR_FORMATS), D::Str("combined"), Used, "Apache log format."),
+    key("rotateMode", Generator, Enum(ROTATE_MODES), D::Str("none"), Used, "How the file is rotated."),
+    key("rotateSizeBytes", Generator, Long(r(1, JAVA_LONG_MAX)), D::Unset, Used, "Rotate when the file reaches this size."),
+    key("rotateIntervalSeconds", Generator, Long(r(1, JAVA_LONG_MAX)), D::Unset, Used, "Rotate this often."),
+    key("keep", Generator, Int(r(0, 10_000)), D::Int(5), Used, "Rotated files kept."),
+    key("seed", Generator, U64, D::Unset, Used, "Random seed (unset = random)."),
+    key("botShare", Generator, Float(0.0, 1.0), D::Float(0.05), Used, "Share of bot/crawler/scanner traffic."),
+];
+
+/// Keys that may appear in `scope`.
+pub fn keys_in(scope: Scope) -> impl Iterator<Item = &'static KeySpec> {
+    KEYS.iter().filter(move |k| k.scope == scope)
+}
+
+/// The spec of `name` in `scope`, if firetail knows it.
+pub fn lookup(scope: Scope, name: &str) -> Option<&'static KeySpec> {
+    KEYS.iter().find(|k| k.scope == scope && k.name == name)
+}
+
+/// The known key of `scope` closest to `name`, if within edit distance 2.
+pub fn suggest(scope: Scope, name: &str) -> Option<&'static str> {
+    keys_in(scope)
+        .map(|k| (edit_distance(name, k.name), k.name))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n)
+}
+
+/// Levenshtein distance over chars; inputs are short key names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = prev[j] + usize::from(ca != *cb);
+            cur[j + 1] = substitution.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_per_scope() {
+        for (i, a) in KEYS.iter().enumerate() {
+            for b in &KEYS[i + 1..] {
+                assert!(
+                    !(a.scope == b.scope && a.name == b.name),
+                    "duplicate {}",
+                    a.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn suggestion_within_two_edits() {
+        assert_eq!(
+            suggest(Scope::Flow, "maxBufferAgeMilis"),
+            Some("maxBufferAgeMillis")
+        );
+        assert_eq!(suggest(Scope::Flow, "filepattern"), Some("filePattern"));
+        assert_eq!(suggest(Scope::Global, "somethingElse"), None);
+    }
+
+    #[test]
+    fn edit_distance_basics() {
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+    }
+}
