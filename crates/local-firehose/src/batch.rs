@@ -1,0 +1,288 @@
+//! Parsing and validating `PutRecord` / `PutRecordBatch` bodies: the hot path.
+//!
+//! The body is parsed with borrowed strings (base64 never needs JSON escapes), and every
+//! record is decoded into one caller-owned scratch buffer that is reused across requests, so a
+//! request costs one small `Vec` of ranges and no per-record allocation.
+//!
+//! Invariant: a request either passes every check (and then every record is decoded into
+//! `scratch`) or is refused whole, as the service refuses a batch with one bad record.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Range;
+
+use base64::Engine as _;
+use serde::de::{Deserializer, Visitor};
+use serde::Deserialize;
+
+use crate::api::{validate_stream_name, ApiError};
+
+/// Most records in one `PutRecordBatch`.
+pub const MAX_RECORDS_PER_BATCH: usize = 500;
+/// Largest decoded record, in bytes (1,000 KiB).
+pub const MAX_RECORD_BYTES: usize = 1_024_000;
+/// Largest total of decoded data in one `PutRecordBatch` (4 MiB).
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
+
+/// A validated put request: the stream and where each decoded record sits in the scratch buffer.
+#[derive(Debug)]
+pub struct DecodedPut<'a> {
+    /// The delivery stream name.
+    pub stream: Cow<'a, str>,
+    /// Each record's bytes within the scratch buffer, in request order.
+    pub records: Vec<Range<usize>>,
+}
+
+/// A JSON string that borrows from the body when it has no escapes.
+struct JsonStr<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for JsonStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct StrVisitor<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for StrVisitor<'a> {
+            type Value = JsonStr<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(JsonStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(JsonStr(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(StrVisitor(PhantomData))
+    }
+}
+
+#[derive(Deserialize)]
+struct RecordIn<'a> {
+    #[serde(rename = "Data", borrow, default)]
+    data: Option<JsonStr<'a>>,
+}
+
+#[derive(Deserialize)]
+struct PutRecordBatchIn<'a> {
+    #[serde(rename = "DeliveryStreamName", borrow, default)]
+    stream: Option<JsonStr<'a>>,
+    #[serde(rename = "Records", borrow, default)]
+    records: Option<Vec<RecordIn<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct PutRecordIn<'a> {
+    #[serde(rename = "DeliveryStreamName", borrow, default)]
+    stream: Option<JsonStr<'a>>,
+    #[serde(rename = "Record", borrow, default)]
+    record: Option<RecordIn<'a>>,
+}
+
+/// Parses and validates a `PutRecordBatch` body, decoding every record into `scratch`
+/// (cleared first).
+pub fn decode_put_record_batch<'a>(
+    body: &'a [u8],
+    scratch: &mut Vec<u8>,
+) -> Result<DecodedPut<'a>, ApiError> {
+    let input: PutRecordBatchIn<'a> = parse_json(body)?;
+    let stream = required_stream(input.stream)?;
+    let records = input
+        .records
+        .ok_or_else(|| ApiError::constraint("null", "records", "Member must not be null"))?;
+    check_record_count(records.len())?;
+    let ranges = decode_records(&records, "records.{}.member.data", scratch)?;
+    if scratch.len() > MAX_BATCH_BYTES {
+        return Err(ApiError::invalid_argument(format!(
+            "Records size {} bytes exceeds the {MAX_BATCH_BYTES} bytes (4 MiB) limit per PutRecordBatch call",
+            scratch.len()
+        )));
+    }
+    Ok(DecodedPut {
+        stream,
+        records: ranges,
+    })
+}
+
+/// Parses and validates a `PutRecord` body, decoding its record into `scratch` (cleared first).
+pub fn decode_put_record<'a>(
+    body: &'a [u8],
+    scratch: &mut Vec<u8>,
+) -> Result<DecodedPut<'a>, ApiError> {
+    let input: PutRecordIn<'a> = parse_json(body)?;
+    let stream = required_stream(input.stream)?;
+    let record = input
+        .record
+        .ok_or_else(|| ApiError::constraint("null", "record", "Member must not be null"))?;
+    let ranges = decode_records(std::slice::from_ref(&record), "record.data", scratch)?;
+    Ok(DecodedPut {
+        stream,
+        records: ranges,
+    })
+}
+
+/// Parses a JSON body into an operation's input shape, mapping failures to SerializationException.
+pub fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::serialization(e.to_string()))
+}
+
+fn required_stream(stream: Option<JsonStr<'_>>) -> Result<Cow<'_, str>, ApiError> {
+    let stream = stream
+        .ok_or_else(|| {
+            ApiError::constraint("null", "deliveryStreamName", "Member must not be null")
+        })?
+        .0;
+    validate_stream_name(&stream)?;
+    Ok(stream)
+}
+
+fn check_record_count(count: usize) -> Result<(), ApiError> {
+    let bound = if count == 0 {
+        "Member must have length greater than or equal to 1"
+    } else if count > MAX_RECORDS_PER_BATCH {
+        "Member must have length less than or equal to 500"
+    } else {
+        return Ok(());
+    };
+    Err(ApiError::constraint(
+        &format!("'[{count} records]'"),
+        "records",
+        bound,
+    ))
+}
+
+/// Decodes each record's base64 data into `scratch`; `member` names the field in errors, with
+/// `{}` standing for the 1-based record number.
+fn decode_records(
+    records: &[RecordIn<'_>],
+    member: &str,
+    scratch: &mut Vec<u8>,
+) -> Result<Vec<Range<usize>>, ApiError> {
+    scratch.clear();
+    let encoded_total: usize = records
+        .iter()
+        .map(|r| r.data.as_ref().map_or(0, |d| d.0.len()))
+        .sum();
+    scratch.reserve(encoded_total / 4 * 3 + 3);
+    let mut ranges = Vec::with_capacity(records.len());
+    for (i, record) in records.iter().enumerate() {
+        let name = || member.replace("{}", &(i + 1).to_string());
+        let data = record
+            .data
+            .as_ref()
+            .ok_or_else(|| ApiError::constraint("null", &name(), "Member must not be null"))?;
+        let start = scratch.len();
+        base64::engine::general_purpose::STANDARD
+            .decode_vec(data.0.as_bytes(), scratch)
+            .map_err(|e| ApiError::serialization(format!("Invalid base64 in '{}': {e}", name())))?;
+        let len = scratch.len() - start;
+        if len > MAX_RECORD_BYTES {
+            return Err(ApiError::constraint(
+                &format!("'java.nio.HeapByteBuffer[pos=0 lim={len} cap={len}]'"),
+                &name(),
+                "Member must have length less than or equal to 1024000",
+            ));
+        }
+        ranges.push(start..scratch.len());
+    }
+    Ok(ranges)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::STANDARD;
+
+    fn batch_body(stream: &str, records: &[&[u8]]) -> Vec<u8> {
+        let records: Vec<_> = records
+            .iter()
+            .map(|r| serde_json::json!({ "Data": STANDARD.encode(r) }))
+            .collect();
+        serde_json::json!({ "DeliveryStreamName": stream, "Records": records })
+            .to_string()
+            .into_bytes()
+    }
+
+    #[test]
+    fn decodes_records_in_order() {
+        let body = batch_body("s", &[b"one\n", b"", b"three\n"]);
+        let mut scratch = Vec::new();
+        let put = decode_put_record_batch(&body, &mut scratch).unwrap();
+        assert_eq!(put.stream, "s");
+        let got: Vec<&[u8]> = put.records.iter().map(|r| &scratch[r.clone()]).collect();
+        assert_eq!(got, vec![&b"one\n"[..], b"", b"three\n"]);
+        assert!(matches!(put.stream, Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn escaped_strings_still_parse() {
+        let body = br#"{"DeliveryStreamName":"s","Records":[{"Data":"YWI\/"}]}"#;
+        let mut scratch = Vec::new();
+        let put = decode_put_record_batch(body, &mut scratch).unwrap();
+        assert_eq!(&scratch[put.records[0].clone()], b"ab?");
+    }
+
+    #[test]
+    fn put_record_decodes_one() {
+        let body = br#"{"DeliveryStreamName":"s","Record":{"Data":"aGk="}}"#;
+        let mut scratch = Vec::new();
+        let put = decode_put_record(body, &mut scratch).unwrap();
+        assert_eq!(&scratch[put.records[0].clone()], b"hi");
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let mut scratch = Vec::new();
+        let many: Vec<&[u8]> = vec![b"x"; 501];
+        let err = decode_put_record_batch(&batch_body("s", &many), &mut scratch).unwrap_err();
+        assert_eq!(err.code, "ValidationException");
+        assert!(err.message.contains("less than or equal to 500"));
+
+        let err = decode_put_record_batch(&batch_body("s", &[]), &mut scratch).unwrap_err();
+        assert_eq!(err.code, "ValidationException");
+
+        let big = vec![b'a'; MAX_RECORD_BYTES + 1];
+        let err = decode_put_record_batch(&batch_body("s", &[&big]), &mut scratch).unwrap_err();
+        assert_eq!(err.code, "ValidationException");
+        assert!(
+            err.message.contains("records.1.member.data"),
+            "{}",
+            err.message
+        );
+
+        let exact = vec![b'a'; MAX_RECORD_BYTES];
+        let five: Vec<&[u8]> = vec![&exact; 5];
+        let err = decode_put_record_batch(&batch_body("s", &five), &mut scratch).unwrap_err();
+        assert_eq!(err.code, "InvalidArgumentException");
+
+        let four: Vec<&[u8]> = vec![&exact; 4];
+        assert!(decode_put_record_batch(&batch_body("s", &four), &mut scratch).is_ok());
+    }
+
+    #[test]
+    fn malformed_bodies_are_serialization_errors() {
+        let mut scratch = Vec::new();
+        for body in [
+            &b"{"[..],
+            b"not json",
+            br#"{"DeliveryStreamName":"s","Records":"x"}"#,
+            br#"{"DeliveryStreamName":5,"Records":[]}"#,
+            br#"{"DeliveryStreamName":"s","Records":[{"Data":"!!!!"}]}"#,
+        ] {
+            let err = decode_put_record_batch(body, &mut scratch).unwrap_err();
+            assert_eq!(err.code, "SerializationException", "{body:?}");
+        }
+        let err =
+            decode_put_record_batch(br#"{"Records":[{"Data":""}]}"#, &mut scratch).unwrap_err();
+        assert_eq!(err.code, "ValidationException");
+        let err = decode_put_record_batch(
+            br#"{"DeliveryStreamName":"s","Records":[{}]}"#,
+            &mut scratch,
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains("records.1.member.data"),
+            "{}",
+            err.message
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! Counters of everything the endpoint did, served at `GET /stats` and by `Server::stats()`.
+//!
+//! Invariant: each request updates the counters under one short lock, so a snapshot is always
+//! consistent with itself (e.g. `records_accepted` matches the delivered log's length).
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+/// A snapshot of the counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// API calls received, by operation name (`Unknown` for unroutable ones).
+    pub requests: BTreeMap<String, u64>,
+    /// Calls answered with an error, by error code.
+    pub requests_rejected: BTreeMap<String, u64>,
+    /// Records accepted (answered with a RecordId, or delivered before an injected reset).
+    pub records_accepted: u64,
+    /// Decoded bytes of the accepted records.
+    pub bytes_accepted: u64,
+    /// Records refused individually inside a successful PutRecordBatch, by error code.
+    pub records_rejected: BTreeMap<String, u64>,
+    /// Objects written to the output directory.
+    pub objects_written: u64,
+    /// Bytes written to objects (after compression).
+    pub object_bytes_written: u64,
+    /// Objects that could not be written.
+    pub object_write_errors: u64,
+    /// Faults injected, by kind: `throttle`, `error`, `reset_delivered`, `reset_dropped`,
+    /// `partial_failure` (records), `outage`, `latency`.
+    pub faults: BTreeMap<String, u64>,
+}
+
+/// The live counters behind [`Stats`].
+#[derive(Default)]
+pub(crate) struct StatsCell(Mutex<Stats>);
+
+impl StatsCell {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Stats> {
+        // Counters stay meaningful even if a holder panicked mid-update.
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        self.lock().clone()
+    }
+}
+
+impl Stats {
+    /// Adds `n` to `map[key]`.
+    pub(crate) fn bump(map: &mut BTreeMap<String, u64>, key: &str, n: u64) {
+        if n == 0 {
+            return;
+        }
+        match map.get_mut(key) {
+            Some(count) => *count += n,
+            None => {
+                map.insert(key.to_string(), n);
+            }
+        }
+    }
+
+    /// The count of injected faults of one kind.
+    pub fn fault_count(&self, kind: &str) -> u64 {
+        self.faults.get(kind).copied().unwrap_or(0)
+    }
+}
