@@ -70,7 +70,10 @@ pub(crate) fn boolean(v: &Value) -> Option<bool> {
 /// surprise worth a warning: `"010"` is 8.
 pub(crate) fn is_octal_literal(s: &str) -> bool {
     let unsigned = s.strip_prefix(['-', '+']).unwrap_or(s);
-    unsigned.len() > 1 && unsigned.starts_with('0') && !unsigned.starts_with("0x") && !unsigned.starts_with("0X")
+    unsigned.len() > 1
+        && unsigned.starts_with('0')
+        && !unsigned.starts_with("0x")
+        && !unsigned.starts_with("0X")
 }
 
 /// Java's `Long.decode`. Only ASCII digits are accepted (Java also takes other Unicode
@@ -81,15 +84,16 @@ pub(crate) fn java_decode(s: &str) -> Option<i64> {
         Some(b'+') => (false, &s[1..]),
         _ => (false, s),
     };
-    let (radix, digits) = if let Some(hex) = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X")) {
-        (16, hex)
-    } else if let Some(hex) = rest.strip_prefix('#') {
-        (16, hex)
-    } else if rest.len() > 1 && rest.starts_with('0') {
-        (8, &rest[1..])
-    } else {
-        (10, rest)
-    };
+    let (radix, digits) =
+        if let Some(hex) = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X")) {
+            (16, hex)
+        } else if let Some(hex) = rest.strip_prefix('#') {
+            (16, hex)
+        } else if rest.len() > 1 && rest.starts_with('0') {
+            (8, &rest[1..])
+        } else {
+            (10, rest)
+        };
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
     }
@@ -117,7 +121,9 @@ mod tests {
         assert_eq!(java_decode("010"), Some(8));
         assert_eq!(java_decode("0"), Some(0));
         assert_eq!(java_decode("-9223372036854775808"), Some(i64::MIN));
-        for bad in ["", "-", "+-1", "--1", " 1", "1 ", "1.5", "1e3", "0x", "08", "abc", "١"] {
+        for bad in [
+            "", "-", "+-1", "--1", " 1", "1 ", "1.5", "1e3", "0x", "08", "abc", "١",
+        ] {
             assert_eq!(java_decode(bad), None, "{bad:?}");
         }
     }
@@ -138,10 +144,26 @@ mod tests {
 
     #[test]
     fn booleans_follow_the_agent_word_list() {
-        for t in [json!(true), json!("TRUE"), json!("Yes"), json!("t"), json!("Y"), json!("1"), json!(1)] {
+        for t in [
+            json!(true),
+            json!("TRUE"),
+            json!("Yes"),
+            json!("t"),
+            json!("Y"),
+            json!("1"),
+            json!(1),
+        ] {
             assert_eq!(boolean(&t), Some(true), "{t}");
         }
-        for f in [json!(false), json!("False"), json!("NO"), json!("f"), json!("n"), json!("0"), json!(0)] {
+        for f in [
+            json!(false),
+            json!("False"),
+            json!("NO"),
+            json!("f"),
+            json!("n"),
+            json!("0"),
+            json!(0),
+        ] {
             assert_eq!(boolean(&f), Some(false), "{f}");
         }
         for bad in [json!("maybe"), json!(2), json!(1.0), json!([]), json!(null)] {

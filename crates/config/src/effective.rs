@@ -44,12 +44,19 @@ pub(crate) fn global_value(s: &Settings, key: &str) -> Option<Value> {
     Some(match key {
         "flows" => Value::Array(s.flows.iter().map(flow_json).collect()),
         "awsAccessKeyId" => opt(&s.aws_access_key_id),
-        "awsSecretAccessKey" => s.aws_secret_access_key.as_ref().map_or(Value::Null, |_| REDACTED.into()),
+        "awsSecretAccessKey" => s
+            .aws_secret_access_key
+            .as_ref()
+            .map_or(Value::Null, |_| REDACTED.into()),
         "assumeRoleARN" => opt(&s.assume_role_arn),
         "assumeRoleExternalId" => opt(&s.assume_role_external_id),
         "sts.endpoint" => opt(&s.sts_endpoint),
-        "userDefinedCredentialsProvider.classname" => opt(&s.user_defined_credentials_provider_classname),
-        "userDefinedCredentialsProvider.location" => opt(&s.user_defined_credentials_provider_location),
+        "userDefinedCredentialsProvider.classname" => {
+            opt(&s.user_defined_credentials_provider_classname)
+        }
+        "userDefinedCredentialsProvider.location" => {
+            opt(&s.user_defined_credentials_provider_location)
+        }
         "kinesis.endpoint" => opt(&s.kinesis_endpoint),
         "kinesis.region" => opt(&s.kinesis_region),
         "firehose.endpoint" => opt(&s.firehose_endpoint),
@@ -79,7 +86,10 @@ pub(crate) fn global_value(s: &Settings, key: &str) -> Option<Value> {
         "userAgent" => opt(&s.user_agent),
         "userAgentOverride" => opt(&s.user_agent_override),
         "shutdownTimeoutMillis" => ms(s.shutdown_timeout),
-        "firetail.metrics.listen" => s.metrics_listen.map_or(String::new(), |a| a.to_string()).into(),
+        "firetail.metrics.listen" => s
+            .metrics_listen
+            .map_or(String::new(), |a| a.to_string())
+            .into(),
         "firetail.checkpointIntervalMillis" => ms(s.checkpoint_interval),
         "firetail.region" => opt(&s.region),
         "firetail.firehose.region" => opt(&s.firehose_region),

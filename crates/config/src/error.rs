@@ -50,7 +50,10 @@ impl fmt::Display for Location {
         f.write_str(&self.file)?;
         match &self.section {
             Section::Top => Ok(()),
-            Section::Flow { index, id: Some(id) } => write!(f, ": flows[{index}] ({id})"),
+            Section::Flow {
+                index,
+                id: Some(id),
+            } => write!(f, ": flows[{index}] ({id})"),
             Section::Flow { index, id: None } => write!(f, ": flows[{index}]"),
             Section::Generator { index } => write!(f, ": firetail.generators[{index}]"),
         }
@@ -121,7 +124,9 @@ pub enum ConfigError {
         range: String,
     },
     /// An enum value that is not one of the legal names. The wording follows the agent's.
-    #[error("{at}: Value({value}) is not legally accepted by key: {key}. Legal values are {legal}")]
+    #[error(
+        "{at}: Value({value}) is not legally accepted by key: {key}. Legal values are {legal}"
+    )]
     IllegalEnum {
         /// Where.
         at: Location,
@@ -230,7 +235,9 @@ pub enum ConfigWarning {
         suggestion: Option<&'static str>,
     },
     /// A flow key written at the top level, where it has no effect (Kinesis Agent #87).
-    #[error("{at}: '{key}' is a flow key and has no effect at the top level; put it inside each flow")]
+    #[error(
+        "{at}: '{key}' is a flow key and has no effect at the top level; put it inside each flow"
+    )]
     FlowKeyAtTopLevel {
         /// Where.
         at: Location,

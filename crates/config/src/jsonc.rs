@@ -129,7 +129,8 @@ fn blank_comments(text: &str) -> Result<String, (usize, usize)> {
     }
     // Only whole UTF-8 sequences were replaced (comments end on ASCII), so this cannot fail;
     // the lossy conversion keeps that an assumption rather than a panic.
-    Ok(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    Ok(String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 #[cfg(test)]
@@ -160,7 +161,10 @@ mod tests {
         let mut w = Vec::new();
         let e = parse("{\n  \"a\": 1,\n}", "t.json", &mut w).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.starts_with("t.json:3:1: invalid JSON: trailing comma"), "{msg}");
+        assert!(
+            msg.starts_with("t.json:3:1: invalid JSON: trailing comma"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -177,7 +181,10 @@ mod tests {
     fn unterminated_block_comment_is_an_error() {
         let mut w = Vec::new();
         let e = parse("{\"a\": 1}\n  /* open", "t.json", &mut w).unwrap_err();
-        assert_eq!(e.to_string(), "t.json:2:3: invalid JSON: unterminated /* comment");
+        assert_eq!(
+            e.to_string(),
+            "t.json:2:3: invalid JSON: unterminated /* comment"
+        );
     }
 
     #[test]

@@ -166,7 +166,9 @@ const fn only(spec: KeySpec, applies_to: AppliesTo) -> KeySpec {
 
 use AppliesTo::{Firehose, Kinesis};
 use DefaultValue as D;
-use Kind::{Bool, Enum, FilePattern, Float, Ignored, Int, List, Long, Path, SocketAddrOrEmpty, Str, U64};
+use Kind::{
+    Bool, Enum, FilePattern, Float, Ignored, Int, List, Long, Path, SocketAddrOrEmpty, Str, U64,
+};
 use Scope::{Flow, Generator, Global};
 use Support::{Accepted, Used};
 

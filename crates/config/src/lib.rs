@@ -19,6 +19,9 @@
 //! - `effective`: [`Settings::to_effective_json`].
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+// Errors carry their full location and are built once, at startup: their size is irrelevant
+// and boxing them would only make matching on them clumsier.
+#![allow(clippy::result_large_err)]
 
 mod coerce;
 mod effective;
@@ -33,6 +36,6 @@ pub use effective::REDACTED;
 pub use error::{ConfigError, ConfigErrors, ConfigWarning, Location, Section};
 pub use load::{default_config_candidates, load, parse_str, resolve_config_path, Loaded};
 pub use settings::{
-    region_from_endpoint, Destination, FlowSettings, GeneratorFormat, GeneratorSettings, InitialPosition,
-    PartitionKeyHash, PartitionKeyOption, RotateMode, Secret, Settings,
+    region_from_endpoint, Destination, FlowSettings, GeneratorFormat, GeneratorSettings,
+    InitialPosition, PartitionKeyHash, PartitionKeyOption, RotateMode, Secret, Settings,
 };

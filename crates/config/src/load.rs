@@ -36,7 +36,10 @@ pub fn default_config_candidates() -> Vec<PathBuf> {
 
 /// The main configuration file: `explicit` if given (it must exist), else the first
 /// candidate that is a file.
-pub fn resolve_config_path(explicit: Option<&Path>, candidates: &[PathBuf]) -> Result<PathBuf, ConfigError> {
+pub fn resolve_config_path(
+    explicit: Option<&Path>,
+    candidates: &[PathBuf],
+) -> Result<PathBuf, ConfigError> {
     let tried: Vec<&Path> = match explicit {
         Some(path) => vec![path],
         None => candidates.iter().map(PathBuf::as_path).collect(),
@@ -46,7 +49,11 @@ pub fn resolve_config_path(explicit: Option<&Path>, candidates: &[PathBuf]) -> R
         .find(|p| p.is_file())
         .map(|p| p.to_path_buf())
         .ok_or_else(|| ConfigError::NotFound {
-            tried: tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            tried: tried
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         })
 }
 
@@ -86,7 +93,11 @@ fn parse_main(text: &str, origin: &str, diag: &mut Diagnostics) -> Result<Settin
     Ok(settings)
 }
 
-fn parse_object(text: &str, origin: &str, warnings: &mut Vec<ConfigWarning>) -> Result<Map<String, Value>, ConfigError> {
+fn parse_object(
+    text: &str,
+    origin: &str,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<Map<String, Value>, ConfigError> {
     match jsonc::parse(text, origin, warnings)? {
         Value::Object(obj) => Ok(obj),
         other => Err(ConfigError::NotAnObject {
@@ -121,27 +132,46 @@ fn read_drop_in(file: &Path, diag: &mut Diagnostics) -> Option<Vec<FlowSettings>
     let obj = match parsed {
         Ok(obj) => obj,
         Err(detail) => {
-            diag.warnings.push(ConfigWarning::DropInIgnored { name, detail });
+            diag.warnings
+                .push(ConfigWarning::DropInIgnored { name, detail });
             return None;
         }
     };
-    let ignored: Vec<&str> = obj.keys().map(String::as_str).filter(|k| *k != "flows").collect();
+    let ignored: Vec<&str> = obj
+        .keys()
+        .map(String::as_str)
+        .filter(|k| *k != "flows")
+        .collect();
     if !ignored.is_empty() {
         diag.warnings.push(ConfigWarning::Note {
             at: Location::top(&name),
-            message: format!("only \"flows\" is read from agent.d files; ignored: {}", ignored.join(", ")),
+            message: format!(
+                "only \"flows\" is read from agent.d files; ignored: {}",
+                ignored.join(", ")
+            ),
         });
     }
-    Some(build_flows(obj.get("flows").filter(|v| !v.is_null()), &name, diag))
+    Some(build_flows(
+        obj.get("flows").filter(|v| !v.is_null()),
+        &name,
+        diag,
+    ))
 }
 
 /// Cross-file checks (no flows, duplicate ids), then the result.
-fn finish(settings: Settings, mut diag: Diagnostics, sources: Vec<PathBuf>, origin: &str) -> Result<Loaded, ConfigErrors> {
+fn finish(
+    settings: Settings,
+    mut diag: Diagnostics,
+    sources: Vec<PathBuf>,
+    origin: &str,
+) -> Result<Loaded, ConfigErrors> {
     check_duplicate_ids(&settings.flows, &mut diag);
     // A flow with bad values is left out of `settings.flows`, so "no flows" is only claimed
     // when nothing else went wrong.
     if settings.flows.is_empty() && diag.errors.is_empty() {
-        diag.errors.push(ConfigError::NoFlows { file: origin.to_owned() });
+        diag.errors.push(ConfigError::NoFlows {
+            file: origin.to_owned(),
+        });
     }
     if !diag.errors.is_empty() {
         return Err(ConfigErrors(diag.errors));

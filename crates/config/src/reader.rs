@@ -11,7 +11,10 @@ use serde_json::{Map, Value};
 
 use crate::coerce;
 use crate::error::{ConfigError, ConfigWarning, Location};
-use crate::keys::{self, AppliesTo, Bounds, DefaultValue, Kind, KeySpec, Scope, Support, JAVA_INT_MAX, JAVA_LONG_MAX};
+use crate::keys::{
+    self, AppliesTo, Bounds, DefaultValue, KeySpec, Kind, Scope, Support, JAVA_INT_MAX,
+    JAVA_LONG_MAX,
+};
 
 /// Which flow type a section is read for; decides per-destination defaults and ranges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,7 +167,13 @@ pub(crate) fn default_val(spec: &KeySpec, flow_type: FlowType) -> Val {
     }
 }
 
-fn present(spec: &KeySpec, value: &Value, flow_type: FlowType, at: &Location, diag: &mut Diagnostics) -> Val {
+fn present(
+    spec: &KeySpec,
+    value: &Value,
+    flow_type: FlowType,
+    at: &Location,
+    diag: &mut Diagnostics,
+) -> Val {
     if spec.support == Support::Ignored {
         diag.warnings.push(ConfigWarning::IgnoredKey {
             at: at.clone(),
@@ -177,7 +186,10 @@ fn present(spec: &KeySpec, value: &Value, flow_type: FlowType, at: &Location, di
         diag.warnings.push(ConfigWarning::NoEffect {
             at: at.clone(),
             key: spec.name.to_owned(),
-            reason: format!("it only applies to {} flows", destination_name(spec.applies_to)),
+            reason: format!(
+                "it only applies to {} flows",
+                destination_name(spec.applies_to)
+            ),
         });
         return default_val(spec, flow_type);
     }
@@ -239,12 +251,21 @@ fn null_value(spec: &KeySpec, flow_type: FlowType, at: &Location, diag: &mut Dia
         at: at.clone(),
         key: spec.name.to_owned(),
         value: "null".to_owned(),
-        expected: format!("allowed: {} (an explicit null makes the Kinesis Agent fail at startup)", expected(spec, flow_type)),
+        expected: format!(
+            "allowed: {} (an explicit null makes the Kinesis Agent fail at startup)",
+            expected(spec, flow_type)
+        ),
     });
     default_val(spec, flow_type)
 }
 
-fn coerce_value(spec: &KeySpec, value: &Value, flow_type: FlowType, at: &Location, diag: &mut Diagnostics) -> Result<Val, ConfigError> {
+fn coerce_value(
+    spec: &KeySpec,
+    value: &Value,
+    flow_type: FlowType,
+    at: &Location,
+    diag: &mut Diagnostics,
+) -> Result<Val, ConfigError> {
     let bad = || ConfigError::BadValue {
         at: at.clone(),
         key: spec.name.to_owned(),
@@ -253,7 +274,11 @@ fn coerce_value(spec: &KeySpec, value: &Value, flow_type: FlowType, at: &Locatio
     };
     match spec.kind {
         Kind::Int(bounds) | Kind::Long(bounds) => {
-            let n = if matches!(spec.kind, Kind::Int(_)) { coerce::int(value) } else { coerce::long(value) };
+            let n = if matches!(spec.kind, Kind::Int(_)) {
+                coerce::int(value)
+            } else {
+                coerce::long(value)
+            };
             let n = n.ok_or_else(bad)?;
             if let Value::String(s) = value {
                 if coerce::is_octal_literal(s) {
@@ -312,7 +337,9 @@ fn list_value(spec: &KeySpec, value: &Value, at: &Location, diag: &mut Diagnosti
         // Flows are built (and their errors reported) by the settings code, per file.
         return Some(Val::Unset);
     }
-    let is_array_of_objects = value.as_array().is_some_and(|a| a.iter().all(Value::is_object));
+    let is_array_of_objects = value
+        .as_array()
+        .is_some_and(|a| a.iter().all(Value::is_object));
     if spec.name == "dataProcessingOptions" {
         if !is_array_of_objects {
             diag.warnings.push(ConfigWarning::ListFallback {
@@ -321,12 +348,22 @@ fn list_value(spec: &KeySpec, value: &Value, at: &Location, diag: &mut Diagnosti
             });
             return Some(Val::Unset);
         }
-        return Some(if value.as_array().is_some_and(Vec::is_empty) { Val::Unset } else { Val::Raw(value.clone()) });
+        return Some(if value.as_array().is_some_and(Vec::is_empty) {
+            Val::Unset
+        } else {
+            Val::Raw(value.clone())
+        });
     }
     value.is_array().then(|| Val::Raw(value.clone()))
 }
 
-fn check_bounds(spec: &KeySpec, bounds: Bounds, n: i64, flow_type: FlowType, at: &Location) -> Result<(), ConfigError> {
+fn check_bounds(
+    spec: &KeySpec,
+    bounds: Bounds,
+    n: i64,
+    flow_type: FlowType,
+    at: &Location,
+) -> Result<(), ConfigError> {
     let ok = match bounds {
         Bounds::ZeroOr(min, max) => n == 0 || (min..=max).contains(&n),
         _ => {
@@ -382,7 +419,9 @@ pub(crate) fn expected(spec: &KeySpec, flow_type: FlowType) -> String {
         Kind::Path => "a non-empty path string".to_owned(),
         Kind::FilePattern => "an absolute path glob".to_owned(),
         Kind::Enum(legal) => format!("one of {}", legal.join(",")),
-        Kind::SocketAddrOrEmpty => "a socket address such as 127.0.0.1:9898, or \"\" to disable".to_owned(),
+        Kind::SocketAddrOrEmpty => {
+            "a socket address such as 127.0.0.1:9898, or \"\" to disable".to_owned()
+        }
         Kind::List => "an array of objects".to_owned(),
         Kind::Ignored => "anything".to_owned(),
     }
@@ -399,7 +438,12 @@ pub(crate) fn show(value: &Value) -> String {
     format!("{head}…")
 }
 
-fn warn_unknown_keys(obj: &Map<String, Value>, scope: Scope, at: &Location, diag: &mut Diagnostics) {
+fn warn_unknown_keys(
+    obj: &Map<String, Value>,
+    scope: Scope,
+    at: &Location,
+    diag: &mut Diagnostics,
+) {
     for name in obj.keys() {
         if keys::lookup(scope, name).is_some() {
             continue;

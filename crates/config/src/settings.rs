@@ -222,7 +222,11 @@ impl Settings {
         self.firehose_region
             .clone()
             .or_else(|| self.region.clone())
-            .or_else(|| self.firehose_endpoint.as_deref().and_then(region_from_endpoint))
+            .or_else(|| {
+                self.firehose_endpoint
+                    .as_deref()
+                    .and_then(region_from_endpoint)
+            })
     }
 
     /// Region for the Kinesis client: `kinesis.region`, else `firetail.region`, else the
@@ -231,7 +235,11 @@ impl Settings {
         self.kinesis_region
             .clone()
             .or_else(|| self.region.clone())
-            .or_else(|| self.kinesis_endpoint.as_deref().and_then(region_from_endpoint))
+            .or_else(|| {
+                self.kinesis_endpoint
+                    .as_deref()
+                    .and_then(region_from_endpoint)
+            })
     }
 
     /// Region for the CloudWatch client: `firetail.cloudwatch.region`, else `firetail.region`,
@@ -240,7 +248,11 @@ impl Settings {
         self.cloudwatch_region
             .clone()
             .or_else(|| self.region.clone())
-            .or_else(|| self.cloudwatch_endpoint.as_deref().and_then(region_from_endpoint))
+            .or_else(|| {
+                self.cloudwatch_endpoint
+                    .as_deref()
+                    .and_then(region_from_endpoint)
+            })
     }
 }
 
@@ -251,7 +263,10 @@ pub fn region_from_endpoint(endpoint: &str) -> Option<String> {
     let labels: Vec<&str> = host.split('.').collect();
     let amazonaws = labels.iter().position(|l| *l == "amazonaws")?;
     let region = *labels.get(amazonaws.checked_sub(1)?)?;
-    let looks_like_region = region.split('-').count() >= 3 && region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    let looks_like_region = region.split('-').count() >= 3
+        && region
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-');
     looks_like_region.then(|| region.to_owned())
 }
 
@@ -361,17 +376,24 @@ pub struct GeneratorSettings {
 }
 
 /// Builds the global settings (without flows) from the top-level object.
-pub(crate) fn build_global(obj: &Map<String, Value>, origin: &str, diag: &mut Diagnostics) -> Settings {
+pub(crate) fn build_global(
+    obj: &Map<String, Value>,
+    origin: &str,
+    diag: &mut Diagnostics,
+) -> Settings {
     let at = Location::top(origin);
     let r = read_section(obj, Scope::Global, FlowType::Firehose, &at, diag);
-    let cpus = std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
     let per_core = r.u32("maxSendingThreadsPerCore");
-    let max_sending_threads = r
-        .opt_int("maxSendingThreads")
-        .map_or_else(|| per_core.saturating_mul(cpus).max(2), |n| u32::try_from(n).unwrap_or(u32::MAX));
-    let max_connections = r
-        .opt_int("maxConnections")
-        .map_or_else(|| max_sending_threads.max(50), |n| u32::try_from(n).unwrap_or(u32::MAX));
+    let max_sending_threads = r.opt_int("maxSendingThreads").map_or_else(
+        || per_core.saturating_mul(cpus).max(2),
+        |n| u32::try_from(n).unwrap_or(u32::MAX),
+    );
+    let max_connections = r.opt_int("maxConnections").map_or_else(
+        || max_sending_threads.max(50),
+        |n| u32::try_from(n).unwrap_or(u32::MAX),
+    );
     let generators = build_generators(r.raw("firetail.generators"), origin, diag);
     Settings {
         aws_access_key_id: r.non_empty_str("awsAccessKeyId"),
@@ -379,15 +401,20 @@ pub(crate) fn build_global(obj: &Map<String, Value>, origin: &str, diag: &mut Di
         assume_role_arn: r.non_empty_str("assumeRoleARN"),
         assume_role_external_id: r.non_empty_str("assumeRoleExternalId"),
         sts_endpoint: r.non_empty_str("sts.endpoint"),
-        user_defined_credentials_provider_classname: r.non_empty_str("userDefinedCredentialsProvider.classname"),
-        user_defined_credentials_provider_location: r.non_empty_str("userDefinedCredentialsProvider.location"),
+        user_defined_credentials_provider_classname: r
+            .non_empty_str("userDefinedCredentialsProvider.classname"),
+        user_defined_credentials_provider_location: r
+            .non_empty_str("userDefinedCredentialsProvider.location"),
         kinesis_endpoint: r.non_empty_str("kinesis.endpoint"),
         kinesis_region: r.non_empty_str("kinesis.region"),
         firehose_endpoint: r.non_empty_str("firehose.endpoint"),
         cloudwatch_endpoint: r.non_empty_str("cloudwatch.endpoint"),
         cloudwatch_emit_metrics: r.bool("cloudwatch.emitMetrics"),
         cloudwatch_tag_instance: r.bool("cloudwatch.tagInstance"),
-        cloudwatch_namespace: r.str("cloudwatch.namespace").unwrap_or("AWSKinesisAgent").to_owned(),
+        cloudwatch_namespace: r
+            .str("cloudwatch.namespace")
+            .unwrap_or("AWSKinesisAgent")
+            .to_owned(),
         cloudwatch_metrics_buffer_time: r.millis("cloudwatch.metricsBufferTimeMillis"),
         cloudwatch_metrics_queue_size: r.u32("cloudwatch.metricsQueueSize"),
         log_emit_metrics: r.bool("log.emitMetrics"),
@@ -404,13 +431,17 @@ pub(crate) fn build_global(obj: &Map<String, Value>, origin: &str, diag: &mut Di
         max_connections,
         connection_timeout: r.millis("connectionTimeoutMillis"),
         socket_timeout: r.millis("socketTimeoutMillis"),
-        connection_ttl: u64::try_from(r.int("connectionTTLMillis")).ok().map(Duration::from_millis),
+        connection_ttl: u64::try_from(r.int("connectionTTLMillis"))
+            .ok()
+            .map(Duration::from_millis),
         use_tcp_keep_alive: r.bool("useTcpKeepAlive"),
         use_http_gzip: r.bool("useHttpGzip"),
         user_agent: r.non_empty_str("userAgent").map(|s| s.trim().to_owned()),
         user_agent_override: r.non_empty_str("userAgentOverride"),
         shutdown_timeout: r.millis("shutdownTimeoutMillis"),
-        metrics_listen: r.str("firetail.metrics.listen").and_then(|s| s.parse().ok()),
+        metrics_listen: r
+            .str("firetail.metrics.listen")
+            .and_then(|s| s.parse().ok()),
         checkpoint_interval: r.millis("firetail.checkpointIntervalMillis"),
         region: r.non_empty_str("firetail.region"),
         firehose_region: r.non_empty_str("firetail.firehose.region"),
@@ -422,8 +453,14 @@ pub(crate) fn build_global(obj: &Map<String, Value>, origin: &str, diag: &mut Di
 
 /// Builds the flows of one file's `flows` value. Returns the flows that could be built; every
 /// problem is recorded in `diag`.
-pub(crate) fn build_flows(flows: Option<&Value>, origin: &str, diag: &mut Diagnostics) -> Vec<FlowSettings> {
-    let Some(flows) = flows else { return Vec::new() };
+pub(crate) fn build_flows(
+    flows: Option<&Value>,
+    origin: &str,
+    diag: &mut Diagnostics,
+) -> Vec<FlowSettings> {
+    let Some(flows) = flows else {
+        return Vec::new();
+    };
     let Some(items) = flows.as_array() else {
         diag.errors.push(ConfigError::BadValue {
             at: Location::top(origin),
@@ -440,7 +477,12 @@ pub(crate) fn build_flows(flows: Option<&Value>, origin: &str, diag: &mut Diagno
         .collect()
 }
 
-fn build_flow(item: &Value, index: usize, origin: &str, diag: &mut Diagnostics) -> Option<FlowSettings> {
+fn build_flow(
+    item: &Value,
+    index: usize,
+    origin: &str,
+    diag: &mut Diagnostics,
+) -> Option<FlowSettings> {
     let mut at = Location {
         file: origin.to_owned(),
         section: Section::Flow { index, id: None },
@@ -454,13 +496,27 @@ fn build_flow(item: &Value, index: usize, origin: &str, diag: &mut Diagnostics) 
         return None;
     };
     let flow_type = detect_flow_type(obj);
-    let pattern = obj.get("filePattern").and_then(coerce::scalar_text).map(|p| normalize_pattern(&p));
-    let stream = flow_type.and_then(|t| obj.get(stream_key(t))).and_then(coerce::scalar_text);
+    let pattern = obj
+        .get("filePattern")
+        .and_then(coerce::scalar_text)
+        .map(|p| normalize_pattern(&p));
+    let stream = flow_type
+        .and_then(|t| obj.get(stream_key(t)))
+        .and_then(coerce::scalar_text);
     if let (Some(t), Some(pattern), Some(stream)) = (flow_type, &pattern, &stream) {
-        at.section = Section::Flow { index, id: Some(flow_id(t, stream, pattern)) };
+        at.section = Section::Flow {
+            index,
+            id: Some(flow_id(t, stream, pattern)),
+        };
     }
     let errors_before = diag.errors.len();
-    let r = read_section(obj, Scope::Flow, flow_type.unwrap_or(FlowType::Firehose), &at, diag);
+    let r = read_section(
+        obj,
+        Scope::Flow,
+        flow_type.unwrap_or(FlowType::Firehose),
+        &at,
+        diag,
+    );
     let Some(flow_type) = flow_type else {
         diag.errors.push(ConfigError::UnknownFlowType { at });
         return None;
@@ -473,19 +529,38 @@ fn build_flow(item: &Value, index: usize, origin: &str, diag: &mut Diagnostics) 
         });
     }
     let stream = validate_stream(&r, flow_type, &at, diag);
-    let pattern = r.str("filePattern").map(normalize_pattern).and_then(|p| validate_pattern(p, &at, diag));
+    let pattern = r
+        .str("filePattern")
+        .map(normalize_pattern)
+        .and_then(|p| validate_pattern(p, &at, diag));
     validate_terminator(&r, flow_type, &at, diag);
     if diag.errors.len() > errors_before {
         return None;
     }
     let (stream, file_pattern) = (stream?, pattern?);
-    Some(flow_from(&r, flow_type, stream, file_pattern, index, origin))
+    Some(flow_from(
+        &r,
+        flow_type,
+        stream,
+        file_pattern,
+        index,
+        origin,
+    ))
 }
 
-fn flow_from(r: &Resolved, flow_type: FlowType, stream: String, file_pattern: String, index: usize, origin: &str) -> FlowSettings {
+fn flow_from(
+    r: &Resolved,
+    flow_type: FlowType,
+    stream: String,
+    file_pattern: String,
+    index: usize,
+    origin: &str,
+) -> FlowSettings {
     let id = flow_id(flow_type, &stream, &file_pattern);
     let destination = match flow_type {
-        FlowType::Firehose => Destination::Firehose { delivery_stream: stream },
+        FlowType::Firehose => Destination::Firehose {
+            delivery_stream: stream,
+        },
         FlowType::Kinesis => Destination::Kinesis {
             stream,
             partition_key: r
@@ -516,7 +591,10 @@ fn flow_from(r: &Resolved, flow_type: FlowType, stream: String, file_pattern: St
         max_time_between_file_tracker_refresh: r.millis("maxTimeBetweenFileTrackerRefreshMillis"),
         multi_line_start_pattern: r.non_empty_str("multiLineStartPattern"),
         skip_header_lines: r.u32("skipHeaderLines"),
-        truncated_record_terminator: r.str("truncatedRecordTerminator").unwrap_or("\n").to_owned(),
+        truncated_record_terminator: r
+            .str("truncatedRecordTerminator")
+            .unwrap_or("\n")
+            .to_owned(),
         aggregated_record_size_bytes: r.u32("aggregatedRecordSizeBytes"),
         data_processing_options: r.raw("dataProcessingOptions").cloned(),
         file_footer_pattern: r.non_empty_str("fileFooterPattern"),
@@ -576,7 +654,12 @@ fn normalize_pattern(pattern: &str) -> String {
     out
 }
 
-fn validate_stream(r: &Resolved, flow_type: FlowType, at: &Location, diag: &mut Diagnostics) -> Option<String> {
+fn validate_stream(
+    r: &Resolved,
+    flow_type: FlowType,
+    at: &Location,
+    diag: &mut Diagnostics,
+) -> Option<String> {
     let key = stream_key(flow_type);
     match r.non_empty_str(key) {
         Some(s) => Some(s),
@@ -615,7 +698,11 @@ fn validate_pattern(pattern: String, at: &Location, diag: &mut Diagnostics) -> O
     match reason {
         None => Some(pattern),
         Some(reason) => {
-            diag.errors.push(ConfigError::BadFilePattern { at: at.clone(), pattern, reason });
+            diag.errors.push(ConfigError::BadFilePattern {
+                at: at.clone(),
+                pattern,
+                reason,
+            });
             None
         }
     }
@@ -626,7 +713,9 @@ fn validate_terminator(r: &Resolved, flow_type: FlowType, at: &Location, diag: &
         FlowType::Firehose => FIREHOSE_MAX_RECORD_BYTES,
         FlowType::Kinesis => KINESIS_MAX_RECORD_BYTES,
     };
-    let Some(terminator) = r.str("truncatedRecordTerminator") else { return };
+    let Some(terminator) = r.str("truncatedRecordTerminator") else {
+        return;
+    };
     if i64::try_from(terminator.len()).unwrap_or(i64::MAX) >= max {
         diag.errors.push(ConfigError::BadValue {
             at: at.clone(),
@@ -637,8 +726,14 @@ fn validate_terminator(r: &Resolved, flow_type: FlowType, at: &Location, diag: &
     }
 }
 
-fn build_generators(list: Option<&Value>, origin: &str, diag: &mut Diagnostics) -> Vec<GeneratorSettings> {
-    let Some(items) = list.and_then(Value::as_array) else { return Vec::new() };
+fn build_generators(
+    list: Option<&Value>,
+    origin: &str,
+    diag: &mut Diagnostics,
+) -> Vec<GeneratorSettings> {
+    let Some(items) = list.and_then(Value::as_array) else {
+        return Vec::new();
+    };
     items
         .iter()
         .enumerate()
@@ -646,13 +741,22 @@ fn build_generators(list: Option<&Value>, origin: &str, diag: &mut Diagnostics) 
         .collect()
 }
 
-fn build_generator(item: &Value, index: usize, origin: &str, diag: &mut Diagnostics) -> Option<GeneratorSettings> {
+fn build_generator(
+    item: &Value,
+    index: usize,
+    origin: &str,
+    diag: &mut Diagnostics,
+) -> Option<GeneratorSettings> {
     let at = Location {
         file: origin.to_owned(),
         section: Section::Generator { index },
     };
     let Some(obj) = item.as_object() else {
-        diag.errors.push(ConfigError::NotAnObject { at, what: "a generator".to_owned(), found: json_type(item) });
+        diag.errors.push(ConfigError::NotAnObject {
+            at,
+            what: "a generator".to_owned(),
+            found: json_type(item),
+        });
         return None;
     };
     let errors_before = diag.errors.len();
@@ -668,7 +772,10 @@ fn build_generator(item: &Value, index: usize, origin: &str, diag: &mut Diagnost
             });
         }
     }
-    let rotate_mode = r.str("rotateMode").and_then(RotateMode::from_name).unwrap_or(RotateMode::None);
+    let rotate_mode = r
+        .str("rotateMode")
+        .and_then(RotateMode::from_name)
+        .unwrap_or(RotateMode::None);
     let rotate_size_bytes = r.opt_u64("rotateSizeBytes");
     let rotate_interval = r.opt_u64("rotateIntervalSeconds").map(Duration::from_secs);
     if rotate_mode != RotateMode::None && rotate_size_bytes.is_none() && rotate_interval.is_none() {
@@ -686,7 +793,10 @@ fn build_generator(item: &Value, index: usize, origin: &str, diag: &mut Diagnost
     Some(GeneratorSettings {
         path: path?,
         rate: r.u32("rate"),
-        format: r.str("format").and_then(GeneratorFormat::from_name).unwrap_or(GeneratorFormat::Combined),
+        format: r
+            .str("format")
+            .and_then(GeneratorFormat::from_name)
+            .unwrap_or(GeneratorFormat::Combined),
         rotate_mode,
         rotate_size_bytes,
         rotate_interval,
@@ -720,9 +830,18 @@ mod tests {
 
     #[test]
     fn region_is_read_from_standard_endpoints() {
-        assert_eq!(region_from_endpoint("https://firehose.us-west-2.amazonaws.com").as_deref(), Some("us-west-2"));
-        assert_eq!(region_from_endpoint("monitoring.eu-central-1.amazonaws.com:443/").as_deref(), Some("eu-central-1"));
-        assert_eq!(region_from_endpoint("https://kinesis.cn-north-1.amazonaws.com.cn").as_deref(), Some("cn-north-1"));
+        assert_eq!(
+            region_from_endpoint("https://firehose.us-west-2.amazonaws.com").as_deref(),
+            Some("us-west-2")
+        );
+        assert_eq!(
+            region_from_endpoint("monitoring.eu-central-1.amazonaws.com:443/").as_deref(),
+            Some("eu-central-1")
+        );
+        assert_eq!(
+            region_from_endpoint("https://kinesis.cn-north-1.amazonaws.com.cn").as_deref(),
+            Some("cn-north-1")
+        );
         assert_eq!(region_from_endpoint("http://localhost:4566"), None);
         assert_eq!(region_from_endpoint("https://firehose.amazonaws.com"), None);
     }
