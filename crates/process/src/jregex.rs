@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 use regex::Regex;
 
 /// Why a Java pattern could not be compiled.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum JavaRegexError {
     /// The pattern uses Java syntax the `regex` crate cannot express.
     #[error(
@@ -132,11 +132,7 @@ impl JavaRegex {
     }
 
     /// Like [`captures_whole`](Self::captures_whole), reusing caller-owned capture storage.
-    pub fn captures_whole_into<'t>(
-        &self,
-        text: &'t str,
-        locs: &mut regex::CaptureLocations,
-    ) -> bool {
+    pub fn captures_whole_into(&self, text: &str, locs: &mut regex::CaptureLocations) -> bool {
         self.whole.captures_read(locs, text).is_some()
     }
 
@@ -156,10 +152,8 @@ impl JavaRegex {
     pub fn split<'t>(&self, text: &'t str) -> Vec<Cow<'t, str>> {
         let mut pieces: Vec<Cow<'t, str>> = Vec::new();
         let mut index = 0usize;
-        let mut matched = false;
         let splits_surrogates = self.prefix.is_match("");
         for m in self.unanchored.find_iter(text) {
-            matched = true;
             if m.start() == 0 && m.end() == 0 {
                 continue;
             }
@@ -178,7 +172,8 @@ impl JavaRegex {
             pieces.push(Cow::Borrowed(&text[index..m.start()]));
             index = m.end();
         }
-        if !matched {
+        if index == 0 {
+            // No match (a zero-width match at the start does not count).
             return vec![Cow::Borrowed(text)];
         }
         pieces.push(Cow::Borrowed(&text[index..]));

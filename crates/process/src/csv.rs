@@ -1,0 +1,146 @@
+//! `CSVTOJSON`: splits a line with a Java regex delimiter and maps columns to field names.
+//!
+//! One trailing `\n` is stripped (a `\r` stays in the last field), the line is split with Java
+//! `String.split` semantics (trailing empty fields dropped, a leading one kept), field *i* takes
+//! column *i* or `null`, and extra columns are ignored. No quoting, no trimming.
+//!
+//! The agent compiles the delimiter only when it splits a line, so an invalid delimiter does
+//! not stop the flow: every record fails conversion and is sent raw. The compile error is kept
+//! here and reported per record for the same effect.
+
+use std::borrow::Cow;
+
+use crate::config::{OptionReader, ProcessConfigError};
+use crate::jregex::{JavaRegex, JavaRegexError};
+#[cfg(test)]
+use crate::json::JsonFormat;
+use crate::logtojson::FlatObjectTemplate;
+use crate::utf8;
+
+#[derive(Debug)]
+enum Delimiter {
+    /// One char that is not a regex metacharacter: Java's own `split` fast path.
+    Literal(char),
+    Regex(JavaRegex),
+    Invalid(JavaRegexError),
+}
+
+#[derive(Debug)]
+pub struct CsvToJson {
+    delimiter: Delimiter,
+    template: FlatObjectTemplate,
+}
+
+impl CsvToJson {
+    pub(crate) fn from_option(opt: &OptionReader<'_>) -> Result<Self, ProcessConfigError> {
+        let fields =
+            opt.string_list("customFieldNames")?
+                .ok_or(ProcessConfigError::MissingKey {
+                    index: opt.index,
+                    key: "customFieldNames",
+                })?;
+        let json = opt.json_format()?;
+        let delimiter = opt.string("delimiter")?.unwrap_or_else(|| ",".to_owned());
+        Ok(CsvToJson {
+            delimiter: compile_delimiter(&delimiter),
+            template: FlatObjectTemplate::new(&fields, json),
+        })
+    }
+
+    #[cfg(test)]
+    fn new(fields: &[&str], delimiter: &str, json: JsonFormat) -> Self {
+        let fields: Vec<String> = fields.iter().map(|s| (*s).to_owned()).collect();
+        CsvToJson {
+            delimiter: compile_delimiter(delimiter),
+            template: FlatObjectTemplate::new(&fields, json),
+        }
+    }
+
+    pub fn convert(&self, input: &[u8], out: &mut Vec<u8>) -> Result<(), JavaRegexError> {
+        let text = utf8::decode(input);
+        let line = text.strip_suffix('\n').unwrap_or(&text);
+        let columns: Vec<Cow<'_, str>> = match &self.delimiter {
+            Delimiter::Literal(c) => split_literal(line, *c),
+            Delimiter::Regex(re) => re.split(line),
+            Delimiter::Invalid(e) => return Err(e.clone()),
+        };
+        self.template
+            .write(out, |i| columns.get(i).map(|c| c.as_ref()));
+        out.push(b'\n');
+        Ok(())
+    }
+}
+
+fn compile_delimiter(delimiter: &str) -> Delimiter {
+    let mut chars = delimiter.chars();
+    if let (Some(c), None) = (chars.next(), chars.next()) {
+        if !".$|()[{^?*+\\".contains(c) {
+            return Delimiter::Literal(c);
+        }
+    }
+    match JavaRegex::new(delimiter) {
+        Ok(re) => Delimiter::Regex(re),
+        Err(e) => Delimiter::Invalid(e),
+    }
+}
+
+/// Java `String.split` on a literal char.
+fn split_literal(line: &str, c: char) -> Vec<Cow<'_, str>> {
+    let mut pieces: Vec<Cow<'_, str>> = line.split(c).map(Cow::Borrowed).collect();
+    if pieces.len() == 1 {
+        return pieces;
+    }
+    while pieces.last().is_some_and(|p| p.is_empty()) {
+        pieces.pop();
+    }
+    pieces
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(fields: &[&str], delimiter: &str, input: &str) -> String {
+        let mut out = Vec::new();
+        CsvToJson::new(fields, delimiter, JsonFormat::Compact)
+            .convert(input.as_bytes(), &mut out)
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn spec_examples() {
+        assert_eq!(
+            run(
+                &["id", "name", "amount", "note"],
+                ",",
+                "42,Alice Smith, 3.50\n"
+            ),
+            "{\"id\":\"42\",\"name\":\"Alice Smith\",\"amount\":\" 3.50\",\"note\":null}\n"
+        );
+        assert_eq!(
+            run(&["a", "b", "c", "d"], ",", "1,,3,\n"),
+            "{\"a\":\"1\",\"b\":\"\",\"c\":\"3\",\"d\":null}\n"
+        );
+        assert_eq!(
+            run(&["a", "b", "c"], "|", "ab|cd\n"),
+            "{\"a\":\"a\",\"b\":\"b\",\"c\":\"|\"}\n"
+        );
+        assert_eq!(
+            run(&["a", "b"], "\\t", "x\ty\n"),
+            "{\"a\":\"x\",\"b\":\"y\"}\n"
+        );
+        assert_eq!(
+            run(&["a", "b"], ",", "x,y\r\n"),
+            "{\"a\":\"x\",\"b\":\"y\\r\"}\n"
+        );
+        assert_eq!(run(&["a"], ",", ",,,\n"), "{\"a\":null}\n");
+    }
+
+    #[test]
+    fn invalid_delimiter_fails_each_record() {
+        let mut out = Vec::new();
+        let csv = CsvToJson::new(&["a"], "(", JsonFormat::Compact);
+        assert!(csv.convert(b"x\n", &mut out).is_err());
+    }
+}
