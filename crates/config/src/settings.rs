@@ -395,9 +395,10 @@ pub(crate) fn build_global(
         |n| u32::try_from(n).unwrap_or(u32::MAX),
     );
     let generators = build_generators(r.raw("firetail.generators"), origin, diag);
+    let (aws_access_key_id, aws_secret_access_key) = static_credentials(&r, &at, diag);
     Settings {
-        aws_access_key_id: r.non_empty_str("awsAccessKeyId"),
-        aws_secret_access_key: r.non_empty_str("awsSecretAccessKey").map(Secret),
+        aws_access_key_id,
+        aws_secret_access_key,
         assume_role_arn: r.non_empty_str("assumeRoleARN"),
         assume_role_external_id: r.non_empty_str("assumeRoleExternalId"),
         sts_endpoint: r.non_empty_str("sts.endpoint"),
@@ -448,6 +449,35 @@ pub(crate) fn build_global(
         cloudwatch_region: r.non_empty_str("firetail.cloudwatch.region"),
         generators,
         flows: Vec::new(),
+    }
+}
+
+/// The agent's static credentials provider yields nothing unless both keys are set, and the
+/// chain moves on; firetail does the same, with a warning.
+fn static_credentials(
+    r: &Resolved,
+    at: &Location,
+    diag: &mut Diagnostics,
+) -> (Option<String>, Option<Secret>) {
+    match (
+        r.non_empty_str("awsAccessKeyId"),
+        r.non_empty_str("awsSecretAccessKey"),
+    ) {
+        (Some(id), Some(secret)) => (Some(id), Some(Secret(secret))),
+        (None, None) => (None, None),
+        (id, _) => {
+            let (set, missing) = if id.is_some() {
+                ("awsAccessKeyId", "awsSecretAccessKey")
+            } else {
+                ("awsSecretAccessKey", "awsAccessKeyId")
+            };
+            diag.warnings.push(ConfigWarning::NoEffect {
+                at: at.clone(),
+                key: set.to_owned(),
+                reason: format!("{missing} is not set; static credentials need both (the standard credential chain is used)"),
+            });
+            (None, None)
+        }
     }
 }
 

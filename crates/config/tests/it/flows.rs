@@ -146,3 +146,15 @@ fn effective_config_lists_every_key_and_round_trips() {
     let reparsed = parse_str(&again.to_string(), "test.json").unwrap().settings;
     assert_eq!(reparsed, loaded.settings);
 }
+
+#[test]
+fn half_a_static_credential_is_ignored_with_a_warning() {
+    let mut cfg = base(false);
+    cfg["awsAccessKeyId"] = json!("AKIA");
+    let loaded = ok(&cfg);
+    assert_eq!(loaded.settings.aws_access_key_id, None);
+    assert!(loaded
+        .warnings
+        .iter()
+        .any(|w| w.to_string().contains("awsSecretAccessKey is not set")));
+}

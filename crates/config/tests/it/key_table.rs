@@ -30,6 +30,15 @@ fn with(spec: &KeySpec, value: Value) -> Value {
         Scope::Generator => &mut cfg["firetail.generators"][0],
     };
     section[spec.name] = value;
+    // Static credentials only count in pairs: give each half its partner.
+    for (key, partner) in [
+        ("awsAccessKeyId", "awsSecretAccessKey"),
+        ("awsSecretAccessKey", "awsAccessKeyId"),
+    ] {
+        if spec.name == key {
+            cfg[partner] = json!("partner");
+        }
+    }
     cfg
 }
 
