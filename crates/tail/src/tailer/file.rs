@@ -1,0 +1,181 @@
+//! One tracked file: its descriptor, framer and watermark.
+//!
+//! A `TrackedFile` is one incarnation of a file's content: it keeps its [`FileId`] across
+//! renames and a copytruncate hand-over, and gets a new one when the file is truncated or
+//! replaced (offsets start again at 0, so spans of the old incarnation must not mix).
+
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use firetail_record::FileId;
+
+use crate::checkpoint::{hash_hex, FileCheckpoint};
+use crate::frame::{Frame, Framer, FramingRules};
+use crate::identity;
+use crate::watermark::Watermark;
+
+/// Why a file stops being followed by path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lifecycle {
+    /// Found at a matching path: read as it grows.
+    Live,
+    /// No longer at a matching path (renamed away, deleted, or its content replaced):
+    /// read to EOF through the open descriptor, then finished.
+    RotatedAway,
+    /// Drained (its unterminated tail emitted); waits for its last acks, then is dropped.
+    Drained,
+}
+
+pub(crate) struct TrackedFile {
+    pub id: FileId,
+    pub path: PathBuf,
+    pub dev: u64,
+    pub inode: u64,
+    pub fingerprint: Option<u64>,
+    /// Open descriptor, positioned at `framer.read_position()`.
+    pub file: Option<File>,
+    pub framer: Framer,
+    pub watermark: Watermark,
+    pub size: u64,
+    pub mtime_ms: u64,
+    pub lifecycle: Lifecycle,
+    /// When bytes were last read (or the file was first seen).
+    pub last_read: Instant,
+    /// The last read reached EOF.
+    pub at_eof: bool,
+    /// Marker of `framer.read_position()`, to spot a rewrite that kept the size.
+    pub read_marker: Option<u64>,
+    /// The checkpoint last handed to the store.
+    pub stored_offset: Option<u64>,
+}
+
+impl TrackedFile {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: FileId,
+        path: PathBuf,
+        file: File,
+        dev: u64,
+        inode: u64,
+        fingerprint: Option<u64>,
+        rules: Arc<FramingRules>,
+        start: u64,
+    ) -> io::Result<TrackedFile> {
+        let mut file = file;
+        file.seek(SeekFrom::Start(start))?;
+        let meta = file.metadata()?;
+        let read_marker = identity::marker(&file, start)?;
+        Ok(TrackedFile {
+            id,
+            path,
+            dev,
+            inode,
+            fingerprint,
+            file: Some(file),
+            framer: Framer::new(rules, start),
+            watermark: Watermark::new(start),
+            size: meta.len(),
+            mtime_ms: crate::discover::mtime_ms(&meta),
+            lifecycle: Lifecycle::Live,
+            last_read: Instant::now(),
+            at_eof: false,
+            read_marker,
+            stored_offset: None,
+        })
+    }
+
+    /// Reopens a descriptor closed while idle, if the path still holds this inode and the
+    /// bytes before the read position are unchanged. Returns false if it does not (the
+    /// reconcile scan will sort out where the file went).
+    pub fn reopen(&mut self) -> io::Result<bool> {
+        let mut file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let meta = file.metadata()?;
+        if meta.dev() != self.dev || meta.ino() != self.inode {
+            return Ok(false);
+        }
+        let pos = self.framer.read_position();
+        if identity::marker(&file, pos)? != self.read_marker {
+            return Ok(false);
+        }
+        file.seek(SeekFrom::Start(pos))?;
+        self.file = Some(file);
+        Ok(true)
+    }
+
+    /// Reads up to `max` bytes and frames them into `out`. At EOF applies the framer's
+    /// end-of-data rules. Returns the bytes read.
+    pub fn read_some(&mut self, max: usize, out: &mut Vec<Frame>) -> io::Result<usize> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(0);
+        };
+        let n = self.framer.fill_from(file, max)?;
+        if n == 0 {
+            self.at_eof = true;
+            self.framer.end_of_data(out);
+            self.update_read_marker()?;
+        } else {
+            self.at_eof = false;
+            self.last_read = Instant::now();
+            self.framer.drain(out);
+        }
+        Ok(n)
+    }
+
+    fn update_read_marker(&mut self) -> io::Result<()> {
+        if let Some(file) = &self.file {
+            self.read_marker = identity::marker(file, self.framer.read_position())?;
+        }
+        Ok(())
+    }
+
+    /// Fills in the fingerprint once the file is long enough.
+    pub fn refresh_fingerprint(&mut self, len: usize) -> io::Result<()> {
+        if self.fingerprint.is_none() && self.size >= len as u64 {
+            if let Some(file) = &self.file {
+                self.fingerprint = identity::fingerprint(file, len)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Settled: nothing buffered in the framer and every issued byte acknowledged.
+    pub fn is_settled(&self) -> bool {
+        self.watermark.is_settled() && self.framer.pending_len() == 0
+    }
+
+    /// The checkpoint entry for the current watermark (`None` if the marker cannot be
+    /// computed because the descriptor is closed and the position moved).
+    pub fn checkpoint(&self, flow: &str) -> Option<FileCheckpoint> {
+        let offset = self.watermark.offset();
+        let marker = match &self.file {
+            Some(f) => identity::marker(f, offset).ok().flatten(),
+            None if offset == self.framer.read_position() => self.read_marker,
+            None => return None,
+        };
+        Some(FileCheckpoint {
+            flow: flow.to_owned(),
+            fingerprint: self.fingerprint.map(hash_hex),
+            dev: self.dev,
+            inode: self.inode,
+            path: self.path.to_string_lossy().into_owned(),
+            offset,
+            marker: marker.map(hash_hex),
+            size: self.size,
+            mtime_ms: self.mtime_ms,
+            updated_ms: 0,
+            gone_since_ms: None,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

@@ -1,0 +1,436 @@
+//! The per-flow tailer task: discovery, reading, acknowledgements, checkpoints.
+//!
+//! One task per flow schedules every file of the flow cooperatively (no task per file):
+//!
+//! 1. **Wake** on an inotify event (through `notify`), an acknowledgement, the poll timer
+//!    or shutdown.
+//! 2. **Reconcile** (on events, rate-limited, and every `reconcile_interval`): scan the
+//!    pattern, follow renames by inode, detect truncation and replacement by size and
+//!    offset marker, hand a copytruncate copy over, pick up new files (`reconcile.rs`).
+//! 3. **Read round**: each file reads while the in-flight budget allows, up to a fair
+//!    share per round; frames become `Record`s sent in file order.
+//! 4. **Maintain**: idle flush, close idle descriptors, retire drained files once every
+//!    byte is acknowledged, hand changed watermarks to the checkpoint store, publish
+//!    status.
+//!
+//! Reads are plain blocking `read(2)`s of at most [`READ_CHUNK`] bytes on the task:
+//! log files are read from the page cache, and a thread hop per read would cost more.
+
+mod file;
+mod reconcile;
+mod watch;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use firetail_record::{FileId, Record, Span};
+use tokio::sync::{mpsc, watch as watch_channel, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::checkpoint::FlowCheckpoints;
+use crate::discover::FilePattern;
+use crate::frame::{Frame, FramingRules};
+use crate::{FileStatus, FlowTailStatus, TailConfig, TailError};
+use file::{Lifecycle, TrackedFile};
+
+/// Largest single read.
+pub(crate) const READ_CHUNK: usize = 256 * 1024;
+/// Most bytes one file reads per round before the next file's turn.
+const ROUND_SHARE: usize = 4 * 1024 * 1024;
+/// A settled, idle file's descriptor is closed after this long (and reopened on change).
+const IDLE_CLOSE_AFTER: Duration = Duration::from_secs(30);
+/// Smallest gap between two event-triggered rescans.
+const EVENT_RESCAN_GAP: Duration = Duration::from_millis(20);
+/// How often changed watermarks are handed to the checkpoint store.
+const CHECKPOINT_SYNC: Duration = Duration::from_millis(100);
+
+/// Process-wide source of [`FileId`]s: unique for the life of the process.
+static NEXT_FILE_ID: AtomicU64 = AtomicU64::new(1);
+
+pub(crate) fn next_file_id() -> FileId {
+    FileId(NEXT_FILE_ID.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Tails one flow until `shutdown` fires, then settles.
+///
+/// `records` receives batches in file order. Every record's span must come back through
+/// the `Acker` paired with `acks`. Shutdown contract: when `shutdown` fires the tailer
+/// stops reading and drops `records`; it keeps applying acks until every `Acker` is
+/// dropped (`acks` closes), then hands its final watermarks to `checkpoints` and returns.
+/// Flush the store (or cancel its writer) after this returns.
+pub async fn run_flow(
+    cfg: TailConfig,
+    checkpoints: FlowCheckpoints,
+    records: mpsc::Sender<Vec<Record>>,
+    mut acks: mpsc::UnboundedReceiver<Span>,
+    status: watch_channel::Sender<FlowTailStatus>,
+    shutdown: CancellationToken,
+) -> Result<(), TailError> {
+    let mut tailer = FlowTailer::new(cfg, checkpoints)?;
+    let wake = Arc::new(Notify::new());
+    let mut watcher = watch::DirWatcher::start(&tailer.pattern, wake.clone());
+    let mut records = Some(records);
+    let mut acks_open = true;
+    tailer.reconcile();
+
+    while !shutdown.is_cancelled() {
+        while let Ok(span) = acks.try_recv() {
+            tailer.ack(span);
+        }
+        if tailer.reconcile_due(watcher.take_event()) {
+            watcher.ensure_watching(&tailer.pattern);
+            tailer.reconcile();
+        }
+        let (batches, read_any) = tailer.read_round();
+        for batch in batches {
+            let Some(tx) = records.as_ref() else { break };
+            tokio::select! {
+                sent = tx.send(batch) => if sent.is_err() {
+                    tracing::warn!(flow = %tailer.cfg.flow_id, "record channel closed; stopping");
+                    records = None;
+                },
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        if records.is_none() {
+            break;
+        }
+        tailer.maintain(&status);
+        if read_any && !tailer.paused {
+            tokio::task::yield_now().await;
+            continue;
+        }
+        let wait = tailer.idle_wait(watcher.is_active());
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            span = acks.recv(), if acks_open => match span {
+                Some(span) => tailer.ack(span),
+                None => acks_open = false,
+            },
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+
+    // Stop reading; close the record channel so downstream can drain and ack.
+    drop(records);
+    drop(watcher);
+    let mut sync = tokio::time::interval(CHECKPOINT_SYNC);
+    while acks_open {
+        tokio::select! {
+            span = acks.recv() => match span {
+                Some(span) => tailer.ack(span),
+                None => acks_open = false,
+            },
+            _ = sync.tick() => tailer.sync_checkpoints(),
+        }
+    }
+    tailer.sync_checkpoints();
+    tailer.publish(&status);
+    Ok(())
+}
+
+/// The state of one flow's tailer.
+pub(crate) struct FlowTailer {
+    cfg: TailConfig,
+    pattern: FilePattern,
+    rules: Arc<FramingRules>,
+    checkpoints: FlowCheckpoints,
+    files: HashMap<FileId, TrackedFile>,
+    /// Live files by `(dev, inode)`.
+    by_inode: HashMap<(u64, u64), FileId>,
+    /// Checkpoint entries not yet matched to a file (startup only).
+    resume: Vec<crate::FileCheckpoint>,
+    /// The flow had checkpoints at startup: `initialPosition` never applies.
+    restarted: bool,
+    first_scan_done: bool,
+    /// Inodes known to be copies of a tracked file (copy rotation), not read.
+    copies: HashMap<(u64, u64), u64>,
+    last_reconcile: Instant,
+    last_sync: Instant,
+    /// Bytes issued and not yet acknowledged, over all files.
+    in_flight: u64,
+    paused: bool,
+    open_cap_warned: bool,
+    stats: FlowTailStatus,
+    frames: Vec<Frame>,
+}
+
+impl FlowTailer {
+    fn new(cfg: TailConfig, checkpoints: FlowCheckpoints) -> Result<FlowTailer, TailError> {
+        let pattern = FilePattern::new(&cfg.file_pattern)?;
+        let rules = cfg.framing.compile()?;
+        let resume = checkpoints.entries();
+        Ok(FlowTailer {
+            restarted: !resume.is_empty(),
+            cfg,
+            pattern,
+            rules,
+            checkpoints,
+            files: HashMap::new(),
+            by_inode: HashMap::new(),
+            resume,
+            first_scan_done: false,
+            copies: HashMap::new(),
+            last_reconcile: Instant::now(),
+            last_sync: Instant::now(),
+            in_flight: 0,
+            paused: false,
+            open_cap_warned: false,
+            stats: FlowTailStatus::default(),
+            frames: Vec::new(),
+        })
+    }
+
+    fn reconcile_due(&self, event: bool) -> bool {
+        let since = self.last_reconcile.elapsed();
+        since >= self.cfg.reconcile_interval || (event && since >= EVENT_RESCAN_GAP)
+    }
+
+    fn idle_wait(&self, watching: bool) -> Duration {
+        let mut wait = if watching {
+            self.cfg.reconcile_interval
+        } else {
+            self.cfg.poll_interval
+        };
+        if let Some(idle) = self.cfg.idle_flush {
+            wait = wait.min(idle / 2);
+        }
+        wait.min(Duration::from_secs(1)).max(Duration::from_millis(1))
+    }
+
+    fn ack(&mut self, span: Span) {
+        let Some(file) = self.files.get_mut(&span.file) else {
+            return; // a retired or replaced incarnation: nothing left to checkpoint
+        };
+        let before = file.watermark.in_flight();
+        file.watermark.ack(span.start, span.end);
+        self.in_flight = self.in_flight - before + file.watermark.in_flight();
+    }
+
+    /// Bytes the next read may take: the in-flight budget left, or one chunk when
+    /// nothing is in flight (a record larger than the budget must still pass).
+    fn allowance(&self) -> usize {
+        let pending: u64 = self.files.values().map(|f| f.framer.pending_len() as u64).sum();
+        let used = self.in_flight + pending;
+        if used < self.cfg.max_in_flight_bytes {
+            ((self.cfg.max_in_flight_bytes - used).min(READ_CHUNK as u64)) as usize
+        } else if self.in_flight == 0 {
+            READ_CHUNK
+        } else {
+            0
+        }
+    }
+
+    /// Reads every file once (fairly) and returns the record batches, in file order per
+    /// file, and whether any byte was read.
+    fn read_round(&mut self) -> (Vec<Vec<Record>>, bool) {
+        let mut batches = Vec::new();
+        let mut read_any = false;
+        self.paused = false;
+        let mut ids: Vec<FileId> = self.files.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            if !self.ensure_open(id) {
+                continue;
+            }
+            let mut share = ROUND_SHARE;
+            let mut batch = Vec::new();
+            while share > 0 {
+                let allowance = self.allowance().min(share);
+                if allowance == 0 {
+                    self.paused = true;
+                    break;
+                }
+                let Some(file) = self.files.get_mut(&id) else { break };
+                let n = match file.read_some(allowance, &mut self.frames) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::warn!(path = %file.path().display(), error = %e, "read failed");
+                        0
+                    }
+                };
+                self.absorb(id, &mut batch);
+                if n == 0 {
+                    break;
+                }
+                read_any = true;
+                share = share.saturating_sub(n);
+                self.stats.bytes_read += n as u64;
+            }
+            self.finish_if_drained(id, &mut batch);
+            if !batch.is_empty() {
+                batches.push(batch);
+            }
+            if self.paused {
+                break;
+            }
+        }
+        (batches, read_any)
+    }
+
+    /// Makes sure a file that may have data has a descriptor; false if it cannot be read.
+    fn ensure_open(&mut self, id: FileId) -> bool {
+        let open_count = self.files.values().filter(|f| f.file.is_some()).count();
+        let Some(file) = self.files.get_mut(&id) else { return false };
+        if file.lifecycle == Lifecycle::Drained {
+            return false;
+        }
+        if file.file.is_some() {
+            return true;
+        }
+        if file.lifecycle != Lifecycle::Live || file.size <= file.framer.read_position() {
+            return false;
+        }
+        if open_count >= self.cfg.max_open_files {
+            if !self.open_cap_warned {
+                tracing::warn!(flow = %self.cfg.flow_id, max = self.cfg.max_open_files, "open file limit reached; other files wait");
+                self.open_cap_warned = true;
+            }
+            return false;
+        }
+        match file.reopen() {
+            Ok(true) => true,
+            Ok(false) => {
+                // Moved, replaced or rewritten since it was closed: the scan decides.
+                self.last_reconcile = Instant::now() - self.cfg.reconcile_interval;
+                false
+            }
+            Err(e) => {
+                tracing::warn!(path = %file.path().display(), error = %e, "reopen failed");
+                false
+            }
+        }
+    }
+
+    /// Turns the framer's output into records (issuing their spans) and acknowledges
+    /// discarded bytes at once.
+    fn absorb(&mut self, id: FileId, batch: &mut Vec<Record>) {
+        let Some(file) = self.files.get_mut(&id) else {
+            self.frames.clear();
+            return;
+        };
+        let before = file.watermark.in_flight();
+        for frame in self.frames.drain(..) {
+            let (start, end) = (frame.offset(), frame.offset() + frame.len());
+            file.watermark.issue(start, end);
+            match frame {
+                Frame::Record(r) => {
+                    self.stats.records_read += 1;
+                    self.stats.records_truncated += u64::from(r.truncated);
+                    batch.push(Record {
+                        data: r.data,
+                        span: Span { file: id, start, end },
+                    });
+                }
+                Frame::Discarded(_) => {
+                    self.stats.bytes_discarded += end - start;
+                    file.watermark.ack(start, end);
+                }
+            }
+        }
+        self.in_flight = self.in_flight - before + file.watermark.in_flight();
+    }
+
+    /// A rotated-away file read to EOF, quiet for a reconcile interval: its unterminated
+    /// tail becomes a record (the agent would drop it) and it waits for its acks.
+    fn finish_if_drained(&mut self, id: FileId, batch: &mut Vec<Record>) {
+        let quiet = self.cfg.reconcile_interval;
+        let Some(file) = self.files.get_mut(&id) else { return };
+        let idle_flush = self
+            .cfg
+            .idle_flush
+            .is_some_and(|d| file.at_eof && file.framer.pending_len() > 0 && file.last_read.elapsed() >= d);
+        let drained = file.lifecycle == Lifecycle::RotatedAway
+            && (file.file.is_none() || (file.at_eof && file.last_read.elapsed() >= quiet));
+        if !(drained || idle_flush) {
+            return;
+        }
+        file.framer.finish(&mut self.frames);
+        if drained {
+            tracing::info!(path = %file.path().display(), offset = file.framer.position(), "rotated file drained");
+            file.lifecycle = Lifecycle::Drained;
+        }
+        self.absorb(id, batch);
+    }
+
+    /// Idle descriptors, retirement of drained files, checkpoints and status.
+    fn maintain(&mut self, status: &watch_channel::Sender<FlowTailStatus>) {
+        let mut retired = Vec::new();
+        for file in self.files.values_mut() {
+            match file.lifecycle {
+                Lifecycle::Drained if file.is_settled() => retired.push(file.id),
+                Lifecycle::Live
+                    if file.file.is_some()
+                        && file.at_eof
+                        && file.is_settled()
+                        && file.last_read.elapsed() >= IDLE_CLOSE_AFTER =>
+                {
+                    file.file = None;
+                }
+                _ => {}
+            }
+        }
+        for id in retired {
+            self.retire(id);
+        }
+        if self.last_sync.elapsed() >= CHECKPOINT_SYNC {
+            self.sync_checkpoints();
+            self.publish(status);
+        }
+    }
+
+    /// Drops a drained, fully acknowledged file: closes it and forgets its checkpoint.
+    fn retire(&mut self, id: FileId) {
+        let Some(file) = self.files.remove(&id) else { return };
+        tracing::info!(path = %file.path().display(), "closed fully acknowledged rotated file");
+        let key = (file.dev, file.inode);
+        if !self.by_inode.contains_key(&key) {
+            self.checkpoints.remove(file.dev, file.inode);
+        }
+    }
+
+    /// Hands every changed watermark to the checkpoint store.
+    fn sync_checkpoints(&mut self) {
+        self.last_sync = Instant::now();
+        for file in self.files.values_mut() {
+            if let Some(owner) = self.by_inode.get(&(file.dev, file.inode)) {
+                if *owner != file.id {
+                    // Replaced content: the (dev, inode) entry belongs to the new incarnation.
+                    continue;
+                }
+            }
+            let offset = file.watermark.offset();
+            if file.stored_offset == Some(offset) {
+                continue;
+            }
+            if let Some(cp) = file.checkpoint(&self.cfg.flow_id) {
+                self.checkpoints.put(cp);
+                file.stored_offset = Some(offset);
+            }
+        }
+    }
+
+    fn publish(&mut self, status: &watch_channel::Sender<FlowTailStatus>) {
+        let mut files: Vec<FileStatus> = self
+            .files
+            .values()
+            .map(|f| FileStatus {
+                path: f.path.clone(),
+                file: f.id,
+                size: f.size,
+                acked_offset: f.watermark.offset(),
+                read_offset: f.framer.read_position(),
+                open: f.file.is_some(),
+                rotated_away: f.lifecycle != Lifecycle::Live,
+            })
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path).then(a.file.cmp(&b.file)));
+        self.stats.files = files;
+        self.stats.bytes_in_flight = self.in_flight;
+        self.stats.paused = self.paused;
+        status.send_replace(self.stats.clone());
+    }
+}

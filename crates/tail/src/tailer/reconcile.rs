@@ -1,0 +1,303 @@
+//! The reconcile scan: what happened to every file since the last look.
+//!
+//! Files are followed by `(dev, inode)`, so a rename (logrotate's default, into another
+//! matching name or anywhere else) keeps the same tracked file and its open descriptor.
+//! The decision for a tracked file found again:
+//!
+//! | seen | meaning | action |
+//! | --- | --- | --- |
+//! | same inode, any path | renamed or untouched | keep reading |
+//! | size below the read position, or the bytes before it changed | truncated or rewritten | a copy with our fingerprint holding the bytes (copytruncate) continues the same file; otherwise the old incarnation is finished and the file is read again from 0 as a new one |
+//! | inode not found | renamed out of the pattern or deleted | drain through the open descriptor, then finish |
+//!
+//! A new inode is a copy (ignored) if a tracked file has the same fingerprint and the
+//! same bytes at the copy's end; otherwise it resumes from its checkpoint (found by
+//! fingerprint even if renamed, validated by size and marker) or starts at 0
+//! (`initialPosition` only on a flow's very first scan).
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::time::Instant;
+
+use firetail_record::FileId;
+
+use super::file::{Lifecycle, TrackedFile};
+use super::{next_file_id, FlowTailer};
+use crate::checkpoint::{hash_hex, FileCheckpoint};
+use crate::discover::Candidate;
+use crate::frame::end_of_file_start;
+use crate::identity;
+use crate::InitialPosition;
+
+type Key = (u64, u64);
+
+fn key(c: &Candidate) -> Key {
+    (c.dev, c.inode)
+}
+
+/// Opens `c` and checks it is still the inode the scan saw.
+fn open_candidate(c: &Candidate) -> Option<File> {
+    let file = File::open(&c.path).ok()?;
+    let meta = file.metadata().ok()?;
+    (meta.dev() == c.dev && meta.ino() == c.inode).then_some(file)
+}
+
+impl FlowTailer {
+    pub(super) fn reconcile(&mut self) {
+        self.last_reconcile = Instant::now();
+        let candidates = self.pattern.scan();
+        let index: HashMap<Key, usize> = candidates
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (key(c), i))
+            .collect();
+        let mut claimed: HashSet<Key> = HashSet::new();
+
+        let mut live: Vec<FileId> = self
+            .files
+            .values()
+            .filter(|f| f.lifecycle == Lifecycle::Live)
+            .map(|f| f.id)
+            .collect();
+        live.sort_unstable();
+        for id in live {
+            let Some(file) = self.files.get(&id) else { continue };
+            let k = (file.dev, file.inode);
+            match index.get(&k) {
+                Some(&i) => {
+                    claimed.insert(k);
+                    self.follow(id, &candidates[i], &candidates, &mut claimed);
+                }
+                None => self.lost(id),
+            }
+        }
+        self.copies.retain(|k, _| index.contains_key(k));
+        for c in &candidates {
+            let k = key(c);
+            if claimed.contains(&k) || self.by_inode.contains_key(&k) || self.copies.contains_key(&k) {
+                continue;
+            }
+            self.discover(c);
+        }
+        if !self.first_scan_done {
+            self.first_scan_done = true;
+            self.resume_leftovers();
+        }
+    }
+
+    /// A tracked file found again at `c`.
+    fn follow(&mut self, id: FileId, c: &Candidate, all: &[Candidate], claimed: &mut HashSet<Key>) {
+        let fp_len = self.cfg.fingerprint_bytes;
+        let Some(file) = self.files.get_mut(&id) else { return };
+        if file.path != c.path {
+            tracing::info!(from = %file.path.display(), to = %c.path.display(), "file renamed");
+            file.path.clone_from(&c.path);
+        }
+        let changed = file.size != c.size || file.mtime_ms != c.mtime_ms;
+        file.size = c.size;
+        file.mtime_ms = c.mtime_ms;
+        if let Err(e) = file.refresh_fingerprint(fp_len) {
+            tracing::debug!(path = %c.path.display(), error = %e, "fingerprint failed");
+        }
+        let truncated = c.size < file.framer.read_position();
+        let replaced = !truncated && changed && marker_changed(file, c);
+        if truncated || replaced {
+            self.on_truncated(id, c, all, claimed);
+        }
+    }
+
+    /// The tracked file's content shrank or changed under its read position.
+    fn on_truncated(&mut self, id: FileId, c: &Candidate, all: &[Candidate], claimed: &mut HashSet<Key>) {
+        let Some(file) = self.files.get_mut(&id) else { return };
+        let pos = file.framer.read_position();
+        let copy = file.fingerprint.and_then(|fp| {
+            all.iter().find(|k| {
+                let kk = key(k);
+                kk != key(c)
+                    && !claimed.contains(&kk)
+                    && !self.by_inode.contains_key(&kk)
+                    && k.size >= pos
+                    && holds_same_bytes(k, fp, self.cfg.fingerprint_bytes, pos, file.read_marker)
+            })
+        });
+        self.by_inode.remove(&(file.dev, file.inode));
+        if let Some(copy) = copy.and_then(|k| open_candidate(k).map(|f| (k, f))) {
+            let (k, handle) = copy;
+            tracing::info!(path = %c.path.display(), copy = %k.path.display(), offset = pos, "copytruncate: continuing in the copy");
+            let mut handle = handle;
+            if std::io::Seek::seek(&mut handle, std::io::SeekFrom::Start(pos)).is_ok() {
+                file.file = Some(handle);
+                file.path.clone_from(&k.path);
+                (file.dev, file.inode, file.size, file.mtime_ms) = (k.dev, k.inode, k.size, k.mtime_ms);
+                file.stored_offset = None;
+                self.by_inode.insert(key(k), id);
+                claimed.insert(key(k));
+                self.copies.remove(&key(k));
+            }
+        } else {
+            tracing::warn!(path = %c.path.display(), read = pos, size = c.size, "file truncated or replaced; reading it again from 0");
+            file.file = None;
+            file.lifecycle = Lifecycle::RotatedAway;
+        }
+        if let Some(handle) = open_candidate(c) {
+            self.track(c, handle, None, 0);
+        }
+    }
+
+    /// A tracked file no longer at any matching path.
+    fn lost(&mut self, id: FileId) {
+        let Some(file) = self.files.get_mut(&id) else { return };
+        tracing::info!(path = %file.path.display(), "file rotated away or deleted; draining it");
+        file.lifecycle = Lifecycle::RotatedAway;
+        self.by_inode.remove(&(file.dev, file.inode));
+    }
+
+    /// A matching inode not tracked yet.
+    fn discover(&mut self, c: &Candidate) {
+        let Some(handle) = open_candidate(c) else { return };
+        let fp = identity::fingerprint(&handle, self.cfg.fingerprint_bytes).ok().flatten();
+        if let Some(fp) = fp {
+            if self.is_copy_of_tracked(c, fp) {
+                tracing::info!(path = %c.path.display(), "a copy of a tracked file; not read");
+                self.copies.insert(key(c), fp);
+                return;
+            }
+        }
+        let start = match self.take_resume(c, fp, &handle) {
+            Some(offset) => offset,
+            None if !self.first_scan_done
+                && !self.restarted
+                && self.cfg.initial_position == InitialPosition::EndOfFile =>
+            {
+                end_of_file_position(&handle, c.size, self.cfg.framing.read_buffer_size)
+            }
+            None => 0,
+        };
+        self.track(c, handle, fp, start);
+    }
+
+    fn is_copy_of_tracked(&self, c: &Candidate, fp: u64) -> bool {
+        self.files.values().any(|f| {
+            f.lifecycle == Lifecycle::Live
+                && f.fingerprint == Some(fp)
+                && f.size >= c.size
+                && match (open_candidate(c), File::open(&f.path)) {
+                    (Some(a), Ok(b)) => {
+                        let (ma, mb) = (identity::marker(&a, c.size), identity::marker(&b, c.size));
+                        matches!((ma, mb), (Ok(Some(x)), Ok(Some(y))) if x == y)
+                    }
+                    _ => false,
+                }
+        })
+    }
+
+    /// The checkpoint entry for `c`, if any, validated: its offset, or 0 if the file was
+    /// truncated or replaced since.
+    fn take_resume(&mut self, c: &Candidate, fp: Option<u64>, handle: &File) -> Option<u64> {
+        let fp_hex = fp.map(hash_hex);
+        let same_inode = |e: &FileCheckpoint| e.dev == c.dev && e.inode == c.inode;
+        let idx = self
+            .resume
+            .iter()
+            .position(|e| fp_hex.is_some() && e.fingerprint == fp_hex && same_inode(e))
+            .or_else(|| self.resume.iter().position(|e| fp_hex.is_some() && e.fingerprint == fp_hex))
+            .or_else(|| self.resume.iter().position(|e| e.fingerprint.is_none() && same_inode(e)))?;
+        let entry = self.resume.remove(idx);
+        if (entry.dev, entry.inode) != key(c) {
+            self.checkpoints.mark_gone(entry.dev, entry.inode);
+        }
+        let marker = identity::marker(handle, entry.offset).ok().flatten().map(hash_hex);
+        if c.size < entry.offset || marker != entry.marker {
+            tracing::warn!(path = %c.path.display(), offset = entry.offset, size = c.size, "checkpoint no longer matches the file (truncated or replaced); reading from 0");
+            return Some(0);
+        }
+        tracing::info!(path = %c.path.display(), offset = entry.offset, "resuming from checkpoint");
+        Some(entry.offset)
+    }
+
+    /// Checkpointed files not found by the scan: a file renamed out of the pattern while
+    /// the daemon was down is still drained from its stored path; others are marked gone.
+    fn resume_leftovers(&mut self) {
+        for entry in std::mem::take(&mut self.resume) {
+            let c = std::fs::metadata(&entry.path).ok().map(|m| Candidate {
+                path: entry.path.clone().into(),
+                dev: m.dev(),
+                inode: m.ino(),
+                size: m.len(),
+                mtime_ms: crate::discover::mtime_ms(&m),
+            });
+            let found = c.filter(|c| key(c) == (entry.dev, entry.inode) && c.size > entry.offset);
+            let Some(c) = found else {
+                self.checkpoints.mark_gone(entry.dev, entry.inode);
+                continue;
+            };
+            let Some(handle) = open_candidate(&c) else { continue };
+            let marker = identity::marker(&handle, entry.offset).ok().flatten().map(hash_hex);
+            if marker != entry.marker || self.by_inode.contains_key(&key(&c)) {
+                continue;
+            }
+            tracing::info!(path = %c.path.display(), offset = entry.offset, "draining a file rotated away while stopped");
+            let fp = identity::fingerprint(&handle, self.cfg.fingerprint_bytes).ok().flatten();
+            if let Some(id) = self.track(&c, handle, fp, entry.offset) {
+                if let Some(f) = self.files.get_mut(&id) {
+                    f.lifecycle = Lifecycle::RotatedAway;
+                }
+                self.by_inode.remove(&key(&c));
+            }
+        }
+    }
+
+    /// Starts tracking `c` from `start` as a new incarnation.
+    fn track(&mut self, c: &Candidate, handle: File, fp: Option<u64>, start: u64) -> Option<FileId> {
+        let id = next_file_id();
+        let open_count = self.files.values().filter(|f| f.file.is_some()).count();
+        let mut file = match TrackedFile::new(id, c.path.clone(), handle, c.dev, c.inode, fp, self.rules.clone(), start) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(path = %c.path.display(), error = %e, "cannot start tailing");
+                return None;
+            }
+        };
+        if open_count >= self.cfg.max_open_files {
+            // Tracked, but waits for a descriptor (reopened with its marker checked).
+            file.file = None;
+        }
+        tracing::info!(path = %c.path.display(), offset = start, file = id.0, "tailing file");
+        self.by_inode.insert(key(c), id);
+        self.files.insert(id, file);
+        Some(id)
+    }
+}
+
+/// True if the bytes before the tracked file's read position are not what was read.
+fn marker_changed(file: &TrackedFile, c: &Candidate) -> bool {
+    let pos = file.framer.read_position();
+    let current = match &file.file {
+        Some(f) => identity::marker(f, pos),
+        None => match open_candidate(c) {
+            Some(f) => identity::marker(&f, pos),
+            None => return false,
+        },
+    };
+    matches!(current, Ok(m) if m != file.read_marker)
+}
+
+/// True if candidate `k` starts with fingerprint `fp` and holds, before `pos`, the bytes
+/// whose marker is `marker` (so it is a copy of what was read).
+fn holds_same_bytes(k: &Candidate, fp: u64, fp_len: usize, pos: u64, marker: Option<u64>) -> bool {
+    let Some(f) = open_candidate(k) else { return false };
+    let same_start = matches!(identity::fingerprint(&f, fp_len), Ok(Some(x)) if x == fp);
+    same_start && matches!(identity::marker(&f, pos), Ok(m) if m == marker)
+}
+
+/// `initialPosition: END_OF_FILE`: after the last `\n` in the last buffer of the file.
+fn end_of_file_position(file: &File, size: u64, window: usize) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let start = size.saturating_sub(window as u64);
+    let mut buf = vec![0u8; (size - start) as usize];
+    match file.read_exact_at(&mut buf, start) {
+        Ok(()) => end_of_file_start(&buf, start),
+        Err(_) => 0,
+    }
+}
