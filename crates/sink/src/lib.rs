@@ -1,1 +1,221 @@
-//! (being written)
+//! The last stage of a flow: batch records into PutRecordBatch (Firehose) or PutRecords
+//! (Kinesis Data Streams) requests, send them, retry exactly the records that failed, and
+//! acknowledge each record's span only once the destination accepted that record.
+//!
+//! # Layout
+//! - [`batch`]: pure batching by record count, request bytes and age.
+//! - [`client`]: the [`PutClient`] trait every destination implements, per-record results
+//!   and the classification of whole-call errors ([`PutError`]).
+//! - [`firehose`], [`kinesis`]: the two AWS implementations over the official SDK.
+//! - [`retry`]: pure retry policy: capped exponential backoff with full jitter, the retry
+//!   budget, AIMD concurrency, and the pacer.
+//! - [`send`]: [`run_sink`], the per-flow loop that ties them together.
+//! - [`events`]: the observability hooks ([`SinkEvents`]).
+//! - [`partition`]: Kinesis partition keys.
+//!
+//! # Invariants
+//! - A span is acknowledged only for a record whose own response entry carries no error
+//!   code. Throttles, errors, timeouts, lost responses and shutdown never acknowledge.
+//! - A failed record is retried until it is accepted or the flow is stopped; nothing is
+//!   ever dropped here (a stopped flow re-reads from its checkpoint: at-least-once).
+//! - Memory is bounded: a flow stops pulling from its input while it is backed off or has
+//!   enough batches queued, so the bounded channel pauses the tailer.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod batch;
+pub mod client;
+pub mod events;
+pub mod firehose;
+pub mod kinesis;
+pub mod partition;
+pub mod retry;
+mod sdk;
+pub mod send;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+pub use firetail_record::{Acker, FileId, Span};
+
+pub use client::{DestinationKind, PutClient, PutError, PutFuture, RecordResult};
+pub use events::{NoopEvents, SinkEvents};
+pub use firehose::FirehoseClient;
+pub use kinesis::KinesisClient;
+pub use partition::PartitionKeyPolicy;
+pub use send::run_sink;
+
+/// Records per PutRecordBatch / PutRecords call (both services; cannot be raised).
+pub const MAX_RECORDS_PER_REQUEST: usize = 500;
+/// Bytes of record data per PutRecordBatch call.
+pub const FIREHOSE_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+/// Bytes of record data plus partition keys per PutRecords call.
+pub const KINESIS_MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
+
+/// One record on its way to the destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutRecord {
+    /// The bytes to send, exactly (the processing stage's output).
+    pub data: Bytes,
+    /// The file bytes this record settles once accepted.
+    pub span: Span,
+    /// The Kinesis partition key (1–256 characters). Ignored for Firehose. When absent
+    /// (or invalid) the sink picks one with [`SinkConfig::partition_keys`].
+    pub partition_key: Option<String>,
+}
+
+impl OutRecord {
+    /// Bytes this record adds to a request of `kind`: its data, plus its partition key
+    /// for Kinesis (the service counts both against the 5 MiB request limit).
+    pub fn request_bytes(&self, kind: DestinationKind) -> usize {
+        match kind {
+            DestinationKind::Firehose => self.data.len(),
+            DestinationKind::Kinesis => {
+                self.data.len() + self.partition_key.as_ref().map_or(0, String::len)
+            }
+        }
+    }
+}
+
+/// Optional client-side rate limits for one flow, e.g. to stay under a stream's quota.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pacing {
+    /// Records per second (averaged); `None` means unlimited.
+    pub records_per_sec: Option<f64>,
+    /// Bytes of request data per second (averaged); `None` means unlimited.
+    pub bytes_per_sec: Option<f64>,
+}
+
+/// How one flow batches and sends.
+#[derive(Clone, Debug)]
+pub struct SinkConfig {
+    /// The flow's id, used in logs and events.
+    pub flow_id: String,
+    /// The delivery stream (Firehose) or stream (Kinesis) name.
+    pub stream: String,
+    /// Records per request, 1..=500 (`maxBufferSizeRecords`).
+    pub max_records: usize,
+    /// Request bytes, 1..=4 MiB Firehose / 5 MiB Kinesis (`maxBufferSizeBytes`).
+    pub max_bytes: usize,
+    /// Longest a record waits in a partial batch (`maxBufferAgeMillis`).
+    pub max_age: Duration,
+    /// First backoff ceiling after a failure (`retryInitialBackoffMillis`).
+    pub retry_initial_backoff: Duration,
+    /// Largest backoff ceiling (`retryMaxBackoffMillis`).
+    pub retry_max_backoff: Duration,
+    /// Most requests in flight for this flow (`firetail.maxRequestsInFlight`); the
+    /// adaptive limit moves between 1 and this.
+    pub max_in_flight: usize,
+    /// Client-side rate limits; `None` sends as fast as the destination accepts.
+    pub pacing: Option<Pacing>,
+    /// How often a batch is re-tried while the destination fails permanently (missing
+    /// stream, access denied, ...), so a fix recovers without a restart.
+    pub permanent_retry_interval: Duration,
+    /// A request that has not answered after this long counts as a timeout (its records
+    /// may or may not have been accepted: they are retried, possibly duplicating).
+    pub request_timeout: Duration,
+    /// Retry budget capacity in tokens (a retry costs 5, a timeout retry 10, a clean
+    /// success refunds 1). When empty, every retry waits the full `retry_max_backoff`.
+    pub retry_budget_tokens: u32,
+    /// Partition keys for Kinesis records that arrive without one.
+    pub partition_keys: PartitionKeyPolicy,
+    /// Acknowledge contiguous spans of one file with a single merged span. The tailer
+    /// must then treat an ack as a byte range, not as a key of a span it handed out.
+    pub merge_acks: bool,
+}
+
+impl SinkConfig {
+    /// The Kinesis Agent's defaults for a flow to `stream`.
+    pub fn agent_defaults(
+        flow_id: impl Into<String>,
+        stream: impl Into<String>,
+        kind: DestinationKind,
+    ) -> Self {
+        SinkConfig {
+            flow_id: flow_id.into(),
+            stream: stream.into(),
+            max_records: MAX_RECORDS_PER_REQUEST,
+            max_bytes: kind.max_request_bytes(),
+            max_age: Duration::from_secs(60),
+            retry_initial_backoff: Duration::from_millis(100),
+            retry_max_backoff: Duration::from_secs(10),
+            max_in_flight: 4,
+            pacing: None,
+            permanent_retry_interval: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(60),
+            retry_budget_tokens: retry::DEFAULT_RETRY_BUDGET_TOKENS,
+            partition_keys: PartitionKeyPolicy::Random,
+            merge_acks: true,
+        }
+    }
+
+    /// Checks the limits that would otherwise make every request fail.
+    pub fn validate(&self, kind: DestinationKind) -> Result<(), SinkError> {
+        let invalid = |field: &'static str, value: String, allowed: String| {
+            Err(SinkError::InvalidConfig {
+                flow: self.flow_id.clone(),
+                field,
+                value,
+                allowed,
+            })
+        };
+        if self.max_records == 0 || self.max_records > MAX_RECORDS_PER_REQUEST {
+            return invalid(
+                "max_records",
+                self.max_records.to_string(),
+                format!("1..={MAX_RECORDS_PER_REQUEST}"),
+            );
+        }
+        if self.max_bytes == 0 || self.max_bytes > kind.max_request_bytes() {
+            return invalid(
+                "max_bytes",
+                self.max_bytes.to_string(),
+                format!("1..={} for {kind}", kind.max_request_bytes()),
+            );
+        }
+        if self.max_in_flight == 0 {
+            return invalid("max_in_flight", "0".into(), "at least 1".into());
+        }
+        if self.retry_max_backoff < self.retry_initial_backoff {
+            return invalid(
+                "retry_max_backoff",
+                format!("{:?}", self.retry_max_backoff),
+                format!(
+                    "at least retry_initial_backoff ({:?})",
+                    self.retry_initial_backoff
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What a sink did over its life; the exact counts, for the final status line and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SinkSummary {
+    /// Records the destination accepted (and whose spans were acknowledged).
+    pub records_accepted: u64,
+    /// Request bytes of the accepted records.
+    pub bytes_accepted: u64,
+    /// Requests made (PutRecordBatch / PutRecords calls), whatever their outcome.
+    pub requests: u64,
+    /// Records put back for another attempt (counted once per retry).
+    pub records_retried: u64,
+    /// Records still unsettled when the shutdown deadline fired (not acknowledged; they
+    /// are read again from the checkpoint).
+    pub records_abandoned: u64,
+    /// True when the sink stopped because of the shutdown deadline rather than a drain.
+    pub abandoned: bool,
+}
+
+/// Why a sink could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("flow {flow}: sink setting {field} = {value} is out of range ({allowed})")]
+    InvalidConfig {
+        flow: String,
+        field: &'static str,
+        value: String,
+        allowed: String,
+    },
+}

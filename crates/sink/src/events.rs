@@ -1,0 +1,66 @@
+//! Observability hooks. The sink reports what happens through [`SinkEvents`] and knows no
+//! metrics library; the daemon turns these calls into Prometheus, CloudWatch and the
+//! Kinesis-Agent-style status counters.
+//!
+//! Counts are exact: every record a request carried shows up once in `batch_sent`, and
+//! then exactly once in either `records_acked` or `records_failed` for that attempt.
+
+use std::time::Duration;
+
+/// Callbacks from a running sink. All methods default to doing nothing; they are called
+/// from the sink's task, so they must be cheap (bump a counter, no I/O).
+pub trait SinkEvents: Send + Sync {
+    /// One request finished, whatever its outcome; `records` and `bytes` are what it
+    /// carried, `latency` is from send to answer (or to the error).
+    fn batch_sent(&self, flow: &str, records: usize, bytes: usize, latency: Duration) {
+        let _ = (flow, records, bytes, latency);
+    }
+
+    /// The destination accepted `records` records (`bytes` request bytes); their spans
+    /// were acknowledged.
+    fn records_acked(&self, flow: &str, records: usize, bytes: usize) {
+        let _ = (flow, records, bytes);
+    }
+
+    /// `records` records of one request failed with `code` (per-record error code, or
+    /// the whole call's error code for every record in it).
+    fn records_failed(&self, flow: &str, code: &str, records: usize) {
+        let _ = (flow, code, records);
+    }
+
+    /// `records` records were queued to be sent again.
+    fn records_retried(&self, flow: &str, records: usize) {
+        let _ = (flow, records);
+    }
+
+    /// The destination throttled one request (whole call or some of its records).
+    fn throttled(&self, flow: &str, code: &str) {
+        let _ = (flow, code);
+    }
+
+    /// A request failed with a permanent error (called for every such attempt).
+    fn permanent_error(&self, flow: &str, code: &str, message: &str) {
+        let _ = (flow, code, message);
+    }
+
+    /// The adaptive in-flight request limit changed to `limit`.
+    fn concurrency_changed(&self, flow: &str, limit: usize) {
+        let _ = (flow, limit);
+    }
+
+    /// The flow holds off sending for `delay`.
+    fn backoff(&self, flow: &str, delay: Duration) {
+        let _ = (flow, delay);
+    }
+
+    /// The shutdown deadline abandoned `records` unsettled records (not acknowledged).
+    fn records_abandoned(&self, flow: &str, records: usize) {
+        let _ = (flow, records);
+    }
+}
+
+/// Events that go nowhere.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoopEvents;
+
+impl SinkEvents for NoopEvents {}

@@ -1,0 +1,772 @@
+//! The per-flow send loop, [`run_sink`]: pull records, batch them, keep up to the
+//! adaptive number of requests in flight, acknowledge what the destination accepted and
+//! retry exactly what it did not.
+//!
+//! One task owns all the state below; each request runs in its own spawned task and
+//! hands its batch back with the answer, so nothing is shared and nothing is locked.
+//!
+//! # Invariants
+//! - A span is acknowledged only for a record whose own response entry has no error code.
+//! - Every record taken from the input is, at any moment, in exactly one place: the open
+//!   batch, the ready queue, the retry queue or an in-flight request. It leaves only by
+//!   being accepted (acknowledged) or abandoned at the shutdown deadline (not
+//!   acknowledged; re-read from the checkpoint).
+//! - The input is not read while the flow is held (backoff, permanent error) or while
+//!   `max_in_flight` batches are already queued, so the bounded channel pauses the tailer.
+//!
+//! # Flow-wide hold
+//! Like the Kinesis Agent, backoff is per flow: it delays the next request of the flow,
+//! whatever batch that is. The hold grows with a failure score: +1 per failed call or
+//! per response with throttled records, + the failed fraction for other per-record
+//! failures, divided by 10 on a clean success. Permanent errors hold the flow for
+//! `permanent_retry_interval` and allow a single request in flight.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use rand::Rng;
+use tokio::sync::mpsc;
+use tokio::task::{JoinError, JoinSet};
+use tokio::time::{sleep_until, Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, trace, warn};
+
+use crate::batch::{Batch, BatchLimits, Batcher};
+use crate::client::{classify_code, CodeClass, DestinationKind, PutClient, PutError, RecordResult};
+use crate::events::SinkEvents;
+use crate::partition::is_valid_key;
+use crate::retry::{
+    backoff_ceiling, full_jitter, Aimd, Pacer, RetryBudget, RETRY_COST, SUCCESS_REFUND,
+    TIMEOUT_RETRY_COST,
+};
+use crate::sdk::TIMEOUT_CODE;
+use crate::{Acker, OutRecord, SinkConfig, SinkError, SinkSummary, Span};
+
+/// How often a persisting permanent error, throttling or transient errors are logged at
+/// WARN/ERROR (each occurrence is logged at DEBUG).
+const REPEAT_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Runs one flow's sink until its input closes and everything is settled (drain), or
+/// until `shutdown` fires (abandon: in-flight and queued records are not acknowledged).
+///
+/// `client` decides the API; its SDK retries must be off (see [`crate::FirehoseClient`]).
+/// Records for Kinesis without a valid partition key get one from
+/// [`SinkConfig::partition_keys`].
+pub async fn run_sink<C: PutClient + ?Sized>(
+    cfg: SinkConfig,
+    client: Arc<C>,
+    mut input: mpsc::Receiver<Vec<OutRecord>>,
+    acker: Acker,
+    events: Arc<dyn SinkEvents>,
+    shutdown: CancellationToken,
+) -> Result<SinkSummary, SinkError> {
+    let kind = client.kind();
+    cfg.validate(kind)?;
+    let mut flow = Flow::new(cfg, kind, client, acker, events);
+    loop {
+        let now = Instant::now();
+        flow.close_expired(now);
+        flow.dispatch(now);
+        if flow.input_closed && flow.is_settled() {
+            return Ok(flow.finish());
+        }
+        let wake = flow.next_wakeup(now);
+        let can_pull = flow.can_pull(now);
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return Ok(flow.abandon()),
+            Some(joined) = flow.in_flight.join_next_with_id(), if !flow.in_flight.is_empty() => {
+                flow.on_joined(joined);
+            }
+            received = input.recv(), if can_pull => match received {
+                Some(records) => flow.accept(records),
+                None => flow.close_input(),
+            },
+            () = sleep_until(wake.unwrap_or(now)), if wake.is_some() => {}
+        }
+    }
+}
+
+/// What a request task hands back.
+struct Completed {
+    batch: Batch,
+    result: Result<Vec<RecordResult>, PutError>,
+    latency: Duration,
+    /// The AIMD epoch when the request was sent.
+    epoch: u64,
+}
+
+/// Why a request needs its records sent again.
+enum Failure {
+    Throttle {
+        code: String,
+    },
+    Transient {
+        timeout: bool,
+        whole_call: bool,
+        failed_fraction: f64,
+    },
+    Permanent {
+        code: String,
+        message: String,
+    },
+}
+
+/// A permanent error the flow is currently stuck on.
+struct PermanentState {
+    code: String,
+    since: Instant,
+    last_logged: Instant,
+    attempts: u64,
+}
+
+struct Flow<C: ?Sized> {
+    cfg: SinkConfig,
+    kind: DestinationKind,
+    client: Arc<C>,
+    stream: Arc<str>,
+    acker: Acker,
+    events: Arc<dyn SinkEvents>,
+    batcher: Batcher,
+    /// Closed batches never sent.
+    ready: VecDeque<Batch>,
+    /// Records that failed, sent before `ready` ones.
+    retry: VecDeque<Batch>,
+    in_flight: JoinSet<Completed>,
+    /// Records per in-flight task, to count what a panic or the deadline abandons.
+    in_flight_records: HashMap<tokio::task::Id, usize>,
+    aimd: Aimd,
+    budget: RetryBudget,
+    failure_score: f64,
+    /// No request leaves before this (backoff or permanent-error wait).
+    hold_until: Option<Instant>,
+    pacer: Option<Pacer>,
+    pace_until: Option<Instant>,
+    permanent: Option<PermanentState>,
+    last_warned: Option<Instant>,
+    warned_bad_key: bool,
+    input_closed: bool,
+    summary: SinkSummary,
+    closed_scratch: Vec<Batch>,
+}
+
+impl<C: PutClient + ?Sized> Flow<C> {
+    fn new(
+        cfg: SinkConfig,
+        kind: DestinationKind,
+        client: Arc<C>,
+        acker: Acker,
+        events: Arc<dyn SinkEvents>,
+    ) -> Self {
+        let limits = BatchLimits {
+            max_records: cfg.max_records,
+            max_bytes: cfg.max_bytes,
+            max_age: cfg.max_age,
+        };
+        Flow {
+            stream: Arc::from(cfg.stream.as_str()),
+            batcher: Batcher::new(limits, kind),
+            aimd: Aimd::new(cfg.max_in_flight),
+            budget: RetryBudget::new(cfg.retry_budget_tokens),
+            pacer: cfg
+                .pacing
+                .as_ref()
+                .and_then(|p| Pacer::new(p, Instant::now())),
+            cfg,
+            kind,
+            client,
+            acker,
+            events,
+            ready: VecDeque::new(),
+            retry: VecDeque::new(),
+            in_flight: JoinSet::new(),
+            in_flight_records: HashMap::new(),
+            failure_score: 0.0,
+            hold_until: None,
+            pace_until: None,
+            permanent: None,
+            last_warned: None,
+            warned_bad_key: false,
+            input_closed: false,
+            summary: SinkSummary::default(),
+            closed_scratch: Vec::new(),
+        }
+    }
+
+    fn flow_id(&self) -> &str {
+        &self.cfg.flow_id
+    }
+
+    // ----- input -----
+
+    fn accept(&mut self, records: Vec<OutRecord>) {
+        let now = Instant::now();
+        for mut record in records {
+            if self.kind == DestinationKind::Kinesis {
+                self.ensure_partition_key(&mut record);
+            }
+            self.batcher.push(record, now, &mut self.closed_scratch);
+        }
+        self.ready.extend(self.closed_scratch.drain(..));
+    }
+
+    fn ensure_partition_key(&mut self, record: &mut OutRecord) {
+        if record.partition_key.as_deref().is_some_and(is_valid_key) {
+            return;
+        }
+        if record.partition_key.is_some() && !self.warned_bad_key {
+            self.warned_bad_key = true;
+            warn!(
+                flow = %self.cfg.flow_id,
+                "replacing a partition key that Kinesis would reject (empty or over 256 characters); further replacements are not logged"
+            );
+        }
+        record.partition_key = Some(self.cfg.partition_keys.key_for(&record.data));
+    }
+
+    fn close_input(&mut self) {
+        self.input_closed = true;
+        if let Some(batch) = self.batcher.take() {
+            self.ready.push_back(batch);
+        }
+        debug!(flow = %self.cfg.flow_id, "input closed; draining");
+    }
+
+    fn close_expired(&mut self, now: Instant) {
+        if let Some(batch) = self.batcher.take_if_expired(now) {
+            self.ready.push_back(batch);
+        }
+    }
+
+    fn held(&self, now: Instant) -> bool {
+        self.hold_until.is_some_and(|until| now < until)
+    }
+
+    fn can_pull(&self, now: Instant) -> bool {
+        !self.input_closed
+            && !self.held(now)
+            && self.ready.len() + self.retry.len() < self.cfg.max_in_flight
+    }
+
+    fn has_queued(&self) -> bool {
+        !self.ready.is_empty() || !self.retry.is_empty()
+    }
+
+    fn is_settled(&self) -> bool {
+        !self.has_queued() && self.in_flight.is_empty() && self.batcher.open_records() == 0
+    }
+
+    fn next_wakeup(&self, now: Instant) -> Option<Instant> {
+        let mut wake = self.batcher.deadline();
+        if self.has_queued() {
+            for until in [self.hold_until, self.pace_until].into_iter().flatten() {
+                if until > now {
+                    wake = Some(wake.map_or(until, |w| w.min(until)));
+                }
+            }
+        }
+        wake
+    }
+
+    // ----- sending -----
+
+    fn concurrency_limit(&self) -> usize {
+        if self.permanent.is_some() {
+            1
+        } else {
+            self.aimd.limit()
+        }
+    }
+
+    fn dispatch(&mut self, now: Instant) {
+        while self.has_queued()
+            && !self.held(now)
+            && self.in_flight.len() < self.concurrency_limit()
+        {
+            if let Some(pacer) = self.pacer.as_mut() {
+                let wait = pacer.wait(now);
+                if !wait.is_zero() {
+                    self.pace_until = Some(now + wait);
+                    return;
+                }
+            }
+            self.pace_until = None;
+            let Some(batch) = self.next_batch() else {
+                return;
+            };
+            if let Some(pacer) = self.pacer.as_mut() {
+                pacer.spend(batch.len(), batch.bytes, now);
+            }
+            self.spawn_request(batch);
+        }
+    }
+
+    /// The oldest retry batch, topped up with the retry batches behind it that fit (a
+    /// partial failure leaves small batches); else the oldest fresh batch.
+    fn next_batch(&mut self) -> Option<Batch> {
+        let Some(mut batch) = self.retry.pop_front() else {
+            return self.ready.pop_front();
+        };
+        while let Some(next) = self.retry.front() {
+            if !batch.can_absorb(next, self.batcher.limits()) {
+                break;
+            }
+            if let Some(next) = self.retry.pop_front() {
+                batch.absorb(next);
+            }
+        }
+        Some(batch)
+    }
+
+    fn spawn_request(&mut self, batch: Batch) {
+        let client = Arc::clone(&self.client);
+        let stream = Arc::clone(&self.stream);
+        let timeout = self.cfg.request_timeout;
+        let epoch = self.aimd.epoch();
+        let records = batch.len();
+        self.summary.requests += 1;
+        let handle = self.in_flight.spawn(async move {
+            let started = Instant::now();
+            let call = client.put_batch(&stream, &batch.records);
+            let result = match tokio::time::timeout(timeout, call).await {
+                Ok(result) => result,
+                Err(_) => Err(PutError::Transient {
+                    code: TIMEOUT_CODE.into(),
+                    message: format!("no answer within {timeout:?}"),
+                    timeout: true,
+                }),
+            };
+            Completed {
+                batch,
+                result,
+                latency: started.elapsed(),
+                epoch,
+            }
+        });
+        self.in_flight_records.insert(handle.id(), records);
+    }
+
+    // ----- answers -----
+
+    fn on_joined(&mut self, joined: Result<(tokio::task::Id, Completed), JoinError>) {
+        let completed = match joined {
+            Ok((id, completed)) => {
+                self.in_flight_records.remove(&id);
+                completed
+            }
+            Err(err) => {
+                let lost = self.in_flight_records.remove(&err.id()).unwrap_or(0);
+                self.summary.records_abandoned += lost as u64;
+                self.events.records_abandoned(&self.cfg.flow_id, lost);
+                error!(
+                    flow = %self.cfg.flow_id,
+                    records = lost,
+                    error = %err,
+                    "a send task failed; its records stay unacknowledged until the next restart re-reads them"
+                );
+                return;
+            }
+        };
+        let Completed {
+            batch,
+            result,
+            latency,
+            epoch,
+        } = completed;
+        self.events
+            .batch_sent(&self.cfg.flow_id, batch.len(), batch.bytes, latency);
+        match result {
+            Ok(results) if results.len() == batch.len() => self.on_answer(batch, results, epoch),
+            Ok(results) => {
+                let error = PutError::Transient {
+                    code: "ResponseMismatch".into(),
+                    message: format!(
+                        "the response has {} entries for {} records",
+                        results.len(),
+                        batch.len()
+                    ),
+                    timeout: false,
+                };
+                self.on_call_error(batch, error, epoch);
+            }
+            Err(error) => self.on_call_error(batch, error, epoch),
+        }
+    }
+
+    fn on_answer(&mut self, batch: Batch, results: Vec<RecordResult>, epoch: u64) {
+        let attempted = batch.len();
+        let mut failed = Batch {
+            records: Vec::new(),
+            bytes: 0,
+            attempt: batch.attempt + 1,
+        };
+        let mut codes: Vec<(String, usize)> = Vec::new();
+        let mut throttle_code: Option<String> = None;
+        let mut permanent: Option<(String, String)> = None;
+        let mut acks = AckMerger::new(&self.acker, self.cfg.merge_acks);
+        let (mut acked_records, mut acked_bytes) = (0usize, 0usize);
+        for (record, result) in batch.records.into_iter().zip(results) {
+            let size = record.request_bytes(self.kind);
+            match result {
+                RecordResult::Ok => {
+                    acked_records += 1;
+                    acked_bytes += size;
+                    acks.push(record.span);
+                }
+                RecordResult::Failed { code, message } => {
+                    match classify_code(&code) {
+                        CodeClass::Throttle if throttle_code.is_none() => {
+                            throttle_code = Some(code.clone());
+                        }
+                        CodeClass::Permanent if permanent.is_none() => {
+                            permanent = Some((code.clone(), message));
+                        }
+                        _ => {}
+                    }
+                    count_code(&mut codes, code);
+                    failed.bytes += size;
+                    failed.records.push(record);
+                }
+            }
+        }
+        acks.finish();
+        self.note_accepted(acked_records, acked_bytes);
+        for (code, n) in &codes {
+            self.events.records_failed(&self.cfg.flow_id, code, *n);
+        }
+        if failed.is_empty() {
+            self.on_clean_success();
+            return;
+        }
+        debug!(
+            flow = %self.cfg.flow_id,
+            sent = acked_records,
+            failed = failed.len(),
+            errors = ?codes,
+            "partial success; re-sending only the failed records"
+        );
+        let failure = if let Some((code, message)) = permanent {
+            Failure::Permanent { code, message }
+        } else if let Some(code) = throttle_code {
+            Failure::Throttle { code }
+        } else {
+            Failure::Transient {
+                timeout: false,
+                whole_call: false,
+                failed_fraction: failed.len() as f64 / attempted as f64,
+            }
+        };
+        if !matches!(failure, Failure::Permanent { .. }) {
+            self.leave_permanent();
+        }
+        self.requeue(failed);
+        self.on_failure(failure, epoch);
+    }
+
+    fn on_call_error(&mut self, batch: Batch, error: PutError, epoch: u64) {
+        self.events
+            .records_failed(&self.cfg.flow_id, error.code(), batch.len());
+        debug!(
+            flow = %self.cfg.flow_id,
+            stream = %self.cfg.stream,
+            records = batch.len(),
+            attempt = batch.attempt + 1,
+            %error,
+            "request failed; its records will be sent again"
+        );
+        let failure = match error {
+            PutError::Throttled { code, .. } => Failure::Throttle { code },
+            PutError::Transient { timeout, .. } => Failure::Transient {
+                timeout,
+                whole_call: true,
+                failed_fraction: 1.0,
+            },
+            PutError::Permanent { code, message } => Failure::Permanent { code, message },
+        };
+        let mut batch = batch;
+        batch.attempt += 1;
+        self.requeue(batch);
+        self.on_failure(failure, epoch);
+    }
+
+    fn note_accepted(&mut self, records: usize, bytes: usize) {
+        if records == 0 {
+            return;
+        }
+        self.summary.records_accepted += records as u64;
+        self.summary.bytes_accepted += bytes as u64;
+        self.events.records_acked(&self.cfg.flow_id, records, bytes);
+    }
+
+    fn requeue(&mut self, batch: Batch) {
+        self.summary.records_retried += batch.len() as u64;
+        self.events.records_retried(&self.cfg.flow_id, batch.len());
+        self.retry.push_back(batch);
+    }
+
+    fn on_clean_success(&mut self) {
+        self.leave_permanent();
+        self.budget.refund(SUCCESS_REFUND);
+        self.failure_score /= 10.0;
+        if self.failure_score < 1.0 {
+            self.failure_score = 0.0;
+        }
+        if let Some(limit) = self.aimd.on_success() {
+            self.events.concurrency_changed(&self.cfg.flow_id, limit);
+        }
+    }
+
+    fn on_failure(&mut self, failure: Failure, epoch: u64) {
+        let now = Instant::now();
+        let (congested, cost) = match failure {
+            Failure::Permanent { code, message } => {
+                self.on_permanent(code, message, now);
+                return;
+            }
+            Failure::Throttle { code } => {
+                self.events.throttled(&self.cfg.flow_id, &code);
+                self.failure_score += 1.0;
+                self.warn_now_and_then(
+                    now,
+                    &format!("destination is throttling ({code}); backing off"),
+                );
+                (true, RETRY_COST)
+            }
+            Failure::Transient {
+                timeout,
+                whole_call,
+                failed_fraction,
+            } => {
+                self.failure_score += if whole_call { 1.0 } else { failed_fraction };
+                if whole_call {
+                    self.warn_now_and_then(now, "requests are failing; retrying with backoff");
+                }
+                (
+                    timeout,
+                    if timeout {
+                        TIMEOUT_RETRY_COST
+                    } else {
+                        RETRY_COST
+                    },
+                )
+            }
+        };
+        if congested {
+            if let Some(limit) = self.aimd.on_congestion(epoch) {
+                self.events.concurrency_changed(&self.cfg.flow_id, limit);
+            }
+        }
+        let delay = if self.budget.try_spend(cost) {
+            let steps = self.failure_score.round() as u32;
+            let ceiling = backoff_ceiling(
+                self.cfg.retry_initial_backoff,
+                self.cfg.retry_max_backoff,
+                steps,
+            );
+            full_jitter(ceiling, rand::thread_rng().gen::<f64>())
+        } else {
+            trace!(flow = %self.cfg.flow_id, "retry budget empty; waiting the maximum backoff");
+            self.cfg.retry_max_backoff
+        };
+        self.hold_for(now, delay);
+    }
+
+    fn hold_for(&mut self, now: Instant, delay: Duration) {
+        if delay.is_zero() {
+            return;
+        }
+        let until = now + delay;
+        if self.hold_until.is_none_or(|current| current < until) {
+            self.hold_until = Some(until);
+            self.events.backoff(&self.cfg.flow_id, delay);
+        }
+    }
+
+    fn on_permanent(&mut self, code: String, message: String, now: Instant) {
+        self.events
+            .permanent_error(&self.cfg.flow_id, &code, &message);
+        let interval = self.cfg.permanent_retry_interval;
+        match self.permanent.as_mut() {
+            Some(state) if state.code == code => {
+                state.attempts += 1;
+                if now.duration_since(state.last_logged) >= REPEAT_LOG_INTERVAL {
+                    state.last_logged = now;
+                    error!(
+                        flow = %self.cfg.flow_id,
+                        stream = %self.cfg.stream,
+                        code = %code,
+                        message = %message,
+                        attempts = state.attempts,
+                        failing_for = ?now.duration_since(state.since),
+                        "the destination still rejects requests; nothing is acknowledged, reading is paused"
+                    );
+                }
+            }
+            _ => {
+                error!(
+                    flow = %self.cfg.flow_id,
+                    stream = %self.cfg.stream,
+                    code = %code,
+                    message = %message,
+                    retry_every = ?interval,
+                    "the destination rejects requests with an error that needs fixing (stream name, permissions, credentials, KMS key?); nothing is acknowledged, reading is paused, retrying slowly"
+                );
+                self.permanent = Some(PermanentState {
+                    code,
+                    since: now,
+                    last_logged: now,
+                    attempts: 1,
+                });
+            }
+        }
+        self.hold_for(now, interval);
+    }
+
+    fn leave_permanent(&mut self) {
+        if let Some(state) = self.permanent.take() {
+            info!(
+                flow = %self.cfg.flow_id,
+                stream = %self.cfg.stream,
+                code = %state.code,
+                failed_for = ?state.since.elapsed(),
+                attempts = state.attempts,
+                "the destination accepts requests again"
+            );
+            self.hold_until = None;
+        }
+    }
+
+    fn warn_now_and_then(&mut self, now: Instant, what: &str) {
+        if self
+            .last_warned
+            .is_some_and(|last| now.duration_since(last) < REPEAT_LOG_INTERVAL)
+        {
+            return;
+        }
+        self.last_warned = Some(now);
+        warn!(
+            flow = %self.flow_id(),
+            stream = %self.cfg.stream,
+            concurrency = self.aimd.limit(),
+            "{what} (repeats are logged at DEBUG for {REPEAT_LOG_INTERVAL:?})"
+        );
+    }
+
+    // ----- the end -----
+
+    fn finish(self) -> SinkSummary {
+        debug!(flow = %self.cfg.flow_id, summary = ?self.summary, "sink drained");
+        self.summary
+    }
+
+    fn abandon(mut self) -> SinkSummary {
+        let queued: usize = self
+            .ready
+            .iter()
+            .chain(self.retry.iter())
+            .map(Batch::len)
+            .sum();
+        let in_flight: usize = self.in_flight_records.values().sum();
+        let abandoned = queued + in_flight + self.batcher.open_records();
+        self.in_flight.abort_all();
+        self.summary.records_abandoned += abandoned as u64;
+        self.summary.abandoned = true;
+        if abandoned > 0 {
+            self.events.records_abandoned(&self.cfg.flow_id, abandoned);
+            warn!(
+                flow = %self.cfg.flow_id,
+                records = abandoned,
+                "shutdown deadline: unacknowledged records abandoned; they are read again from the checkpoint"
+            );
+        }
+        self.summary
+    }
+}
+
+fn count_code(codes: &mut Vec<(String, usize)>, code: String) {
+    match codes.iter_mut().find(|(known, _)| *known == code) {
+        Some((_, n)) => *n += 1,
+        None => codes.push((code, 1)),
+    }
+}
+
+/// Sends acknowledgements, merging runs of contiguous spans of one file into one span.
+struct AckMerger<'a> {
+    acker: &'a Acker,
+    merge: bool,
+    pending: Option<Span>,
+}
+
+impl<'a> AckMerger<'a> {
+    fn new(acker: &'a Acker, merge: bool) -> Self {
+        AckMerger {
+            acker,
+            merge,
+            pending: None,
+        }
+    }
+
+    fn push(&mut self, span: Span) {
+        if let Some(pending) = self.pending.as_mut() {
+            if self.merge && pending.file == span.file && pending.end == span.start {
+                pending.end = span.end;
+                return;
+            }
+            self.acker.ack(*pending);
+        }
+        self.pending = Some(span);
+    }
+
+    fn finish(mut self) {
+        if let Some(span) = self.pending.take() {
+            self.acker.ack(span);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FileId;
+
+    #[test]
+    fn ack_merger_merges_only_contiguous_spans_of_one_file() {
+        let (acker, mut rx) = Acker::channel();
+        let span = |file, start, end| Span {
+            file: FileId(file),
+            start,
+            end,
+        };
+        let mut merger = AckMerger::new(&acker, true);
+        for s in [
+            span(1, 0, 5),
+            span(1, 5, 9),
+            span(2, 9, 12),
+            span(2, 20, 25),
+            span(1, 9, 10),
+        ] {
+            merger.push(s);
+        }
+        merger.finish();
+        let mut got = Vec::new();
+        while let Ok(s) = rx.try_recv() {
+            got.push(s);
+        }
+        assert_eq!(
+            got,
+            [
+                span(1, 0, 9),
+                span(2, 9, 12),
+                span(2, 20, 25),
+                span(1, 9, 10)
+            ]
+        );
+
+        let mut merger = AckMerger::new(&acker, false);
+        merger.push(span(1, 0, 5));
+        merger.push(span(1, 5, 9));
+        merger.finish();
+        assert_eq!(rx.try_recv().unwrap(), span(1, 0, 5));
+        assert_eq!(rx.try_recv().unwrap(), span(1, 5, 9));
+    }
+}
