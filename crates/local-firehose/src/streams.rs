@@ -389,9 +389,11 @@ fn parse_s3_config(name: &str, c: S3ConfigIn, extended: bool) -> Result<StreamCo
     let compression = match c.compression.as_deref() {
         None | Some("UNCOMPRESSED") => Compression::Uncompressed,
         Some("GZIP") => Compression::Gzip,
-        Some(other) => return Err(ApiError::invalid_argument(format!(
+        Some(other) => {
+            return Err(ApiError::invalid_argument(format!(
             "CompressionFormat {other} is not supported by local-firehose (UNCOMPRESSED or GZIP)"
-        ))),
+        )))
+        }
     };
     Ok(StreamConfig {
         name: name.into(),
