@@ -128,11 +128,12 @@ impl CheckpointStore {
         let mut state = StoreState::default();
         match fs::read(path) {
             Ok(bytes) => {
-                let file: CheckpointFileV1 =
-                    serde_json::from_slice(&bytes).map_err(|source| TailError::CheckpointCorrupt {
+                let file: CheckpointFileV1 = serde_json::from_slice(&bytes).map_err(|source| {
+                    TailError::CheckpointCorrupt {
                         path: path.to_owned(),
                         source,
-                    })?;
+                    }
+                })?;
                 if file.version != CHECKPOINT_VERSION {
                     return Err(TailError::CheckpointVersion {
                         path: path.to_owned(),
@@ -145,7 +146,9 @@ impl CheckpointStore {
                     if cp.gone_since_ms.is_some_and(|t| t < cutoff) {
                         continue;
                     }
-                    state.entries.insert((cp.flow.clone(), cp.dev, cp.inode), cp);
+                    state
+                        .entries
+                        .insert((cp.flow.clone(), cp.dev, cp.inode), cp);
                 }
                 let forgotten = total - state.entries.len();
                 if forgotten > 0 {
@@ -298,7 +301,11 @@ impl FlowCheckpoints {
     /// Forgets the entry of `(dev, inode)` (a file fully read and gone).
     pub fn remove(&self, dev: u64, inode: u64) {
         let mut state = lock(&self.inner.state);
-        if state.entries.remove(&(self.flow.clone(), dev, inode)).is_some() {
+        if state
+            .entries
+            .remove(&(self.flow.clone(), dev, inode))
+            .is_some()
+        {
             state.dirty = true;
         }
     }
@@ -361,7 +368,10 @@ mod tests {
         fs::remove_file(&path).unwrap();
         a.put(sample("a", 1));
         store.flush_now().unwrap();
-        assert!(!path.exists(), "unchanged state must not be rewritten ({written:?})");
+        assert!(
+            !path.exists(),
+            "unchanged state must not be rewritten ({written:?})"
+        );
         let mut moved = sample("a", 1);
         moved.offset = 2000;
         a.put(moved);
@@ -370,7 +380,10 @@ mod tests {
         let reopened = CheckpointStore::open(&path, Duration::from_secs(1)).unwrap();
         let a_entries = reopened.flow("a").entries();
         assert_eq!(a_entries.len(), 1);
-        assert_eq!((a_entries[0].flow.as_str(), a_entries[0].offset), ("a", 2000));
+        assert_eq!(
+            (a_entries[0].flow.as_str(), a_entries[0].offset),
+            ("a", 2000)
+        );
         assert_eq!(reopened.flow("b").entries()[0].inode, 2);
         assert!(reopened.flow("c").entries().is_empty());
     }
@@ -386,10 +399,16 @@ mod tests {
         f.mark_gone(1, 1); // no such entry: a no-op
         f.mark_gone(64769, 1);
         store.flush_now().unwrap();
-        let kept = CheckpointStore::open_with_ttl(&path, Duration::from_secs(1), Duration::from_secs(3600)).unwrap();
+        let kept = CheckpointStore::open_with_ttl(
+            &path,
+            Duration::from_secs(1),
+            Duration::from_secs(3600),
+        )
+        .unwrap();
         assert_eq!(kept.flow("f").entries().len(), 2);
         std::thread::sleep(Duration::from_millis(5));
-        let pruned = CheckpointStore::open_with_ttl(&path, Duration::from_secs(1), Duration::ZERO).unwrap();
+        let pruned =
+            CheckpointStore::open_with_ttl(&path, Duration::from_secs(1), Duration::ZERO).unwrap();
         let left = pruned.flow("f").entries();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].inode, 2);
@@ -400,7 +419,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("checkpoints");
         fs::write(&path, b"{not json").unwrap();
-        let err = CheckpointStore::open(&path, Duration::from_secs(1)).err().unwrap();
+        let err = CheckpointStore::open(&path, Duration::from_secs(1))
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("checkpoints"), "{err}");
     }
 }

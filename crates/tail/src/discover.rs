@@ -152,7 +152,9 @@ pub(crate) fn mtime_ms(meta: &std::fs::Metadata) -> u64 {
 
 fn is_compressed(path: &Path) -> bool {
     let name = path.as_os_str().to_string_lossy().to_ascii_lowercase();
-    [".gz", ".bz2", ".zip"].iter().any(|ext| name.ends_with(ext))
+    [".gz", ".bz2", ".zip"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
 }
 
 #[cfg(test)]
@@ -163,7 +165,13 @@ mod tests {
     fn globs_in_directories_and_double_star() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        for p in ["a/access.log", "b/access-x.log", "b/error.log", "c/d/access.log", "a/access.log.gz"] {
+        for p in [
+            "a/access.log",
+            "b/access-x.log",
+            "b/error.log",
+            "c/d/access.log",
+            "a/access.log.gz",
+        ] {
             let p = root.join(p);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, b"x").unwrap();
@@ -175,8 +183,14 @@ mod tests {
                 .map(|c| c.path.strip_prefix(root).unwrap().display().to_string())
                 .collect()
         };
-        assert_eq!(names("*/access*.log"), vec!["a/access.log", "b/access-x.log"]);
-        assert_eq!(names("**/access.log"), vec!["a/access.log", "c/d/access.log"]);
+        assert_eq!(
+            names("*/access*.log"),
+            vec!["a/access.log", "b/access-x.log"]
+        );
+        assert_eq!(
+            names("**/access.log"),
+            vec!["a/access.log", "c/d/access.log"]
+        );
         assert_eq!(names("a/access.log*"), vec!["a/access.log"]);
         assert_eq!(names("b/error.log"), vec!["b/error.log"]);
         assert!(names("missing/*.log").is_empty());

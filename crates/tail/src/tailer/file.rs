@@ -30,6 +30,15 @@ pub(crate) enum Lifecycle {
     Drained,
 }
 
+/// What a read found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReadOutcome {
+    /// Bytes read (0 at EOF).
+    Read(usize),
+    /// The file shrank below, or changed before, the read position.
+    Changed,
+}
+
 pub(crate) struct TrackedFile {
     pub id: FileId,
     pub path: PathBuf,
@@ -51,6 +60,9 @@ pub(crate) struct TrackedFile {
     pub read_marker: Option<u64>,
     /// The checkpoint last handed to the store.
     pub stored_offset: Option<u64>,
+    /// Consecutive scans that did not list it (a listing racing a rename can miss a
+    /// file, so one miss is not enough to call it gone).
+    pub missed_scans: u8,
 }
 
 impl TrackedFile {
@@ -85,6 +97,7 @@ impl TrackedFile {
             at_eof: false,
             read_marker,
             stored_offset: None,
+            missed_scans: 0,
         })
     }
 
@@ -111,29 +124,30 @@ impl TrackedFile {
     }
 
     /// Reads up to `max` bytes and frames them into `out`. At EOF applies the framer's
-    /// end-of-data rules. Returns the bytes read.
-    pub fn read_some(&mut self, max: usize, out: &mut Vec<Frame>) -> io::Result<usize> {
+    /// end-of-data rules. Before reading past a previous EOF, checks that the file was
+    /// not truncated or rewritten under the read position (`Changed`: nothing is read,
+    /// the reconcile scan decides).
+    pub fn read_some(&mut self, max: usize, out: &mut Vec<Frame>) -> io::Result<ReadOutcome> {
         let Some(file) = self.file.as_mut() else {
-            return Ok(0);
+            return Ok(ReadOutcome::Read(0));
         };
+        let pos = self.framer.read_position();
+        if self.at_eof {
+            if file.metadata()?.len() < pos || identity::marker(file, pos)? != self.read_marker {
+                return Ok(ReadOutcome::Changed);
+            }
+        }
         let n = self.framer.fill_from(file, max)?;
         if n == 0 {
             self.at_eof = true;
             self.framer.end_of_data(out);
-            self.update_read_marker()?;
         } else {
             self.at_eof = false;
             self.last_read = Instant::now();
             self.framer.drain(out);
-        }
-        Ok(n)
-    }
-
-    fn update_read_marker(&mut self) -> io::Result<()> {
-        if let Some(file) = &self.file {
             self.read_marker = identity::marker(file, self.framer.read_position())?;
         }
-        Ok(())
+        Ok(ReadOutcome::Read(n))
     }
 
     /// Fills in the fingerprint once the file is long enough.

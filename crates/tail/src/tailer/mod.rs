@@ -33,7 +33,7 @@ use crate::checkpoint::FlowCheckpoints;
 use crate::discover::FilePattern;
 use crate::frame::{Frame, FramingRules};
 use crate::{FileStatus, FlowTailStatus, TailConfig, TailError};
-use file::{Lifecycle, TrackedFile};
+use file::{Lifecycle, ReadOutcome, TrackedFile};
 
 /// Largest single read.
 pub(crate) const READ_CHUNK: usize = 256 * 1024;
@@ -45,6 +45,9 @@ const IDLE_CLOSE_AFTER: Duration = Duration::from_secs(30);
 const EVENT_RESCAN_GAP: Duration = Duration::from_millis(20);
 /// How often changed watermarks are handed to the checkpoint store.
 const CHECKPOINT_SYNC: Duration = Duration::from_millis(100);
+
+/// Retired files remembered in memory for resumption (oldest forgotten first).
+const MAX_REMEMBERED_RETIRED: usize = 4096;
 
 /// Process-wide source of [`FileId`]s: unique for the life of the process.
 static NEXT_FILE_ID: AtomicU64 = AtomicU64::new(1);
@@ -141,7 +144,8 @@ pub(crate) struct FlowTailer {
     files: HashMap<FileId, TrackedFile>,
     /// Live files by `(dev, inode)`.
     by_inode: HashMap<(u64, u64), FileId>,
-    /// Checkpoint entries not yet matched to a file (startup only).
+    /// Positions not yet matched to a file: checkpoint entries at startup, then
+    /// retired files.
     resume: Vec<crate::FileCheckpoint>,
     /// The flow had checkpoints at startup: `initialPosition` never applies.
     restarted: bool,
@@ -154,6 +158,8 @@ pub(crate) struct FlowTailer {
     in_flight: u64,
     paused: bool,
     open_cap_warned: bool,
+    /// A read saw a truncation or rewrite: rescan before reading again.
+    rescan_now: bool,
     stats: FlowTailStatus,
     frames: Vec<Frame>,
 }
@@ -179,6 +185,7 @@ impl FlowTailer {
             in_flight: 0,
             paused: false,
             open_cap_warned: false,
+            rescan_now: false,
             stats: FlowTailStatus::default(),
             frames: Vec::new(),
         })
@@ -186,6 +193,9 @@ impl FlowTailer {
 
     fn reconcile_due(&self, event: bool) -> bool {
         let since = self.last_reconcile.elapsed();
+        if self.rescan_now && since >= EVENT_RESCAN_GAP {
+            return true;
+        }
         since >= self.cfg.reconcile_interval || (event && since >= EVENT_RESCAN_GAP)
     }
 
@@ -198,7 +208,8 @@ impl FlowTailer {
         if let Some(idle) = self.cfg.idle_flush {
             wait = wait.min(idle / 2);
         }
-        wait.min(Duration::from_secs(1)).max(Duration::from_millis(1))
+        wait.min(Duration::from_secs(1))
+            .max(Duration::from_millis(1))
     }
 
     fn ack(&mut self, span: Span) {
@@ -213,7 +224,11 @@ impl FlowTailer {
     /// Bytes the next read may take: the in-flight budget left, or one chunk when
     /// nothing is in flight (a record larger than the budget must still pass).
     fn allowance(&self) -> usize {
-        let pending: u64 = self.files.values().map(|f| f.framer.pending_len() as u64).sum();
+        let pending: u64 = self
+            .files
+            .values()
+            .map(|f| f.framer.pending_len() as u64)
+            .sum();
         let used = self.in_flight + pending;
         if used < self.cfg.max_in_flight_bytes {
             ((self.cfg.max_in_flight_bytes - used).min(READ_CHUNK as u64)) as usize
@@ -244,9 +259,21 @@ impl FlowTailer {
                     self.paused = true;
                     break;
                 }
-                let Some(file) = self.files.get_mut(&id) else { break };
+                let Some(file) = self.files.get_mut(&id) else {
+                    break;
+                };
                 let n = match file.read_some(allowance, &mut self.frames) {
-                    Ok(n) => n,
+                    Ok(ReadOutcome::Read(n)) => n,
+                    Ok(ReadOutcome::Changed) if file.lifecycle == Lifecycle::Live => {
+                        self.rescan_now = true;
+                        0
+                    }
+                    Ok(ReadOutcome::Changed) => {
+                        // Rewritten after it left the pattern: what was read is all
+                        // there is of it.
+                        file.file = None;
+                        0
+                    }
                     Err(e) => {
                         tracing::warn!(path = %file.path().display(), error = %e, "read failed");
                         0
@@ -274,7 +301,9 @@ impl FlowTailer {
     /// Makes sure a file that may have data has a descriptor; false if it cannot be read.
     fn ensure_open(&mut self, id: FileId) -> bool {
         let open_count = self.files.values().filter(|f| f.file.is_some()).count();
-        let Some(file) = self.files.get_mut(&id) else { return false };
+        let Some(file) = self.files.get_mut(&id) else {
+            return false;
+        };
         if file.lifecycle == Lifecycle::Drained {
             return false;
         }
@@ -295,7 +324,7 @@ impl FlowTailer {
             Ok(true) => true,
             Ok(false) => {
                 // Moved, replaced or rewritten since it was closed: the scan decides.
-                self.last_reconcile = Instant::now() - self.cfg.reconcile_interval;
+                self.rescan_now = true;
                 false
             }
             Err(e) => {
@@ -322,7 +351,11 @@ impl FlowTailer {
                     self.stats.records_truncated += u64::from(r.truncated);
                     batch.push(Record {
                         data: r.data,
-                        span: Span { file: id, start, end },
+                        span: Span {
+                            file: id,
+                            start,
+                            end,
+                        },
                     });
                 }
                 Frame::Discarded(_) => {
@@ -338,11 +371,12 @@ impl FlowTailer {
     /// tail becomes a record (the agent would drop it) and it waits for its acks.
     fn finish_if_drained(&mut self, id: FileId, batch: &mut Vec<Record>) {
         let quiet = self.cfg.reconcile_interval;
-        let Some(file) = self.files.get_mut(&id) else { return };
-        let idle_flush = self
-            .cfg
-            .idle_flush
-            .is_some_and(|d| file.at_eof && file.framer.pending_len() > 0 && file.last_read.elapsed() >= d);
+        let Some(file) = self.files.get_mut(&id) else {
+            return;
+        };
+        let idle_flush = self.cfg.idle_flush.is_some_and(|d| {
+            file.at_eof && file.framer.pending_len() > 0 && file.last_read.elapsed() >= d
+        });
         let drained = file.lifecycle == Lifecycle::RotatedAway
             && (file.file.is_none() || (file.at_eof && file.last_read.elapsed() >= quiet));
         if !(drained || idle_flush) {
@@ -382,13 +416,24 @@ impl FlowTailer {
         }
     }
 
-    /// Drops a drained, fully acknowledged file: closes it and forgets its checkpoint.
+    /// Drops a drained, fully acknowledged file. Its final position is kept (in the
+    /// store, marked gone, and in memory) so that if the same content shows up in the
+    /// pattern again it resumes there instead of being read twice.
     fn retire(&mut self, id: FileId) {
-        let Some(file) = self.files.remove(&id) else { return };
+        let Some(file) = self.files.remove(&id) else {
+            return;
+        };
         tracing::info!(path = %file.path().display(), "closed fully acknowledged rotated file");
-        let key = (file.dev, file.inode);
-        if !self.by_inode.contains_key(&key) {
-            self.checkpoints.remove(file.dev, file.inode);
+        let owned_by_other = self.by_inode.contains_key(&(file.dev, file.inode));
+        if let Some(cp) = file.checkpoint(&self.cfg.flow_id) {
+            if !owned_by_other {
+                self.checkpoints.put(cp.clone());
+                self.checkpoints.mark_gone(file.dev, file.inode);
+            }
+            if self.resume.len() >= MAX_REMEMBERED_RETIRED {
+                self.resume.remove(0);
+            }
+            self.resume.push(cp);
         }
     }
 

@@ -46,6 +46,7 @@ fn open_candidate(c: &Candidate) -> Option<File> {
 impl FlowTailer {
     pub(super) fn reconcile(&mut self) {
         self.last_reconcile = Instant::now();
+        self.rescan_now = false;
         let candidates = self.pattern.scan();
         let index: HashMap<Key, usize> = candidates
             .iter()
@@ -62,20 +63,28 @@ impl FlowTailer {
             .collect();
         live.sort_unstable();
         for id in live {
-            let Some(file) = self.files.get(&id) else { continue };
+            let Some(file) = self.files.get(&id) else {
+                continue;
+            };
             let k = (file.dev, file.inode);
             match index.get(&k) {
                 Some(&i) => {
+                    if let Some(f) = self.files.get_mut(&id) {
+                        f.missed_scans = 0;
+                    }
                     claimed.insert(k);
                     self.follow(id, &candidates[i], &candidates, &mut claimed);
                 }
-                None => self.lost(id),
+                None => self.missed(id),
             }
         }
         self.copies.retain(|k, _| index.contains_key(k));
         for c in &candidates {
             let k = key(c);
-            if claimed.contains(&k) || self.by_inode.contains_key(&k) || self.copies.contains_key(&k) {
+            if claimed.contains(&k)
+                || self.by_inode.contains_key(&k)
+                || self.copies.contains_key(&k)
+            {
                 continue;
             }
             self.discover(c);
@@ -89,27 +98,36 @@ impl FlowTailer {
     /// A tracked file found again at `c`.
     fn follow(&mut self, id: FileId, c: &Candidate, all: &[Candidate], claimed: &mut HashSet<Key>) {
         let fp_len = self.cfg.fingerprint_bytes;
-        let Some(file) = self.files.get_mut(&id) else { return };
+        let Some(file) = self.files.get_mut(&id) else {
+            return;
+        };
         if file.path != c.path {
             tracing::info!(from = %file.path.display(), to = %c.path.display(), "file renamed");
             file.path.clone_from(&c.path);
         }
-        let changed = file.size != c.size || file.mtime_ms != c.mtime_ms;
         file.size = c.size;
         file.mtime_ms = c.mtime_ms;
         if let Err(e) = file.refresh_fingerprint(fp_len) {
             tracing::debug!(path = %c.path.display(), error = %e, "fingerprint failed");
         }
         let truncated = c.size < file.framer.read_position();
-        let replaced = !truncated && changed && marker_changed(file, c);
+        let replaced = !truncated && marker_changed(file, c);
         if truncated || replaced {
             self.on_truncated(id, c, all, claimed);
         }
     }
 
     /// The tracked file's content shrank or changed under its read position.
-    fn on_truncated(&mut self, id: FileId, c: &Candidate, all: &[Candidate], claimed: &mut HashSet<Key>) {
-        let Some(file) = self.files.get_mut(&id) else { return };
+    fn on_truncated(
+        &mut self,
+        id: FileId,
+        c: &Candidate,
+        all: &[Candidate],
+        claimed: &mut HashSet<Key>,
+    ) {
+        let Some(file) = self.files.get_mut(&id) else {
+            return;
+        };
         let pos = file.framer.read_position();
         let copy = file.fingerprint.and_then(|fp| {
             all.iter().find(|k| {
@@ -129,7 +147,8 @@ impl FlowTailer {
             if std::io::Seek::seek(&mut handle, std::io::SeekFrom::Start(pos)).is_ok() {
                 file.file = Some(handle);
                 file.path.clone_from(&k.path);
-                (file.dev, file.inode, file.size, file.mtime_ms) = (k.dev, k.inode, k.size, k.mtime_ms);
+                (file.dev, file.inode, file.size, file.mtime_ms) =
+                    (k.dev, k.inode, k.size, k.mtime_ms);
                 file.stored_offset = None;
                 self.by_inode.insert(key(k), id);
                 claimed.insert(key(k));
@@ -145,9 +164,16 @@ impl FlowTailer {
         }
     }
 
-    /// A tracked file no longer at any matching path.
-    fn lost(&mut self, id: FileId) {
-        let Some(file) = self.files.get_mut(&id) else { return };
+    /// A tracked file not listed: gone after two scans in a row (the second one soon).
+    fn missed(&mut self, id: FileId) {
+        let Some(file) = self.files.get_mut(&id) else {
+            return;
+        };
+        file.missed_scans = file.missed_scans.saturating_add(1);
+        if file.missed_scans < 2 {
+            self.rescan_now = true;
+            return;
+        }
         tracing::info!(path = %file.path.display(), "file rotated away or deleted; draining it");
         file.lifecycle = Lifecycle::RotatedAway;
         self.by_inode.remove(&(file.dev, file.inode));
@@ -155,8 +181,12 @@ impl FlowTailer {
 
     /// A matching inode not tracked yet.
     fn discover(&mut self, c: &Candidate) {
-        let Some(handle) = open_candidate(c) else { return };
-        let fp = identity::fingerprint(&handle, self.cfg.fingerprint_bytes).ok().flatten();
+        let Some(handle) = open_candidate(c) else {
+            return;
+        };
+        let fp = identity::fingerprint(&handle, self.cfg.fingerprint_bytes)
+            .ok()
+            .flatten();
         if let Some(fp) = fp {
             if self.is_copy_of_tracked(c, fp) {
                 tracing::info!(path = %c.path.display(), "a copy of a tracked file; not read");
@@ -201,13 +231,24 @@ impl FlowTailer {
             .resume
             .iter()
             .position(|e| fp_hex.is_some() && e.fingerprint == fp_hex && same_inode(e))
-            .or_else(|| self.resume.iter().position(|e| fp_hex.is_some() && e.fingerprint == fp_hex))
-            .or_else(|| self.resume.iter().position(|e| e.fingerprint.is_none() && same_inode(e)))?;
+            .or_else(|| {
+                self.resume
+                    .iter()
+                    .position(|e| fp_hex.is_some() && e.fingerprint == fp_hex)
+            })
+            .or_else(|| {
+                self.resume
+                    .iter()
+                    .position(|e| e.fingerprint.is_none() && same_inode(e))
+            })?;
         let entry = self.resume.remove(idx);
         if (entry.dev, entry.inode) != key(c) {
             self.checkpoints.mark_gone(entry.dev, entry.inode);
         }
-        let marker = identity::marker(handle, entry.offset).ok().flatten().map(hash_hex);
+        let marker = identity::marker(handle, entry.offset)
+            .ok()
+            .flatten()
+            .map(hash_hex);
         if c.size < entry.offset || marker != entry.marker {
             tracing::warn!(path = %c.path.display(), offset = entry.offset, size = c.size, "checkpoint no longer matches the file (truncated or replaced); reading from 0");
             return Some(0);
@@ -232,13 +273,20 @@ impl FlowTailer {
                 self.checkpoints.mark_gone(entry.dev, entry.inode);
                 continue;
             };
-            let Some(handle) = open_candidate(&c) else { continue };
-            let marker = identity::marker(&handle, entry.offset).ok().flatten().map(hash_hex);
+            let Some(handle) = open_candidate(&c) else {
+                continue;
+            };
+            let marker = identity::marker(&handle, entry.offset)
+                .ok()
+                .flatten()
+                .map(hash_hex);
             if marker != entry.marker || self.by_inode.contains_key(&key(&c)) {
                 continue;
             }
             tracing::info!(path = %c.path.display(), offset = entry.offset, "draining a file rotated away while stopped");
-            let fp = identity::fingerprint(&handle, self.cfg.fingerprint_bytes).ok().flatten();
+            let fp = identity::fingerprint(&handle, self.cfg.fingerprint_bytes)
+                .ok()
+                .flatten();
             if let Some(id) = self.track(&c, handle, fp, entry.offset) {
                 if let Some(f) = self.files.get_mut(&id) {
                     f.lifecycle = Lifecycle::RotatedAway;
@@ -249,10 +297,25 @@ impl FlowTailer {
     }
 
     /// Starts tracking `c` from `start` as a new incarnation.
-    fn track(&mut self, c: &Candidate, handle: File, fp: Option<u64>, start: u64) -> Option<FileId> {
+    fn track(
+        &mut self,
+        c: &Candidate,
+        handle: File,
+        fp: Option<u64>,
+        start: u64,
+    ) -> Option<FileId> {
         let id = next_file_id();
         let open_count = self.files.values().filter(|f| f.file.is_some()).count();
-        let mut file = match TrackedFile::new(id, c.path.clone(), handle, c.dev, c.inode, fp, self.rules.clone(), start) {
+        let mut file = match TrackedFile::new(
+            id,
+            c.path.clone(),
+            handle,
+            c.dev,
+            c.inode,
+            fp,
+            self.rules.clone(),
+            start,
+        ) {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(path = %c.path.display(), error = %e, "cannot start tailing");
@@ -286,7 +349,9 @@ fn marker_changed(file: &TrackedFile, c: &Candidate) -> bool {
 /// True if candidate `k` starts with fingerprint `fp` and holds, before `pos`, the bytes
 /// whose marker is `marker` (so it is a copy of what was read).
 fn holds_same_bytes(k: &Candidate, fp: u64, fp_len: usize, pos: u64, marker: Option<u64>) -> bool {
-    let Some(f) = open_candidate(k) else { return false };
+    let Some(f) = open_candidate(k) else {
+        return false;
+    };
     let same_start = matches!(identity::fingerprint(&f, fp_len), Ok(Some(x)) if x == fp);
     same_start && matches!(identity::marker(&f, pos), Ok(m) if m == marker)
 }

@@ -59,7 +59,9 @@ impl DirWatcher {
             }
             self.watching = None;
         }
-        let Some(watcher) = self.watcher.as_mut() else { return };
+        let Some(watcher) = self.watcher.as_mut() else {
+            return;
+        };
         let base = pattern.base();
         if !base.is_dir() {
             return;
@@ -71,7 +73,9 @@ impl DirWatcher {
         };
         match watcher.watch(base, mode) {
             Ok(()) => self.watching = Some(base.to_owned()),
-            Err(e) => tracing::warn!(dir = %base.display(), error = %e, "cannot watch directory; polling"),
+            Err(e) => {
+                tracing::warn!(dir = %base.display(), error = %e, "cannot watch directory; polling")
+            }
         }
     }
 
