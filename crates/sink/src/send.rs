@@ -257,15 +257,18 @@ impl<C: PutClient + ?Sized> Flow<C> {
     }
 
     fn next_wakeup(&self, now: Instant) -> Option<Instant> {
-        let mut wake = self.batcher.deadline();
-        if self.has_queued() {
-            for until in [self.hold_until, self.pace_until].into_iter().flatten() {
-                if until > now {
-                    wake = Some(wake.map_or(until, |w| w.min(until)));
-                }
-            }
-        }
-        wake
+        // The hold also gates reading the input, so its end is always worth waking for;
+        // the pacer only matters when there is something to send.
+        let pace = if self.has_queued() {
+            self.pace_until
+        } else {
+            None
+        };
+        [self.batcher.deadline(), self.hold_until, pace]
+            .into_iter()
+            .flatten()
+            .filter(|until| *until > now)
+            .min()
     }
 
     // ----- sending -----
@@ -475,7 +478,11 @@ impl<C: PutClient + ?Sized> Flow<C> {
             "request failed; its records will be sent again"
         );
         let failure = match error {
-            PutError::Throttled { code, .. } => Failure::Throttle { code },
+            PutError::Throttled { code, .. } => {
+                // A throttle proves the stream exists and the credentials work.
+                self.leave_permanent();
+                Failure::Throttle { code }
+            }
             PutError::Transient { timeout, .. } => Failure::Transient {
                 timeout,
                 whole_call: true,
