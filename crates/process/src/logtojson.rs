@@ -240,7 +240,9 @@ impl LogToJson {
         )
     }
 
-    pub(crate) fn build(
+    /// Builds the converter from already-read option values (used by ADDEC2METADATA
+    /// validation and by tests).
+    pub fn build(
         index: usize,
         format: LogFormat,
         custom_fields: Option<Vec<String>>,
