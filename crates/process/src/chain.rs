@@ -257,3 +257,79 @@ impl Chain {
         Outcome::Converted
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn err(options: Value) -> String {
+        Chain::from_options(&options).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn config_errors_name_index_key_value_and_allowed() {
+        let e = err(json!([{"optionName": "SINGLELINE"}, {"optionName": "logtojson"}]));
+        assert!(e.contains("[1]") && e.contains("optionName") && e.contains("logtojson"));
+        assert!(e.contains("LOGTOJSON,ADDBRACKETS"), "{e}");
+        let e = err(
+            json!([{"optionName": "CSVTOJSON", "customFieldNames": ["a"], "jsonFormat": "pretty"}]),
+        );
+        assert!(
+            e.contains("jsonFormat") && e.contains("COMPACT,PRETTYPRINT"),
+            "{e}"
+        );
+        let e = err(
+            json!([{"optionName": "LOGTOJSON", "logFormat": "SYSLOG", "customFieldNames": ["a"]}]),
+        );
+        assert!(e.contains("SYSLOG has 5 fields"), "{e}");
+        let e = err(json!([{"optionName": "ADDMETADATA", "timestamp": true}]));
+        assert!(e.contains("timestamp"), "{e}");
+        let e = err(
+            json!([{"optionName": "LOGTOJSON", "logFormat": "SYSLOG", "matchPattern": "(a)(?=b)", "customFieldNames": ["a"]}]),
+        );
+        assert!(e.contains("look-ahead"), "{e}");
+        assert!(
+            err(json!([{"optionName": "USINGPLUGGIN", "className": "x"}]))
+                .contains("not supported")
+        );
+        assert!(err(json!(["SINGLELINE"])).contains("expected an object"));
+        // A CSV field list given as a non-array is ignored, so the list is missing.
+        assert!(
+            err(json!([{"optionName": "CSVTOJSON", "customFieldNames": "a,b"}]))
+                .contains("customFieldNames")
+        );
+    }
+
+    #[test]
+    fn values_are_coerced_like_the_agent() {
+        let ok = |v: Value| Chain::from_options(&v).unwrap();
+        ok(json!([{"optionName": "ADDEC2METADATA", "logFormat": "SYSLOG", "metadataTTL": "60"}]));
+        ok(
+            json!([{"optionName": "LOGTOJSON", "logFormat": "COMMONAPACHELOG", "firetail.lenientApache": "yes"}]),
+        );
+        assert!(ok(json!({"optionName": "SINGLELINE"})).is_empty());
+        assert!(ok(json!([])).is_empty());
+        assert!(Chain::from_options(
+            &json!([{"optionName": "ADDEC2METADATA", "logFormat": "SYSLOG", "metadataTTL": "1h"}])
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn outcomes() {
+        let chain = Chain::from_options(&json!([{"optionName": "LOGTOJSON", "logFormat": "SYSLOG"}, {"optionName": "ADDBRACKETS"}])).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(chain.process(b"nope\n", &mut out), Outcome::Skipped);
+        assert!(out.is_empty());
+        assert_eq!(
+            chain.process(b"Mar 12 12:00:08 h p: m\n", &mut out),
+            Outcome::Converted
+        );
+        assert!(out.starts_with(b"{{\"timestamp\""));
+        assert_eq!(Chain::empty().process(b"x\n", &mut out), Outcome::Raw);
+        let failing = Chain::from_options(&json!([{"optionName": "SINGLELINE"}, {"optionName": "CSVTOJSON", "customFieldNames": ["a"], "delimiter": "("}])).unwrap();
+        assert_eq!(failing.process(b"x\n", &mut out), Outcome::RawFallback);
+        assert!(out.is_empty());
+    }
+}
