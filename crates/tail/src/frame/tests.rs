@@ -129,22 +129,27 @@ fn a_footer_drops_itself_and_the_rest_of_the_buffer() {
 
 #[test]
 fn hostile_bytes_do_not_panic_and_memory_stays_bounded() {
-    let r = rules(|c| c.read_buffer_size = 1 << 16);
+    // The production buffer (4 MiB) and a 50 MiB line without a newline, pushed in reads.
+    let r = rules(|_| {});
     let mut framer = Framer::new(r, 0);
     let mut out = Vec::new();
-    let junk: Vec<u8> = (0..50u32 << 20)
+    framer.push(b"\0\xff\xfe\xc3(\n", &mut out);
+    let junk: Vec<u8> = (0..1u32 << 20)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 | 1)
-        .filter(|b| *b != b'\n')
-        .take(3 << 20)
+        .map(|b| if b == b'\n' { 0 } else { b })
         .collect();
-    framer.push(b"\0\xff\xfe\n", &mut out);
-    framer.push(&junk, &mut out);
-    assert!(framer.pending_len() < 1 << 16);
+    for _ in 0..50 {
+        framer.push(&junk, &mut out);
+        assert!(framer.pending_len() <= FIREHOSE_READ_BUFFER_SIZE);
+    }
     framer.push(b"\nok\n", &mut out);
     let recs = records(&out);
-    assert_eq!(recs.first(), Some(&&b"\0\xff\xfe\n"[..]));
-    assert_eq!(recs.last(), Some(&&b"ok\n"[..]));
+    assert_eq!(recs.len(), 3);
+    assert_eq!(recs[0], b"\0\xff\xfe\xc3(\n");
+    assert_eq!(recs[1].len(), FIREHOSE_MAX_RECORD_SIZE);
+    assert_eq!(recs[2], b"ok\n");
     assert_tiles(&out, 0, framer.position());
+    assert_eq!(framer.position(), 6 + (50 << 20) + 4);
 }
 
 fn assert_tiles(out: &[Frame], start: u64, end: u64) {

@@ -132,10 +132,10 @@ impl TrackedFile {
             return Ok(ReadOutcome::Read(0));
         };
         let pos = self.framer.read_position();
-        if self.at_eof {
-            if file.metadata()?.len() < pos || identity::marker(file, pos)? != self.read_marker {
-                return Ok(ReadOutcome::Changed);
-            }
+        if self.at_eof
+            && (file.metadata()?.len() < pos || identity::marker(file, pos)? != self.read_marker)
+        {
+            return Ok(ReadOutcome::Changed);
         }
         let n = self.framer.fill_from(file, max)?;
         if n == 0 {

@@ -379,3 +379,32 @@ async fn inode_reuse_after_restart_reads_the_new_file_from_zero() {
         ["a brand new file, longer than the old one\n", "second\n"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_flush_emits_an_unterminated_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let mut cfg = config(&log);
+    cfg.idle_flush = Some(Duration::from_millis(100));
+    std::fs::write(&log, "complete\npartial").unwrap();
+    let flow = Flow::start(cfg, &dir.path().join("cp"), AckPolicy::Immediately);
+    flow.wait_for("the flushed partial line", |l| l.len() == 2)
+        .await;
+    std::io::Write::write_all(&mut open_append(&log), b" rest\n").unwrap();
+    flow.wait_for("the rest", |l| l.len() == 3).await;
+    assert_eq!(flow.stop().await, ["complete\n", "partial", " rest\n"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_of_file_applies_only_on_the_first_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "old 1\nold 2\n").unwrap();
+    let mut cfg = config(&log);
+    cfg.initial_position = firetail_tail::InitialPosition::EndOfFile;
+    let flow = Flow::start(cfg, &dir.path().join("cp"), AckPolicy::Immediately);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    std::io::Write::write_all(&mut open_append(&log), b"new 1\n").unwrap();
+    flow.wait_for("the appended line", |l| l.len() == 1).await;
+    assert_eq!(flow.stop().await, ["new 1\n"]);
+}

@@ -15,6 +15,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// Decides, from a record's data, whether the consumer withholds its acknowledgement.
+pub type WithholdIf = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
 /// How the fake consumer acknowledges.
 #[derive(Clone)]
 pub enum AckPolicy {
@@ -23,7 +26,7 @@ pub enum AckPolicy {
     /// Each batch acknowledged in reverse order.
     Reversed,
     /// Records whose data satisfies the predicate are never acknowledged.
-    Withhold(Arc<dyn Fn(&[u8]) -> bool + Send + Sync>),
+    Withhold(WithholdIf),
     /// Nothing is acknowledged until the gate opens.
     Gated(Arc<tokio::sync::Semaphore>),
 }
