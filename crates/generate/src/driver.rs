@@ -171,8 +171,8 @@ impl Run {
             if next_due > now {
                 self.flush_all()?;
                 self.tick_progress(cfg);
-                let wait = Duration::from_secs_f64(next_due - self.started.elapsed().as_secs_f64())
-                    .clamp(MIN_SLEEP, REDRAW_EVERY);
+                let ahead = (next_due - self.started.elapsed().as_secs_f64()).max(0.0);
+                let wait = Duration::from_secs_f64(ahead).clamp(MIN_SLEEP, REDRAW_EVERY);
                 std::thread::sleep(wait);
             }
         }

@@ -3,15 +3,15 @@
 //! firetail; to the tailer it is just a process writing files.
 //!
 //! # Layout
-//! - [`args`]: the `firetail generate` flags ([`GenerateArgs`]) and their value parsers.
-//! - [`config`]: [`GeneratorConfig`], the validated programmatic form; virtual hosts.
-//! - [`schedule`]: when line `k` is due (exact rate, diurnal swell, incidents), drift-free.
-//! - [`line`]: [`LineGenerator`], the pure line model (no I/O, no clock), seeded.
-//! - `site`, `clients`: the pre-rendered catalog (paths, sizes) and client pools.
-//! - [`output`]: stdout or rotating files (rename, copytruncate, dated), whole lines only.
-//! - [`driver`]: the paced run loop, [`run`] / [`spawn`].
-//! - [`agent`]: `--print-agent-config`.
-//! - `fmt`, `pick`, `rng`: allocation-free formatting, weighted choice, the seeded PRNG.
+//! - [`args`] — the `firetail generate` flags ([`GenerateArgs`]) and their value parsers.
+//! - [`config`] — [`GeneratorConfig`], the validated programmatic form; virtual hosts.
+//! - [`schedule`] — when line `k` is due (exact rate, diurnal swell, incidents), drift-free.
+//! - [`line`] — [`LineGenerator`], the pure line model (no I/O, no clock), seeded.
+//! - `site`, `clients` — the pre-rendered catalog (paths, sizes) and client pools.
+//! - [`output`] — stdout or rotating files (rename, copytruncate, dated), whole lines only.
+//! - [`driver`] — the paced run loop, [`run`] / [`spawn`].
+//! - [`agent`] — `--print-agent-config`.
+//! - `fmt`, `pick`, `rng` — allocation-free formatting, weighted choice, the seeded PRNG.
 //!
 //! # Invariants
 //! - Files only ever hold whole lines: rotation and error recovery happen at line boundaries.

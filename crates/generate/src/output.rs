@@ -100,7 +100,7 @@ pub(crate) struct Sink {
 
 enum Dest {
     Stdout,
-    File(LogFile),
+    File(Box<LogFile>),
 }
 
 struct LogFile {
@@ -160,7 +160,7 @@ impl Sink {
             lines_in_buf: 0,
             lines_written: 0,
             bytes_written: 0,
-            dest: Dest::File(LogFile {
+            dest: Dest::File(Box::new(LogFile {
                 base: base.to_path_buf(),
                 files_written: vec![current.clone()],
                 current,
@@ -171,7 +171,7 @@ impl Sink {
                 rotations: 0,
                 dated_history,
                 hook,
-            }),
+            })),
             progress,
         })
     }

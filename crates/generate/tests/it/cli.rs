@@ -179,3 +179,32 @@ fn stop_flag_ends_a_paced_run() {
     assert_eq!(written.lines().count() as u64, summary.lines);
     assert!(written.ends_with('\n'));
 }
+
+#[test]
+fn paced_run_with_start_time_follows_the_simulated_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("paced.log");
+    // 2000 lines at 50k/s: 40 ms of wall time, 40 ms of log time from 13:55:36.
+    let summary = run(&args(&[
+        "--rate",
+        "50000",
+        "--count",
+        "2000",
+        "--seed",
+        "4",
+        "--start-time",
+        "2026-11-25T13:55:36Z",
+        "-o",
+        path.to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(summary.lines, 2_000);
+    let text = std::fs::read_to_string(&path).unwrap();
+    for line in text.lines() {
+        // Start times: the finish time (≤ 13:55:36.04) minus at most 120 s of duration.
+        assert!(
+            line.contains("[25/Nov/2026:13:55:3") || line.contains("[25/Nov/2026:13:5"),
+            "{line}"
+        );
+    }
+}

@@ -95,7 +95,7 @@ impl Follower {
     fn read_available(&mut self) -> usize {
         let mut chunk = Vec::new();
         self.file.seek(SeekFrom::Start(self.offset)).unwrap();
-        let n = (&mut self.file).read_to_end(&mut chunk).unwrap();
+        let n = self.file.read_to_end(&mut chunk).unwrap();
         self.offset += n as u64;
         self.take_lines(&chunk);
         n
