@@ -1,6 +1,7 @@
 //! Framer throughput on 200-byte access-log-like lines (one core, no I/O).
 //!
 //! `cargo bench -p firetail-tail --bench frame`
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 

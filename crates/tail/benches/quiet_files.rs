@@ -3,6 +3,7 @@
 //! /proc/self/stat. Not a criterion benchmark: the number is CPU per wall-clock second.
 //!
 //! `cargo bench -p firetail-tail --bench quiet_files`
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,7 @@
 //! every batch at once. File size in MiB from `FIRETAIL_BENCH_FILE_MB` (default 256).
 //!
 //! `FIRETAIL_BENCH_FILE_MB=1024 cargo bench -p firetail-tail --bench tail_file`
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write;
 use std::time::Duration;
