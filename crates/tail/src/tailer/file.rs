@@ -63,6 +63,8 @@ pub(crate) struct TrackedFile {
     /// Consecutive scans that did not list it (a listing racing a rename can miss a
     /// file, so one miss is not enough to call it gone).
     pub missed_scans: u8,
+    /// A read saw the content change: the next scan must check the marker.
+    pub suspect: bool,
 }
 
 impl TrackedFile {
@@ -98,6 +100,7 @@ impl TrackedFile {
             read_marker,
             stored_offset: None,
             missed_scans: 0,
+            suspect: false,
         })
     }
 
@@ -132,10 +135,17 @@ impl TrackedFile {
             return Ok(ReadOutcome::Read(0));
         };
         let pos = self.framer.read_position();
-        if self.at_eof
-            && (file.metadata()?.len() < pos || identity::marker(file, pos)? != self.read_marker)
-        {
-            return Ok(ReadOutcome::Changed);
+        if self.at_eof {
+            // Past a previous EOF: one fstat says whether there is anything new, and the
+            // marker whether what is there still follows what was read.
+            let len = file.metadata()?.len();
+            if len == pos {
+                return Ok(ReadOutcome::Read(0));
+            }
+            if len < pos || identity::marker(file, pos)? != self.read_marker {
+                self.suspect = true;
+                return Ok(ReadOutcome::Changed);
+            }
         }
         let n = self.framer.fill_from(file, max)?;
         if n == 0 {

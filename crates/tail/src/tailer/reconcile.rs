@@ -105,13 +105,17 @@ impl FlowTailer {
             tracing::info!(from = %file.path.display(), to = %c.path.display(), "file renamed");
             file.path.clone_from(&c.path);
         }
+        // The marker is checked only when something moved (a pread per changed file,
+        // not per file per scan): the read path checks it before reading new bytes.
+        let changed = file.size != c.size || file.mtime_ms != c.mtime_ms || file.suspect;
+        file.suspect = false;
         file.size = c.size;
         file.mtime_ms = c.mtime_ms;
         if let Err(e) = file.refresh_fingerprint(fp_len) {
             tracing::debug!(path = %c.path.display(), error = %e, "fingerprint failed");
         }
         let truncated = c.size < file.framer.read_position();
-        let replaced = !truncated && marker_changed(file, c);
+        let replaced = !truncated && changed && marker_changed(file, c);
         if truncated || replaced {
             self.on_truncated(id, c, all, claimed);
         }
