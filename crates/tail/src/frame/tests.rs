@@ -176,9 +176,9 @@ fn arb_input() -> impl Strategy<Value = Vec<u8>> {
     )
 }
 
-fn arb_config() -> impl Strategy<Value = FramingConfig> {
+fn arb_config(with_footer: bool) -> impl Strategy<Value = FramingConfig> {
     (0usize..3, 0usize..3, 4usize..40, 2usize..30, 0usize..3).prop_map(
-        |(mode, headers, rbs, max, footer)| {
+        move |(mode, headers, rbs, max, footer)| {
             let mut c = FramingConfig::firehose();
             c.skip_header_lines = headers;
             c.read_buffer_size = rbs;
@@ -189,7 +189,7 @@ fn arb_config() -> impl Strategy<Value = FramingConfig> {
                 2 => c.aggregated_record_size_bytes = rbs / 2 + 1,
                 _ => {}
             }
-            if footer == 1 {
+            if with_footer && footer == 1 {
                 c.file_footer_pattern = Some("E+".into());
             }
             c
@@ -203,11 +203,10 @@ proptest! {
     #[test]
     fn random_splits_give_the_same_frames(
         input in arb_input(),
-        config in arb_config(),
+        // No footer: it discards "what is buffered", which depends on the pushes by design.
+        config in arb_config(false),
         cuts in proptest::collection::vec(0usize..200, 0..8),
     ) {
-        // A footer discards "what is buffered", which depends on the pushes by design.
-        prop_assume!(config.file_footer_pattern.is_none());
         let r = config.compile().unwrap();
         let mut whole = Framer::new(r.clone(), 0);
         let mut expected = Vec::new();
@@ -234,7 +233,7 @@ proptest! {
     #[test]
     fn finish_accounts_for_every_byte(
         input in arb_input(),
-        config in arb_config(),
+        config in arb_config(true),
         step in 1usize..50,
     ) {
         let r = config.compile().unwrap();
