@@ -141,7 +141,10 @@ pub fn region_from_endpoint(endpoint: &str) -> Option<String> {
     host.split('.')
         .find(|label| {
             let parts: Vec<&str> = label.split('-').collect();
-            parts.len() >= 3 && parts.last().is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+            parts.len() >= 3
+                && parts
+                    .last()
+                    .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
         })
         .map(str::to_string)
 }

@@ -12,9 +12,14 @@
 //! - `firetail_process`: the `dataProcessingOptions` chain.
 //! - [`sink`]: batch, send, retry; acknowledge what the destination accepted.
 //! - [`daemon`]: wires one pipeline per flow and owns shutdown.
+//! - [`telemetry`]: Prometheus metrics and health endpoints.
 //! - `firetail_local_firehose`: a Firehose stand-in for demos and tests.
 //! - [`cli`]: one module per subcommand.
 
 pub mod aws;
 pub mod cli;
+pub mod daemon;
+pub mod demo;
 pub mod logging;
+pub mod preview;
+pub mod telemetry;

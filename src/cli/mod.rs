@@ -1,4 +1,14 @@
 //! The command line: one module per subcommand; this one parses and dispatches.
+//!
+//! Exit codes: 0 success; 1 a configuration error or a failed verification; 2 a usage
+//! error (clap's own code, reused for nonsense values); 3 a runtime failure.
+
+pub mod check_config;
+pub mod demo;
+pub mod generate;
+pub mod local_firehose;
+pub mod preview;
+pub mod run;
 
 use std::process::ExitCode;
 
@@ -6,9 +16,21 @@ use clap::{Parser, Subcommand};
 
 /// firetail: ship rotating log files to Amazon Kinesis Data Firehose and Kinesis Data
 /// Streams. Reads the Kinesis Agent's agent.json unchanged.
+///
+/// Start with `firetail demo`: it generates access logs, ships them to an embedded
+/// Firehose stand-in, and checks that every line arrived exactly once.
 #[derive(Debug, Parser)]
-#[command(name = "firetail", version, about, long_about = None)]
+#[command(name = "firetail", version, about, long_about)]
 pub struct Cli {
+    /// Default log filter (RUST_LOG overrides it), e.g. `info`, `debug`, `firetail=debug`.
+    #[arg(
+        long,
+        global = true,
+        default_value = "info",
+        env = "FIRETAIL_LOG_LEVEL"
+    )]
+    log_level: String,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -16,16 +38,48 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the daemon: tail every flow's files and ship them.
-    Run,
+    Run(run::RunArgs),
+    /// Validate agent.json and print the effective configuration, defaults resolved.
+    CheckConfig(check_config::CheckConfigArgs),
+    /// Write realistic Apache access logs at an exact rate, with rotation.
+    Generate(Box<firetail_generate::GenerateArgs>),
+    /// Serve a local Kinesis Data Firehose endpoint that writes the S3 layout to disk.
+    LocalFirehose(Box<firetail_local_firehose::LocalFirehoseArgs>),
+    /// Show what a flow would send for a file: framing and dataProcessingOptions applied.
+    Preview(preview::PreviewArgs),
+    /// Generate logs, ship them to an embedded Firehose, verify every line arrived.
+    Demo(demo::DemoArgs),
 }
+
+/// Exit code for a configuration that does not load.
+pub const EXIT_CONFIG: u8 = 1;
+/// Exit code for nonsense arguments (the same as clap's).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code for a failure while running.
+pub const EXIT_RUNTIME: u8 = 3;
 
 /// Entry point shared by the binary and by tests that run the CLI in-process.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    crate::logging::init(&cli.log_level);
     match cli.command {
-        Command::Run => {
-            eprintln!("firetail run: not implemented yet");
-            ExitCode::FAILURE
-        }
+        Command::Run(args) => run::run(args),
+        Command::CheckConfig(args) => check_config::run(args),
+        Command::Generate(args) => generate::run(&args),
+        Command::LocalFirehose(args) => local_firehose::run(*args),
+        Command::Preview(args) => preview::run(args),
+        Command::Demo(args) => demo::run(args),
     }
+}
+
+/// A multi-threaded tokio runtime, or an error message for the user.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("firetail")
+        .build()
+        .map_err(|e| {
+            eprintln!("firetail: cannot start the async runtime: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        })
 }

@@ -5,3 +5,6 @@ mod support;
 
 /// The test harness itself against moto: S3 bucket, delivery stream, PutRecordBatch.
 mod moto_smoke;
+
+/// Every Kinesis Agent vector through the preview code path.
+mod vectors;

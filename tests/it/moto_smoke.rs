@@ -14,7 +14,12 @@ async fn put_record_batch_lands_in_s3() {
     let lines = ["first line\n", "second line\n", "third line\n"];
     let records: Vec<Record> = lines
         .iter()
-        .map(|l| Record::builder().data(Blob::new(l.as_bytes())).build().unwrap())
+        .map(|l| {
+            Record::builder()
+                .data(Blob::new(l.as_bytes()))
+                .build()
+                .unwrap()
+        })
         .collect();
     let out = moto
         .firehose()
@@ -30,7 +35,10 @@ async fn put_record_batch_lands_in_s3() {
     let objects = moto.objects("smoke-bucket").await;
     let all: Vec<u8> = objects.iter().flat_map(|(_, b)| b.clone()).collect();
     assert_eq!(String::from_utf8(all).unwrap(), lines.concat());
-    assert!(objects.iter().all(|(k, _)| k.starts_with("raw/")), "{objects:?}");
+    assert!(
+        objects.iter().all(|(k, _)| k.starts_with("raw/")),
+        "{objects:?}"
+    );
 }
 
 #[tokio::test]

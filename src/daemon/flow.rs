@@ -1,0 +1,318 @@
+//! One flow's pipeline: its tasks, the channels between them, and how it stops.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use firetail_config::{Destination, FlowSettings, PartitionKeyOption, Settings};
+use firetail_process::Chain;
+use firetail_record::Acker;
+use firetail_sink::{DestinationKind, PutClient, SinkConfig};
+use firetail_tail::frame::FramingConfig;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::aws::{self, AwsSettings, ServiceEndpoint};
+use crate::daemon::counters::FlowCounters;
+use crate::daemon::process_stage::{self, PartitionKeys, ProcessSettings};
+use crate::daemon::RECORD_CHANNEL_CHUNKS;
+
+/// The AWS clients the flows share, built only for the services some flow uses.
+pub struct Clients {
+    firehose: Option<Arc<firetail_sink::FirehoseClient>>,
+    kinesis: Option<Arc<firetail_sink::KinesisClient>>,
+}
+
+impl Clients {
+    pub async fn build(settings: &Settings) -> anyhow::Result<Clients> {
+        let wants_firehose = settings
+            .flows
+            .iter()
+            .any(|f| matches!(f.destination, Destination::Firehose { .. }));
+        let wants_kinesis = settings
+            .flows
+            .iter()
+            .any(|f| matches!(f.destination, Destination::Kinesis { .. }));
+        let base = aws::load_base(&aws_settings(settings)).await;
+        let firehose = if wants_firehose {
+            let svc = ServiceEndpoint {
+                endpoint: settings.firehose_endpoint.clone(),
+                region: settings.firehose_region(),
+            };
+            let client = aws::firehose_client(&base, &svc)?;
+            Some(Arc::new(firetail_sink::FirehoseClient::new(&client)))
+        } else {
+            None
+        };
+        let kinesis = if wants_kinesis {
+            let svc = ServiceEndpoint {
+                endpoint: settings.kinesis_endpoint.clone(),
+                region: settings.kinesis_region(),
+            };
+            let client = aws::kinesis_client(&base, &svc)?;
+            Some(Arc::new(firetail_sink::KinesisClient::new(&client)))
+        } else {
+            None
+        };
+        Ok(Clients { firehose, kinesis })
+    }
+}
+
+fn aws_settings(s: &Settings) -> AwsSettings {
+    AwsSettings {
+        access_key_id: s.aws_access_key_id.clone(),
+        secret_access_key: s
+            .aws_secret_access_key
+            .as_ref()
+            .map(|k| k.expose().to_string()),
+        assume_role_arn: s.assume_role_arn.clone(),
+        assume_role_external_id: s.assume_role_external_id.clone(),
+        sts_endpoint: s.sts_endpoint.clone(),
+        connect_timeout: Some(s.connection_timeout),
+        read_timeout: Some(s.socket_timeout),
+        region: s.region.clone(),
+    }
+}
+
+/// A running flow.
+pub struct FlowPipeline {
+    pub counters: Arc<FlowCounters>,
+    pub status: watch::Receiver<firetail_tail::FlowTailStatus>,
+    tail: Option<JoinHandle<Result<(), firetail_tail::TailError>>>,
+    process: Option<JoinHandle<()>>,
+    sink: Option<JoinHandle<SinkOutcome>>,
+    /// The sink's result when it finished within the drain deadline.
+    sink_done: Option<Result<SinkOutcome, tokio::task::JoinError>>,
+}
+
+type SinkOutcome = Result<firetail_sink::SinkSummary, firetail_sink::SinkError>;
+
+impl FlowPipeline {
+    pub fn spawn(
+        flow: &FlowSettings,
+        clients: &Clients,
+        checkpoints: firetail_tail::FlowCheckpoints,
+        stop_reading: CancellationToken,
+        abandon: CancellationToken,
+    ) -> anyhow::Result<FlowPipeline> {
+        let chain = match &flow.data_processing_options {
+            Some(opts) => Chain::from_options(opts).context("dataProcessingOptions")?,
+            None => Chain::empty(),
+        };
+        let (stream, kind, client): (&str, DestinationKind, Arc<dyn PutClient>) =
+            match &flow.destination {
+                Destination::Firehose { delivery_stream } => (
+                    delivery_stream,
+                    DestinationKind::Firehose,
+                    clients.firehose.clone().context("no Firehose client")?,
+                ),
+                Destination::Kinesis { stream, .. } => (
+                    stream,
+                    DestinationKind::Kinesis,
+                    clients.kinesis.clone().context("no Kinesis client")?,
+                ),
+            };
+        let destination = match kind {
+            DestinationKind::Firehose => format!("DeliveryStream:{stream}"),
+            DestinationKind::Kinesis => format!("KinesisStream:{stream}"),
+        };
+        let counters = Arc::new(FlowCounters::new(flow.id.clone(), destination));
+
+        let (records_tx, records_rx) = mpsc::channel(RECORD_CHANNEL_CHUNKS);
+        let (out_tx, out_rx) = mpsc::channel(RECORD_CHANNEL_CHUNKS);
+        let (acker, acks_rx) = Acker::channel();
+        let (status_tx, status_rx) = watch::channel(firetail_tail::FlowTailStatus::default());
+
+        let tail_cfg = tail_config(flow, !chain.is_empty())?;
+        let tail = tokio::spawn(firetail_tail::run_flow(
+            tail_cfg,
+            checkpoints,
+            records_tx,
+            acks_rx,
+            status_tx,
+            stop_reading,
+        ));
+        let process = tokio::spawn(process_stage::run(
+            Arc::new(chain),
+            process_settings(flow),
+            records_rx,
+            out_tx,
+            acker.clone(),
+            counters.clone(),
+        ));
+        let sink = tokio::spawn(firetail_sink::run_sink(
+            sink_config(flow, stream, kind),
+            client,
+            out_rx,
+            acker,
+            counters.clone(),
+            abandon,
+        ));
+        Ok(FlowPipeline {
+            counters,
+            status: status_rx,
+            tail: Some(tail),
+            process: Some(process),
+            sink: Some(sink),
+            sink_done: None,
+        })
+    }
+
+    /// Waits for the sink to drain until `deadline`, then abandons what is left.
+    pub async fn drain_until(
+        &mut self,
+        deadline: tokio::time::Instant,
+        abandon: &CancellationToken,
+    ) {
+        if let Some(sink) = self.sink.as_mut() {
+            match tokio::time::timeout_at(deadline, &mut *sink).await {
+                Ok(done) => {
+                    self.sink = None;
+                    self.sink_done = Some(done);
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        flow = %self.counters.flow_id,
+                        "shutdown deadline reached: abandoning in-flight records (they will be read again)"
+                    );
+                    abandon.cancel();
+                }
+            }
+        }
+    }
+
+    /// Waits for every task of the flow to end, logging how each ended.
+    pub async fn join(mut self) {
+        let flow = self.counters.flow_id.clone();
+        let sink_done = match self.sink.take() {
+            Some(sink) => Some(sink.await),
+            None => self.sink_done.take(),
+        };
+        if let Some(done) = sink_done {
+            match done {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::error!(%flow, "sink stopped with an error: {e}"),
+                Err(e) => tracing::error!(%flow, "sink task failed: {e}"),
+            }
+        }
+        if let Some(p) = self.process.take() {
+            if let Err(e) = p.await {
+                tracing::error!(%flow, "process task failed: {e}");
+            }
+        }
+        if let Some(t) = self.tail.take() {
+            match t.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(%flow, "tailer stopped with an error: {e}"),
+                Err(e) => tracing::error!(%flow, "tailer task failed: {e}"),
+            }
+        }
+    }
+}
+
+/// The framing rules of `flow`. With converters, records are cut after conversion
+/// (as the agent does), so the framer itself must not cut them.
+pub fn framing_config(flow: &FlowSettings, converts: bool) -> FramingConfig {
+    let mut framing = match &flow.destination {
+        Destination::Firehose { .. } => FramingConfig::firehose(),
+        Destination::Kinesis { .. } => FramingConfig::kinesis(0),
+    };
+    framing.max_record_size = if converts {
+        usize::MAX
+    } else {
+        flow.max_record_size_bytes()
+    };
+    framing.multi_line_start_pattern = flow.multi_line_start_pattern.clone();
+    framing.skip_header_lines = flow.skip_header_lines as usize;
+    framing.truncated_record_terminator = flow.truncated_record_terminator.as_bytes().to_vec();
+    framing.aggregated_record_size_bytes = flow.aggregated_record_size_bytes as usize;
+    framing.file_footer_pattern = flow.file_footer_pattern.clone();
+    framing
+}
+
+fn tail_config(flow: &FlowSettings, converts: bool) -> anyhow::Result<firetail_tail::TailConfig> {
+    let framing = framing_config(flow, converts);
+    Ok(firetail_tail::TailConfig {
+        flow_id: flow.id.clone(),
+        file_pattern: flow.file_pattern.clone(),
+        framing,
+        initial_position: match flow.initial_position {
+            firetail_config::InitialPosition::StartOfFile => {
+                firetail_tail::InitialPosition::StartOfFile
+            }
+            firetail_config::InitialPosition::EndOfFile => {
+                firetail_tail::InitialPosition::EndOfFile
+            }
+        },
+        max_open_files: flow.max_open_files as usize,
+        max_in_flight_bytes: flow.max_in_flight_bytes,
+        reconcile_interval: flow.reconcile_interval,
+        idle_flush: flow.idle_flush,
+        fingerprint_bytes: flow.fingerprint_bytes as usize,
+        poll_interval: flow
+            .min_time_between_file_polls
+            .max(Duration::from_millis(10)),
+    })
+}
+
+fn process_settings(flow: &FlowSettings) -> ProcessSettings {
+    ProcessSettings {
+        partition_keys: match &flow.destination {
+            Destination::Firehose { .. } => None,
+            Destination::Kinesis { partition_key, .. } => Some(match partition_key {
+                PartitionKeyOption::Random => PartitionKeys::Random,
+                PartitionKeyOption::Deterministic => PartitionKeys::Deterministic,
+            }),
+        },
+        max_record_size: flow.max_record_size_bytes(),
+        truncated_record_terminator: flow.truncated_record_terminator.as_bytes().to_vec(),
+    }
+}
+
+fn sink_config(flow: &FlowSettings, stream: &str, kind: DestinationKind) -> SinkConfig {
+    let mut cfg = SinkConfig::agent_defaults(flow.id.clone(), stream, kind);
+    cfg.max_records = flow.max_buffer_size_records as usize;
+    cfg.max_bytes = flow.max_buffer_size_bytes as usize;
+    cfg.max_age = flow.max_buffer_age;
+    cfg.retry_initial_backoff = flow.retry_initial_backoff;
+    cfg.retry_max_backoff = flow.retry_max_backoff;
+    cfg.max_in_flight = flow.max_requests_in_flight as usize;
+    if flow.pacing_records_per_second.is_some() || flow.pacing_bytes_per_second.is_some() {
+        cfg.pacing = Some(firetail_sink::Pacing {
+            records_per_sec: flow.pacing_records_per_second.map(|v| v as f64),
+            bytes_per_sec: flow.pacing_bytes_per_second.map(|v| v as f64),
+        });
+    }
+    cfg
+}
+
+/// The access-log generators configured under `firetail.generators`, each on its own
+/// thread (the generator is synchronous by design: it paces itself with a clock).
+pub struct Generators {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Generators {
+    pub fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+pub fn start_generators(settings: &Settings) -> anyhow::Result<Generators> {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for g in &settings.generators {
+        let cfg = crate::cli::generate::config_from_settings(g)?;
+        let handle = firetail_generate::spawn(cfg, stop.clone());
+        let path = g.path.clone();
+        // The thread reports its own end; a failure is logged, never fatal to shipping.
+        std::thread::spawn(move || match handle.join() {
+            Ok(Ok(summary)) => {
+                tracing::info!(path = %path.display(), lines = summary.lines, "generator stopped")
+            }
+            Ok(Err(e)) => tracing::error!(path = %path.display(), "generator failed: {e}"),
+            Err(_) => tracing::error!(path = %path.display(), "generator thread panicked"),
+        });
+    }
+    Ok(Generators { stop })
+}

@@ -1,0 +1,197 @@
+//! Observability: Prometheus metrics, health endpoints.
+//!
+//! Hot-path counters are plain atomics in each flow's [`FlowCounters`]; they are copied
+//! into the Prometheus registry only when `/metrics` is scraped, so counting costs the
+//! pipeline one relaxed add per event. Per-request figures (latency, batch sizes,
+//! failures by code) go straight to the registry through the `metrics` macros: they
+//! happen once per API call, not per record.
+//!
+//! Label cardinality is bounded: `flow` (configured), `code` (AWS error codes), and
+//! `path` only on the per-file bytes-behind gauge, capped at [`MAX_FILE_SERIES`] files per
+//! flow (the rest are summed in the per-flow gauge).
+
+mod server;
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::sync::watch;
+
+use crate::daemon::counters::FlowCounters;
+
+pub use server::serve;
+
+/// Files per flow that get their own bytes-behind series.
+pub const MAX_FILE_SERIES: usize = 64;
+
+/// One flow as the metrics see it.
+#[derive(Clone)]
+pub struct FlowView {
+    pub counters: Arc<FlowCounters>,
+    pub status: watch::Receiver<firetail_tail::FlowTailStatus>,
+}
+
+/// The registry and what it reads from at scrape time. Cheap to clone.
+#[derive(Clone)]
+pub struct Observability {
+    handle: PrometheusHandle,
+    flows: Arc<Vec<FlowView>>,
+    started: Instant,
+}
+
+/// Installs the process-wide recorder. A second call (tests, the demo after a run)
+/// gets a fresh, unregistered handle: macros then record into the first one, which
+/// only costs those tests the per-request histograms.
+pub fn install() -> PrometheusHandle {
+    let builder = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Suffix("_seconds".into()),
+            &[
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ],
+        )
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full("firetail_batch_records".into()),
+                &[1.0, 10.0, 50.0, 100.0, 250.0, 500.0],
+            )
+        })
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full("firetail_batch_bytes".into()),
+                &[
+                    1024.0, 16384.0, 131072.0, 524288.0, 1048576.0, 2097152.0, 4194304.0, 5242880.0,
+                ],
+            )
+        })
+        .unwrap_or_else(|_| PrometheusBuilder::new());
+    let recorder = builder.build_recorder();
+    let handle = recorder.handle();
+    // Fails only when a recorder is already installed; see the function docs.
+    let _ = metrics::set_global_recorder(recorder);
+    handle
+}
+
+impl Observability {
+    pub fn new(handle: PrometheusHandle, flows: Vec<FlowView>) -> Self {
+        Observability {
+            handle,
+            flows: Arc::new(flows),
+            started: Instant::now(),
+        }
+    }
+
+    /// The Prometheus text exposition, with flow counters copied in first.
+    pub fn render(&self) -> String {
+        for f in self.flows.iter() {
+            export_flow(f);
+        }
+        metrics::gauge!("firetail_uptime_seconds").set(self.started.elapsed().as_secs_f64());
+        self.handle.render()
+    }
+
+    /// `/health/ready`: every flow has either delivered or had nothing to deliver, and
+    /// none is failing permanently. Returns (ready, JSON body).
+    pub fn readiness(&self) -> (bool, serde_json::Value) {
+        let mut ready = true;
+        let mut flows = serde_json::Map::new();
+        for f in self.flows.iter() {
+            let c = &f.counters;
+            let behind = bytes_behind(&f.status.borrow());
+            let sent = c.records_sent.load(Relaxed);
+            let permanent = c.permanent_error_active();
+            let (ok, why) = if let Some(err) = permanent {
+                (false, format!("permanent error: {err}"))
+            } else if sent > 0 {
+                (true, "delivering".to_string())
+            } else if behind == 0 {
+                (true, "nothing to send yet".to_string())
+            } else {
+                (
+                    false,
+                    format!("{behind} bytes waiting, nothing delivered yet"),
+                )
+            };
+            ready &= ok;
+            flows.insert(
+                c.flow_id.clone(),
+                serde_json::json!({"ready": ok, "reason": why, "records_sent": sent, "bytes_behind": behind}),
+            );
+        }
+        (ready, serde_json::json!({"ready": ready, "flows": flows}))
+    }
+}
+
+fn export_flow(f: &FlowView) {
+    let c = &f.counters;
+    let flow = c.flow_id.clone();
+    let set = |name: &'static str, v: u64| {
+        metrics::counter!(name, "flow" => flow.clone()).absolute(v);
+    };
+    set(
+        "firetail_records_read_total",
+        c.records_parsed.load(Relaxed),
+    );
+    set("firetail_bytes_read_total", c.bytes_parsed.load(Relaxed));
+    set(
+        "firetail_records_transformed_total",
+        c.records_transformed.load(Relaxed),
+    );
+    set(
+        "firetail_records_skipped_total",
+        c.records_skipped.load(Relaxed),
+    );
+    set("firetail_records_sent_total", c.records_sent.load(Relaxed));
+    set("firetail_bytes_sent_total", c.bytes_sent.load(Relaxed));
+    set(
+        "firetail_records_attempted_total",
+        c.records_attempted.load(Relaxed),
+    );
+    set(
+        "firetail_records_retried_total",
+        c.records_retried.load(Relaxed),
+    );
+    set("firetail_requests_total", c.requests.load(Relaxed));
+    set("firetail_throttles_total", c.throttles.load(Relaxed));
+    set(
+        "firetail_permanent_errors_total",
+        c.permanent_errors.load(Relaxed),
+    );
+    // Records never leave firetail without delivery; this stays 0 and exists so an
+    // alert can prove it.
+    set("firetail_records_dropped_total", 0);
+    metrics::gauge!("firetail_concurrency", "flow" => flow.clone())
+        .set(c.concurrency.load(Relaxed) as f64);
+    metrics::gauge!("firetail_backoff_seconds", "flow" => flow.clone())
+        .set(c.backoff_ms.load(Relaxed) as f64 / 1000.0);
+    if let Some(since) = c.since_last_ack() {
+        metrics::gauge!("firetail_seconds_since_last_send", "flow" => flow.clone())
+            .set(since.as_secs_f64());
+    }
+    let status = f.status.borrow();
+    metrics::gauge!("firetail_bytes_behind", "flow" => flow.clone())
+        .set(bytes_behind(&status) as f64);
+    metrics::gauge!("firetail_files_tailed", "flow" => flow.clone()).set(status.files.len() as f64);
+    metrics::gauge!("firetail_files_open", "flow" => flow.clone())
+        .set(status.files.iter().filter(|s| s.open).count() as f64);
+    for file in status.files.iter().take(MAX_FILE_SERIES) {
+        metrics::gauge!(
+            "firetail_file_bytes_behind",
+            "flow" => flow.clone(),
+            "path" => file.path.display().to_string()
+        )
+        .set(file.size.saturating_sub(file.acked_offset) as f64);
+    }
+}
+
+/// File size minus checkpoint, summed over the flow's files: the number operators
+/// alarm on.
+pub fn bytes_behind(status: &firetail_tail::FlowTailStatus) -> u64 {
+    status
+        .files
+        .iter()
+        .map(|f| f.size.saturating_sub(f.acked_offset))
+        .sum()
+}
