@@ -160,6 +160,8 @@ pub(crate) struct FlowTailer {
     open_cap_warned: bool,
     /// A read saw a truncation or rewrite: rescan before reading again.
     rescan_now: bool,
+    /// Read rounds so far (rotates which file reads first).
+    rounds: usize,
     stats: FlowTailStatus,
     frames: Vec<Frame>,
 }
@@ -186,6 +188,7 @@ impl FlowTailer {
             paused: false,
             open_cap_warned: false,
             rescan_now: false,
+            rounds: 0,
             stats: FlowTailStatus::default(),
             frames: Vec::new(),
         })
@@ -223,12 +226,7 @@ impl FlowTailer {
 
     /// Bytes the next read may take: the in-flight budget left, or one chunk when
     /// nothing is in flight (a record larger than the budget must still pass).
-    fn allowance(&self) -> usize {
-        let pending: u64 = self
-            .files
-            .values()
-            .map(|f| f.framer.pending_len() as u64)
-            .sum();
+    fn allowance(&self, pending: u64) -> usize {
         let used = self.in_flight + pending;
         if used < self.cfg.max_in_flight_bytes {
             ((self.cfg.max_in_flight_bytes - used).min(READ_CHUNK as u64)) as usize
@@ -247,14 +245,35 @@ impl FlowTailer {
         self.paused = false;
         let mut ids: Vec<FileId> = self.files.keys().copied().collect();
         ids.sort_unstable();
+        // Start each round at a different file so a tight budget is shared fairly.
+        self.rounds = self.rounds.wrapping_add(1);
+        if !ids.is_empty() {
+            let len = ids.len();
+            ids.rotate_left(self.rounds % len);
+        }
+        let mut pending: u64 = self
+            .files
+            .values()
+            .map(|f| f.framer.pending_len() as u64)
+            .sum();
+        let mut open_count = self.files.values().filter(|f| f.file.is_some()).count();
         for id in ids {
-            if !self.ensure_open(id) {
+            if !self.ensure_open(id, &mut open_count) {
                 continue;
             }
+            let pending_before = self
+                .files
+                .get(&id)
+                .map_or(0, |f| f.framer.pending_len() as u64);
+            pending -= pending_before;
             let mut share = ROUND_SHARE;
             let mut batch = Vec::new();
             while share > 0 {
-                let allowance = self.allowance().min(share);
+                let file_pending = self
+                    .files
+                    .get(&id)
+                    .map_or(0, |f| f.framer.pending_len() as u64);
+                let allowance = self.allowance(pending + file_pending).min(share);
                 if allowance == 0 {
                     self.paused = true;
                     break;
@@ -288,6 +307,10 @@ impl FlowTailer {
                 self.stats.bytes_read += n as u64;
             }
             self.finish_if_drained(id, &mut batch);
+            pending += self
+                .files
+                .get(&id)
+                .map_or(0, |f| f.framer.pending_len() as u64);
             if !batch.is_empty() {
                 batches.push(batch);
             }
@@ -299,8 +322,7 @@ impl FlowTailer {
     }
 
     /// Makes sure a file that may have data has a descriptor; false if it cannot be read.
-    fn ensure_open(&mut self, id: FileId) -> bool {
-        let open_count = self.files.values().filter(|f| f.file.is_some()).count();
+    fn ensure_open(&mut self, id: FileId, open_count: &mut usize) -> bool {
         let Some(file) = self.files.get_mut(&id) else {
             return false;
         };
@@ -313,7 +335,13 @@ impl FlowTailer {
         if file.lifecycle != Lifecycle::Live || file.size <= file.framer.read_position() {
             return false;
         }
-        if open_count >= self.cfg.max_open_files {
+        if *open_count >= self.cfg.max_open_files && self.evict_idle_descriptor(id) {
+            *open_count -= 1;
+        }
+        let Some(file) = self.files.get_mut(&id) else {
+            return false;
+        };
+        if *open_count >= self.cfg.max_open_files {
             if !self.open_cap_warned {
                 tracing::warn!(flow = %self.cfg.flow_id, max = self.cfg.max_open_files, "open file limit reached; other files wait");
                 self.open_cap_warned = true;
@@ -321,7 +349,10 @@ impl FlowTailer {
             return false;
         }
         match file.reopen() {
-            Ok(true) => true,
+            Ok(true) => {
+                *open_count += 1;
+                true
+            }
             Ok(false) => {
                 // Moved, replaced or rewritten since it was closed: the scan decides.
                 self.rescan_now = true;
@@ -331,6 +362,29 @@ impl FlowTailer {
                 tracing::warn!(path = %file.path().display(), error = %e, "reopen failed");
                 false
             }
+        }
+    }
+
+    /// At the descriptor cap: closes the least recently read settled live file (it is
+    /// reopened, marker checked, when it grows). False if every open file is busy.
+    fn evict_idle_descriptor(&mut self, except: FileId) -> bool {
+        let victim = self
+            .files
+            .values_mut()
+            .filter(|f| {
+                f.id != except
+                    && f.file.is_some()
+                    && f.lifecycle == Lifecycle::Live
+                    && f.at_eof
+                    && f.is_settled()
+            })
+            .min_by_key(|f| f.last_read);
+        match victim {
+            Some(f) => {
+                f.file = None;
+                true
+            }
+            None => false,
         }
     }
 

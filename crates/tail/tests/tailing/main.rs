@@ -408,3 +408,29 @@ async fn end_of_file_applies_only_on_the_first_start() {
     flow.wait_for("the appended line", |l| l.len() == 1).await;
     assert_eq!(flow.stop().await, ["new 1\n"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_file_cap_is_respected_and_every_file_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&dir.path().join("*.log"));
+    cfg.max_open_files = 4;
+    let mut writers: Vec<Writer> = (0..12)
+        .map(|i| Writer::new(&dir.path().join(format!("f{i:02}.log"))))
+        .collect();
+    for (i, w) in writers.iter_mut().enumerate() {
+        for line in lines_of(&format!("file {i}"), 50) {
+            w.line(&line);
+        }
+    }
+    let flow = Flow::start(cfg, &dir.path().join("cp"), AckPolicy::Immediately);
+    flow.wait_for("the first files", |l| l.len() >= 600).await;
+    for (i, w) in writers.iter_mut().enumerate() {
+        w.line(&format!("file {i} appended later"));
+    }
+    flow.wait_for("the appended lines", |l| l.len() >= 612)
+        .await;
+    let open = flow.status.borrow().files.iter().filter(|f| f.open).count();
+    assert!(open <= 4, "{open} descriptors open");
+    let written: Vec<String> = writers.iter().flat_map(|w| w.written.clone()).collect();
+    assert_exactly_once(&written, &flow.stop().await);
+}
