@@ -571,10 +571,13 @@ impl Framer {
             }
         }
         self.scan = 0;
-        let data = self.buf.split_to(n).freeze();
+        let mut data = self.buf.split_to(n).freeze();
+        if data_len < n {
+            data.truncate(data_len);
+        }
         let config = &self.rules.config;
         let (data, truncated) = truncate_record(
-            data.slice(..data_len),
+            data,
             config.max_record_size,
             &config.truncated_record_terminator,
         );
