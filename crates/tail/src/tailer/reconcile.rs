@@ -17,7 +17,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{DirEntryExt, MetadataExt};
 use std::time::Instant;
 
 use firetail_record::FileId;
@@ -262,18 +262,11 @@ impl FlowTailer {
     }
 
     /// Checkpointed files not found by the scan: a file renamed out of the pattern while
-    /// the daemon was down is still drained from its stored path; others are marked gone.
+    /// the daemon was down (looked for by inode at its stored path, then among its old
+    /// directory's entries) is still drained from its checkpoint; others are marked gone.
     fn resume_leftovers(&mut self) {
         for entry in std::mem::take(&mut self.resume) {
-            let c = std::fs::metadata(&entry.path).ok().map(|m| Candidate {
-                path: entry.path.clone().into(),
-                dev: m.dev(),
-                inode: m.ino(),
-                size: m.len(),
-                mtime_ms: crate::discover::mtime_ms(&m),
-            });
-            let found = c.filter(|c| key(c) == (entry.dev, entry.inode) && c.size > entry.offset);
-            let Some(c) = found else {
+            let Some(c) = find_by_inode(&entry).filter(|c| c.size > entry.offset) else {
                 self.checkpoints.mark_gone(entry.dev, entry.inode);
                 continue;
             };
@@ -335,6 +328,29 @@ impl FlowTailer {
         self.files.insert(id, file);
         Some(id)
     }
+}
+
+/// Where the file of a checkpoint entry is now: at its stored path, or renamed within
+/// the same directory (what logrotate does without `olddir`).
+fn find_by_inode(entry: &FileCheckpoint) -> Option<Candidate> {
+    let stored = std::path::Path::new(&entry.path);
+    let candidate = |path: std::path::PathBuf| {
+        let m = std::fs::metadata(&path).ok()?;
+        (m.is_file() && m.dev() == entry.dev && m.ino() == entry.inode).then(|| Candidate {
+            path,
+            dev: m.dev(),
+            inode: m.ino(),
+            size: m.len(),
+            mtime_ms: crate::discover::mtime_ms(&m),
+        })
+    };
+    if let Some(c) = candidate(stored.to_owned()) {
+        return Some(c);
+    }
+    let dir = std::fs::read_dir(stored.parent()?).ok()?;
+    dir.filter_map(Result::ok)
+        .filter(|e| e.ino() == entry.inode)
+        .find_map(|e| candidate(e.path()))
 }
 
 /// True if the bytes before the tracked file's read position are not what was read.

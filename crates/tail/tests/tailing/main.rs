@@ -434,3 +434,34 @@ async fn the_open_file_cap_is_respected_and_every_file_still_read() {
     let written: Vec<String> = writers.iter().flat_map(|w| w.written.clone()).collect();
     assert_exactly_once(&written, &flow.stop().await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_rotated_out_of_the_pattern_while_stopped_is_drained_from_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let cp = dir.path().join("cp");
+    let mut w = Writer::new(&log);
+    for line in lines_of("first run", 200) {
+        w.line(&line);
+    }
+    let flow = Flow::start(config(&log), &cp, AckPolicy::Immediately);
+    flow.wait_for("first run", |l| l.len() == 200).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let first = flow.stop().await;
+
+    for line in lines_of("while down", 100) {
+        w.line(&line);
+    }
+    // The pattern is the exact name: the rotated file no longer matches.
+    std::fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+    w.reopen();
+    for line in lines_of("new file", 50) {
+        w.line(&line);
+    }
+    let flow = Flow::start(config(&log), &cp, AckPolicy::Immediately);
+    flow.wait_for("the rest", |l| l.len() >= 150).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut all = first;
+    all.extend(flow.stop().await);
+    assert_exactly_once(&w.written, &all);
+}
