@@ -182,7 +182,8 @@ pub mod render {
             .get("placeholders")
             .and_then(Value::as_object)
             .ok_or_else(|| RenderError::Manifest("no \"placeholders\" object".into()))?;
-        let field = |spec: &Value, key: &str| spec.get(key).and_then(Value::as_str).map(String::from);
+        let field =
+            |spec: &Value, key: &str| spec.get(key).and_then(Value::as_str).map(String::from);
         table
             .iter()
             .map(|(name, spec)| {
@@ -217,7 +218,9 @@ pub mod render {
         loop {
             let mut progressed = false;
             for (name, spec) in table {
-                let Some(default) = &spec.default else { continue };
+                let Some(default) = &spec.default else {
+                    continue;
+                };
                 if values.contains_key(name) {
                     continue;
                 }
@@ -230,7 +233,11 @@ pub mod render {
                 break;
             }
         }
-        for (name, spec) in table {
+        // Placeholders without a default first: a missing one is the cause of any
+        // default that could not be filled.
+        let mut order: Vec<_> = table.iter().collect();
+        order.sort_by_key(|(_, spec)| spec.default.is_some());
+        for (name, spec) in order {
             let value = values.get(name).ok_or_else(|| RenderError::Missing {
                 name: name.clone(),
                 description: spec.description.clone(),
@@ -304,7 +311,10 @@ pub mod render {
     }
 
     /// Renders every template but the manifest: path → text.
-    pub fn render(set: &TemplateSet, given: &Values) -> Result<BTreeMap<String, String>, RenderError> {
+    pub fn render(
+        set: &TemplateSet,
+        given: &Values,
+    ) -> Result<BTreeMap<String, String>, RenderError> {
         let values = resolve(&placeholders(set)?, given)?;
         let mut filled = BTreeMap::new();
         for (path, text) in set.files.iter().filter(|(p, _)| *p != MANIFEST) {
@@ -326,7 +336,12 @@ pub mod render {
                 return Err(RenderError::Unfilled {
                     file: path.clone(),
                     line,
-                    text: out.lines().nth(line - 1).unwrap_or_default().trim().to_string(),
+                    text: out
+                        .lines()
+                        .nth(line - 1)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
                 });
             }
             rendered.insert(path.clone(), out);
@@ -425,7 +440,10 @@ pub mod render {
         fn fills_names_defaults_and_includes() {
             let s = set(&[
                 ("manifest.json", MANIFEST_TEXT),
-                ("a.json", "{\"Doc\": \"{{include:p.json}}\", \"Sql\": \"{{include:q.sql}}\"}\n"),
+                (
+                    "a.json",
+                    "{\"Doc\": \"{{include:p.json}}\", \"Sql\": \"{{include:q.sql}}\"}\n",
+                ),
                 ("p.json", "{\n  \"Bucket\": \"{{Bucket}}\"\n}\n"),
                 ("q.sql", "SELECT \"x\"\nFROM t;\n"),
             ]);
@@ -442,7 +460,9 @@ pub mod render {
         #[test]
         fn refuses_missing_bad_and_unknown_values() {
             let s = set(&[("manifest.json", MANIFEST_TEXT), ("a.txt", "{{Prefix}}")]);
-            assert!(matches!(render(&s, &Values::new()), Err(RenderError::Missing { name, .. }) if name == "Prefix"));
+            assert!(
+                matches!(render(&s, &Values::new()), Err(RenderError::Missing { name, .. }) if name == "Prefix")
+            );
             assert!(matches!(
                 render(&s, &values(&[("Prefix", "Bad_Name")])),
                 Err(RenderError::BadValue { .. })
@@ -455,25 +475,46 @@ pub mod render {
 
         #[test]
         fn refuses_unknown_placeholders_and_leftover_braces() {
-            let s = set(&[("manifest.json", MANIFEST_TEXT), ("a.txt", "x\n{{Other}}\n")]);
+            let s = set(&[
+                ("manifest.json", MANIFEST_TEXT),
+                ("a.txt", "x\n{{Other}}\n"),
+            ]);
             let err = render(&s, &values(&[("Prefix", "ok")])).unwrap_err();
-            assert!(matches!(&err, RenderError::UnknownPlaceholder { line: 2, name, .. } if name == "Other"), "{err}");
-            let s = set(&[("manifest.json", MANIFEST_TEXT), ("a.txt", "ok\n{{ not a name }}\n")]);
+            assert!(
+                matches!(&err, RenderError::UnknownPlaceholder { line: 2, name, .. } if name == "Other"),
+                "{err}"
+            );
+            let s = set(&[
+                ("manifest.json", MANIFEST_TEXT),
+                ("a.txt", "ok\n{{ not a name }}\n"),
+            ]);
             let err = render(&s, &values(&[("Prefix", "ok")])).unwrap_err();
-            assert!(matches!(err, RenderError::Unfilled { line: 2, .. }), "{err}");
+            assert!(
+                matches!(err, RenderError::Unfilled { line: 2, .. }),
+                "{err}"
+            );
         }
 
         #[test]
         fn includes_must_exist_and_not_nest() {
-            let s = set(&[("manifest.json", MANIFEST_TEXT), ("a.txt", "\"{{include:b.txt}}\"")]);
-            assert!(matches!(render(&s, &values(&[("Prefix", "ok")])), Err(RenderError::Include { .. })));
+            let s = set(&[
+                ("manifest.json", MANIFEST_TEXT),
+                ("a.txt", "\"{{include:b.txt}}\""),
+            ]);
+            assert!(matches!(
+                render(&s, &values(&[("Prefix", "ok")])),
+                Err(RenderError::Include { .. })
+            ));
             let s = set(&[
                 ("manifest.json", MANIFEST_TEXT),
                 ("a.txt", "\"{{include:b.txt}}\""),
                 ("b.txt", "{{include:c.txt}}"),
                 ("c.txt", "x"),
             ]);
-            assert!(matches!(render(&s, &values(&[("Prefix", "ok")])), Err(RenderError::Include { .. })));
+            assert!(matches!(
+                render(&s, &values(&[("Prefix", "ok")])),
+                Err(RenderError::Include { .. })
+            ));
         }
 
         #[test]
@@ -496,43 +537,148 @@ mod embedded {
     //! `config/aws/` as compiled in; `tests/it/templates.rs` checks this list against the
     //! directory, so a template added there and not here fails the tests.
     pub const FILES: &[(&str, &str)] = &[
-        ("firehose/aggregates-to-opensearch.json", include_str!("../config/aws/firehose/aggregates-to-opensearch.json")),
-        ("firehose/raw-archive-from-kinesis.json", include_str!("../config/aws/firehose/raw-archive-from-kinesis.json")),
-        ("firehose/raw-direct-put.json", include_str!("../config/aws/firehose/raw-direct-put.json")),
-        ("firehose/raw-index-from-kinesis.json", include_str!("../config/aws/firehose/raw-index-from-kinesis.json")),
-        ("flink/aggregate.sql", include_str!("../config/aws/flink/aggregate.sql")),
-        ("flink/application_properties.json", include_str!("../config/aws/flink/application_properties.json")),
-        ("flink/flink-application.json", include_str!("../config/aws/flink/flink-application.json")),
+        (
+            "firehose/aggregates-to-opensearch.json",
+            include_str!("../config/aws/firehose/aggregates-to-opensearch.json"),
+        ),
+        (
+            "firehose/raw-archive-from-kinesis.json",
+            include_str!("../config/aws/firehose/raw-archive-from-kinesis.json"),
+        ),
+        (
+            "firehose/raw-direct-put.json",
+            include_str!("../config/aws/firehose/raw-direct-put.json"),
+        ),
+        (
+            "firehose/raw-index-from-kinesis.json",
+            include_str!("../config/aws/firehose/raw-index-from-kinesis.json"),
+        ),
+        (
+            "flink/aggregate.sql",
+            include_str!("../config/aws/flink/aggregate.sql"),
+        ),
+        (
+            "flink/application_properties.json",
+            include_str!("../config/aws/flink/application_properties.json"),
+        ),
+        (
+            "flink/flink-application.json",
+            include_str!("../config/aws/flink/flink-application.json"),
+        ),
         ("flink/main.py", include_str!("../config/aws/flink/main.py")),
-        ("flink/start-flink-application.json", include_str!("../config/aws/flink/start-flink-application.json")),
-        ("iam/analytics-flink-policy.json", include_str!("../config/aws/iam/analytics-flink-policy.json")),
-        ("iam/analytics-flink-role-policy.json", include_str!("../config/aws/iam/analytics-flink-role-policy.json")),
-        ("iam/analytics-role.json", include_str!("../config/aws/iam/analytics-role.json")),
-        ("iam/analytics-sql-policy.json", include_str!("../config/aws/iam/analytics-sql-policy.json")),
-        ("iam/analytics-sql-role-policy.json", include_str!("../config/aws/iam/analytics-sql-role-policy.json")),
-        ("iam/analytics-trust.json", include_str!("../config/aws/iam/analytics-trust.json")),
-        ("iam/firehose-delivery-policy.json", include_str!("../config/aws/iam/firehose-delivery-policy.json")),
-        ("iam/firehose-delivery-role-policy.json", include_str!("../config/aws/iam/firehose-delivery-role-policy.json")),
-        ("iam/firehose-delivery-role.json", include_str!("../config/aws/iam/firehose-delivery-role.json")),
-        ("iam/firehose-delivery-trust.json", include_str!("../config/aws/iam/firehose-delivery-trust.json")),
-        ("iam/firetail-instance-policy.json", include_str!("../config/aws/iam/firetail-instance-policy.json")),
-        ("iam/firetail-instance-profile-role.json", include_str!("../config/aws/iam/firetail-instance-profile-role.json")),
-        ("iam/firetail-instance-profile.json", include_str!("../config/aws/iam/firetail-instance-profile.json")),
-        ("iam/firetail-instance-role-policy.json", include_str!("../config/aws/iam/firetail-instance-role-policy.json")),
-        ("iam/firetail-instance-role.json", include_str!("../config/aws/iam/firetail-instance-role.json")),
-        ("iam/firetail-instance-trust.json", include_str!("../config/aws/iam/firetail-instance-trust.json")),
-        ("kda/aggregate.sql", include_str!("../config/aws/kda/aggregate.sql")),
-        ("kda/sql-application.json", include_str!("../config/aws/kda/sql-application.json")),
-        ("kda/start-sql-application.json", include_str!("../config/aws/kda/start-sql-application.json")),
-        ("kinesis/raw-stream.json", include_str!("../config/aws/kinesis/raw-stream.json")),
+        (
+            "flink/start-flink-application.json",
+            include_str!("../config/aws/flink/start-flink-application.json"),
+        ),
+        (
+            "iam/analytics-flink-policy.json",
+            include_str!("../config/aws/iam/analytics-flink-policy.json"),
+        ),
+        (
+            "iam/analytics-flink-role-policy.json",
+            include_str!("../config/aws/iam/analytics-flink-role-policy.json"),
+        ),
+        (
+            "iam/analytics-role.json",
+            include_str!("../config/aws/iam/analytics-role.json"),
+        ),
+        (
+            "iam/analytics-sql-policy.json",
+            include_str!("../config/aws/iam/analytics-sql-policy.json"),
+        ),
+        (
+            "iam/analytics-sql-role-policy.json",
+            include_str!("../config/aws/iam/analytics-sql-role-policy.json"),
+        ),
+        (
+            "iam/analytics-trust.json",
+            include_str!("../config/aws/iam/analytics-trust.json"),
+        ),
+        (
+            "iam/firehose-delivery-policy.json",
+            include_str!("../config/aws/iam/firehose-delivery-policy.json"),
+        ),
+        (
+            "iam/firehose-delivery-role-policy.json",
+            include_str!("../config/aws/iam/firehose-delivery-role-policy.json"),
+        ),
+        (
+            "iam/firehose-delivery-role.json",
+            include_str!("../config/aws/iam/firehose-delivery-role.json"),
+        ),
+        (
+            "iam/firehose-delivery-trust.json",
+            include_str!("../config/aws/iam/firehose-delivery-trust.json"),
+        ),
+        (
+            "iam/firetail-instance-policy.json",
+            include_str!("../config/aws/iam/firetail-instance-policy.json"),
+        ),
+        (
+            "iam/firetail-instance-profile-role.json",
+            include_str!("../config/aws/iam/firetail-instance-profile-role.json"),
+        ),
+        (
+            "iam/firetail-instance-profile.json",
+            include_str!("../config/aws/iam/firetail-instance-profile.json"),
+        ),
+        (
+            "iam/firetail-instance-role-policy.json",
+            include_str!("../config/aws/iam/firetail-instance-role-policy.json"),
+        ),
+        (
+            "iam/firetail-instance-role.json",
+            include_str!("../config/aws/iam/firetail-instance-role.json"),
+        ),
+        (
+            "iam/firetail-instance-trust.json",
+            include_str!("../config/aws/iam/firetail-instance-trust.json"),
+        ),
+        (
+            "kda/aggregate.sql",
+            include_str!("../config/aws/kda/aggregate.sql"),
+        ),
+        (
+            "kda/sql-application.json",
+            include_str!("../config/aws/kda/sql-application.json"),
+        ),
+        (
+            "kda/start-sql-application.json",
+            include_str!("../config/aws/kda/start-sql-application.json"),
+        ),
+        (
+            "kinesis/raw-stream.json",
+            include_str!("../config/aws/kinesis/raw-stream.json"),
+        ),
         ("manifest.json", include_str!("../config/aws/manifest.json")),
-        ("opensearch/access-policy.json", include_str!("../config/aws/opensearch/access-policy.json")),
-        ("opensearch/dashboards.ndjson", include_str!("../config/aws/opensearch/dashboards.ndjson")),
-        ("opensearch/domain.json", include_str!("../config/aws/opensearch/domain.json")),
-        ("opensearch/index-template-aggregates.json", include_str!("../config/aws/opensearch/index-template-aggregates.json")),
-        ("opensearch/index-template-raw.json", include_str!("../config/aws/opensearch/index-template-raw.json")),
-        ("s3/raw-bucket-lifecycle.json", include_str!("../config/aws/s3/raw-bucket-lifecycle.json")),
-        ("s3/raw-bucket-public-access-block.json", include_str!("../config/aws/s3/raw-bucket-public-access-block.json")),
+        (
+            "opensearch/access-policy.json",
+            include_str!("../config/aws/opensearch/access-policy.json"),
+        ),
+        (
+            "opensearch/dashboards.ndjson",
+            include_str!("../config/aws/opensearch/dashboards.ndjson"),
+        ),
+        (
+            "opensearch/domain.json",
+            include_str!("../config/aws/opensearch/domain.json"),
+        ),
+        (
+            "opensearch/index-template-aggregates.json",
+            include_str!("../config/aws/opensearch/index-template-aggregates.json"),
+        ),
+        (
+            "opensearch/index-template-raw.json",
+            include_str!("../config/aws/opensearch/index-template-raw.json"),
+        ),
+        (
+            "s3/raw-bucket-lifecycle.json",
+            include_str!("../config/aws/s3/raw-bucket-lifecycle.json"),
+        ),
+        (
+            "s3/raw-bucket-public-access-block.json",
+            include_str!("../config/aws/s3/raw-bucket-public-access-block.json"),
+        ),
     ];
 }
 
@@ -592,7 +738,8 @@ pub mod streams {
                 bucket: bucket.into(),
                 role_arn: role_arn.into(),
                 prefix: "raw/!{timestamp:yyyy/MM/dd/HH}/".into(),
-                error_prefix: "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/".into(),
+                error_prefix: "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/"
+                    .into(),
                 buffer_size_mib: 64,
                 buffer_interval: Duration::from_secs(300),
                 wait_timeout: Duration::from_secs(300),

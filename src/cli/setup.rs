@@ -49,7 +49,10 @@ pub struct StreamArgs {
     #[arg(long, default_value = "raw/!{timestamp:yyyy/MM/dd/HH}/")]
     pub s3_prefix: String,
     /// S3 key prefix for records Firehose could not deliver.
-    #[arg(long, default_value = "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/")]
+    #[arg(
+        long,
+        default_value = "errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/"
+    )]
     pub error_prefix: String,
     /// Seconds to wait for each stream to become ACTIVE.
     #[arg(long, default_value_t = 300, value_name = "SECONDS")]
@@ -165,7 +168,10 @@ fn run_streams(args: StreamArgs) -> ExitCode {
                 .filter(|r| r.outcome == StreamOutcome::Created)
                 .count();
             if created > 0 && !opts.dry_run {
-                println!("test records land in s3://{}/ after the buffering interval (up to 300 s)", opts.bucket);
+                println!(
+                    "test records land in s3://{}/ after the buffering interval (up to 300 s)",
+                    opts.bucket
+                );
             }
             ExitCode::SUCCESS
         }

@@ -15,7 +15,9 @@ fn settings(moto: &Moto, streams: &[&str]) -> firetail_config::Settings {
     let flows: Vec<String> = streams
         .iter()
         .enumerate()
-        .map(|(i, s)| format!(r#"{{"filePattern": "/var/log/site{i}/*.log", "deliveryStream": "{s}"}}"#))
+        .map(|(i, s)| {
+            format!(r#"{{"filePattern": "/var/log/site{i}/*.log", "deliveryStream": "{s}"}}"#)
+        })
         .collect();
     let agent_json = format!(
         r#"{{"awsAccessKeyId": "testing", "awsSecretAccessKey": "testing",
@@ -52,7 +54,12 @@ async fn bucket_contents(moto: &Moto) -> Vec<u8> {
 }
 
 async fn create_bucket(moto: &Moto) {
-    moto.s3().create_bucket().bucket(BUCKET).send().await.expect("bucket");
+    moto.s3()
+        .create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("bucket");
 }
 
 #[tokio::test]
@@ -61,7 +68,9 @@ async fn creates_the_raw_stream_and_a_test_record_lands_in_s3() {
     create_bucket(&moto).await;
     let settings = settings(&moto, &["web-raw"]);
 
-    let reports = setup::setup_streams_for(&settings, &options(BUCKET)).await.unwrap();
+    let reports = setup::setup_streams_for(&settings, &options(BUCKET))
+        .await
+        .unwrap();
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].name, "web-raw");
     assert_eq!(reports[0].outcome, StreamOutcome::Created);
@@ -75,7 +84,9 @@ async fn creates_the_raw_stream_and_a_test_record_lands_in_s3() {
         .await
         .unwrap();
     let d = described.delivery_stream_description().unwrap();
-    let s3 = d.destinations()[0].extended_s3_destination_description().unwrap();
+    let s3 = d.destinations()[0]
+        .extended_s3_destination_description()
+        .unwrap();
     assert_eq!(s3.bucket_arn(), format!("arn:aws:s3:::{BUCKET}"));
     assert_eq!(s3.prefix(), Some("raw/!{timestamp:yyyy/MM/dd/HH}/"));
     assert_eq!(bucket_contents(&moto).await, TEST_RECORD);
@@ -87,17 +98,32 @@ async fn running_twice_changes_nothing() {
     create_bucket(&moto).await;
     let settings = settings(&moto, &["web-raw", "api-raw", "web-raw"]);
 
-    let first = setup::setup_streams_for(&settings, &options(BUCKET)).await.unwrap();
-    assert!(first.iter().all(|r| r.outcome == StreamOutcome::Created), "{first:?}");
+    let first = setup::setup_streams_for(&settings, &options(BUCKET))
+        .await
+        .unwrap();
+    assert!(
+        first.iter().all(|r| r.outcome == StreamOutcome::Created),
+        "{first:?}"
+    );
     let objects_before = moto.objects(BUCKET).await;
 
-    let second = setup::setup_streams_for(&settings, &options(BUCKET)).await.unwrap();
+    let second = setup::setup_streams_for(&settings, &options(BUCKET))
+        .await
+        .unwrap();
     let names: Vec<&str> = second.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["web-raw", "api-raw"]);
-    assert!(second.iter().all(|r| r.outcome == StreamOutcome::Exists), "{second:?}");
+    assert!(
+        second.iter().all(|r| r.outcome == StreamOutcome::Exists),
+        "{second:?}"
+    );
     assert!(second.iter().all(|r| r.test_record_id.is_none()));
     assert_eq!(moto.objects(BUCKET).await, objects_before);
-    let listed = moto.firehose().list_delivery_streams().send().await.unwrap();
+    let listed = moto
+        .firehose()
+        .list_delivery_streams()
+        .send()
+        .await
+        .unwrap();
     assert_eq!(listed.delivery_stream_names().len(), 2);
 }
 
@@ -105,11 +131,17 @@ async fn running_twice_changes_nothing() {
 async fn an_existing_stream_with_another_bucket_is_left_alone() {
     let moto = moto().await;
     create_bucket(&moto).await;
-    moto.create_s3_stream("web-raw", "someone-elses-bucket").await;
+    moto.create_s3_stream("web-raw", "someone-elses-bucket")
+        .await;
     let settings = settings(&moto, &["web-raw"]);
 
-    let err = setup::setup_streams_for(&settings, &options(BUCKET)).await.unwrap_err();
-    assert!(matches!(&err, SetupError::DifferentDestination { stream, .. } if stream == "web-raw"), "{err}");
+    let err = setup::setup_streams_for(&settings, &options(BUCKET))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SetupError::DifferentDestination { stream, .. } if stream == "web-raw"),
+        "{err}"
+    );
     assert!(err.to_string().contains("someone-elses-bucket"), "{err}");
 }
 
@@ -123,7 +155,12 @@ async fn dry_run_creates_nothing() {
 
     let reports = setup::setup_streams_for(&settings, &opts).await.unwrap();
     assert_eq!(reports[0].outcome, StreamOutcome::WouldCreate);
-    let listed = moto.firehose().list_delivery_streams().send().await.unwrap();
+    let listed = moto
+        .firehose()
+        .list_delivery_streams()
+        .send()
+        .await
+        .unwrap();
     assert!(listed.delivery_stream_names().is_empty());
     assert!(moto.objects(BUCKET).await.is_empty());
 }
