@@ -134,18 +134,26 @@ impl TrackedFile {
         let Some(file) = self.file.as_mut() else {
             return Ok(ReadOutcome::Read(0));
         };
+        // One fstat says whether there is anything new, and the marker whether the
+        // bytes before the position are still what was read (a truncation or rewrite,
+        // even one that refilled the file past the position, must not be read as a
+        // continuation). Two small syscalls per read of up to 256 KiB.
         let pos = self.framer.read_position();
-        if self.at_eof {
-            // Past a previous EOF: one fstat says whether there is anything new, and the
-            // marker whether what is there still follows what was read.
-            let len = file.metadata()?.len();
-            if len == pos {
-                return Ok(ReadOutcome::Read(0));
+        let len = file.metadata()?.len();
+        if len == pos && self.at_eof {
+            // Idle: nothing new (a same-size rewrite shows in mtime, for the scan).
+            return Ok(ReadOutcome::Read(0));
+        }
+        if len < pos || identity::marker(file, pos)? != self.read_marker {
+            self.suspect = true;
+            return Ok(ReadOutcome::Changed);
+        }
+        if len == pos {
+            if !self.at_eof {
+                self.at_eof = true;
+                self.framer.end_of_data(out);
             }
-            if len < pos || identity::marker(file, pos)? != self.read_marker {
-                self.suspect = true;
-                return Ok(ReadOutcome::Changed);
-            }
+            return Ok(ReadOutcome::Read(0));
         }
         let n = self.framer.fill_from(file, max)?;
         if n == 0 {

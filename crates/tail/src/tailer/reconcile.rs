@@ -129,34 +129,51 @@ impl FlowTailer {
         all: &[Candidate],
         claimed: &mut HashSet<Key>,
     ) {
-        let Some(file) = self.files.get_mut(&id) else {
+        let Some(file) = self.files.get(&id) else {
             return;
         };
         let pos = file.framer.read_position();
-        let copy = file.fingerprint.and_then(|fp| {
-            all.iter().find(|k| {
-                let kk = key(k);
-                kk != key(c)
-                    && !claimed.contains(&kk)
-                    && !self.by_inode.contains_key(&kk)
-                    && k.size >= pos
-                    && holds_same_bytes(k, fp, self.cfg.fingerprint_bytes, pos, file.read_marker)
-            })
-        });
+        let (fp, marker) = (file.fingerprint, file.read_marker);
+        let fp_len = self.cfg.fingerprint_bytes;
+        let usable = |k: &Candidate| {
+            let kk = key(k);
+            kk != key(c)
+                && !claimed.contains(&kk)
+                && !self.by_inode.contains_key(&kk)
+                && k.size >= pos
+                && fp.is_some_and(|fp| holds_same_bytes(k, fp, fp_len, pos, marker))
+        };
+        // The copy of a copytruncate: in the pattern, or else beside the file (a copy to
+        // a name the pattern does not match is drained, then finished).
+        let copy = match all.iter().find(|k| usable(k)) {
+            Some(k) => Some((k.clone(), true)),
+            None => siblings(&c.path)
+                .into_iter()
+                .find(|k| usable(k))
+                .map(|k| (k, false)),
+        };
+        let Some(file) = self.files.get_mut(&id) else {
+            return;
+        };
         self.by_inode.remove(&(file.dev, file.inode));
-        if let Some(copy) = copy.and_then(|k| open_candidate(k).map(|f| (k, f))) {
-            let (k, handle) = copy;
+        let handed_over = copy.and_then(|(k, in_pattern)| {
+            let mut handle = open_candidate(&k)?;
+            std::io::Seek::seek(&mut handle, std::io::SeekFrom::Start(pos)).ok()?;
+            Some((k, in_pattern, handle))
+        });
+        if let Some((k, in_pattern, handle)) = handed_over {
             tracing::info!(path = %c.path.display(), copy = %k.path.display(), offset = pos, "copytruncate: continuing in the copy");
-            let mut handle = handle;
-            if std::io::Seek::seek(&mut handle, std::io::SeekFrom::Start(pos)).is_ok() {
-                file.file = Some(handle);
-                file.path.clone_from(&k.path);
-                (file.dev, file.inode, file.size, file.mtime_ms) =
-                    (k.dev, k.inode, k.size, k.mtime_ms);
-                file.stored_offset = None;
-                self.by_inode.insert(key(k), id);
-                claimed.insert(key(k));
-                self.copies.remove(&key(k));
+            file.file = Some(handle);
+            file.path.clone_from(&k.path);
+            (file.dev, file.inode, file.size, file.mtime_ms) = (k.dev, k.inode, k.size, k.mtime_ms);
+            file.stored_offset = None;
+            file.at_eof = false;
+            claimed.insert(key(&k));
+            self.copies.remove(&key(&k));
+            if in_pattern {
+                self.by_inode.insert(key(&k), id);
+            } else {
+                file.lifecycle = Lifecycle::RotatedAway;
             }
         } else {
             tracing::warn!(path = %c.path.display(), read = pos, size = c.size, "file truncated or replaced; reading it again from 0");
@@ -328,6 +345,25 @@ impl FlowTailer {
         self.files.insert(id, file);
         Some(id)
     }
+}
+
+/// Regular files in the directory of `path` (for a copy under a non-matching name).
+fn siblings(path: &std::path::Path) -> Vec<Candidate> {
+    let Some(dir) = path.parent().and_then(|d| std::fs::read_dir(d).ok()) else {
+        return Vec::new();
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| {
+            let m = std::fs::metadata(e.path()).ok()?;
+            m.is_file().then(|| Candidate {
+                path: e.path(),
+                dev: m.dev(),
+                inode: m.ino(),
+                size: m.len(),
+                mtime_ms: crate::discover::mtime_ms(&m),
+            })
+        })
+        .collect()
 }
 
 /// Where the file of a checkpoint entry is now: at its stored path, or renamed within

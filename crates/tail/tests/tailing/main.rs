@@ -465,3 +465,34 @@ async fn a_file_rotated_out_of_the_pattern_while_stopped_is_drained_from_its_che
     all.extend(flow.stop().await);
     assert_exactly_once(&w.written, &all);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copytruncate_to_a_name_outside_the_pattern_drains_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let mut cfg = config(&log);
+    // A budget far below the file: most of it is still unread when the copy is made.
+    cfg.max_in_flight_bytes = 8 * 1024;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let flow = Flow::start(cfg, &dir.path().join("cp"), AckPolicy::Gated(gate.clone()));
+    let mut w = Writer::new(&log);
+    for line in lines_of("before", 3000) {
+        w.line(&line);
+    }
+    flow.wait_for("the first lines", |l| !l.is_empty()).await;
+    let conf = format!(
+        "{} {{\n  rotate 10\n  copytruncate\n  nocompress\n}}\n",
+        log.display()
+    );
+    if !run_logrotate(dir.path(), &conf) {
+        return;
+    }
+    for line in lines_of("after", 100) {
+        w.line(&line);
+    }
+    gate.add_permits(1_000_000);
+    let n = w.written.len();
+    flow.wait_for("every line", |l| l.len() >= n).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_exactly_once(&w.written, &flow.stop().await);
+}
