@@ -215,6 +215,10 @@ impl FlowTailer {
                 return;
             }
         }
+        if fp.is_none() && self.may_be_a_copy_in_progress(c, &handle) {
+            // Looked at again by the next scan, when it has grown or differs.
+            return;
+        }
         let start = match self.take_resume(c, fp, &handle) {
             Some(offset) => offset,
             None if !self.first_scan_done
@@ -226,6 +230,38 @@ impl FlowTailer {
             None => 0,
         };
         self.track(c, handle, fp, start);
+    }
+
+    /// A new file still shorter than the fingerprint whose bytes are the start of a
+    /// tracked file it is named after (`app.log.1` of `app.log`): possibly logrotate's
+    /// copy being written. Only such names are compared, to keep a scan linear.
+    fn may_be_a_copy_in_progress(&self, c: &Candidate, handle: &File) -> bool {
+        use std::os::unix::fs::FileExt;
+        let Some(name) = c.path.file_name().map(|n| n.as_encoded_bytes()) else {
+            return false;
+        };
+        let mut mine = vec![0u8; c.size as usize];
+        if handle.read_exact_at(&mut mine, 0).is_err() {
+            return false;
+        }
+        self.files.values().any(|f| {
+            let named_after = f
+                .path
+                .file_name()
+                .is_some_and(|n| name.starts_with(n.as_encoded_bytes()));
+            if f.lifecycle != Lifecycle::Live
+                || !named_after
+                || f.size < c.size
+                || key(c) == (f.dev, f.inode)
+            {
+                return false;
+            }
+            let mut theirs = vec![0u8; c.size as usize];
+            match &f.file {
+                Some(h) => h.read_exact_at(&mut theirs, 0).is_ok() && theirs == mine,
+                None => false,
+            }
+        })
     }
 
     fn is_copy_of_tracked(&self, c: &Candidate, fp: u64) -> bool {
