@@ -126,6 +126,13 @@ impl CheckpointStore {
         gone_ttl: Duration,
     ) -> Result<CheckpointStore, TailError> {
         let mut state = StoreState::default();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // The agent's default directory (/var/run/...) vanishes on reboot (#39, #189).
+            fs::create_dir_all(dir).map_err(|source| TailError::CheckpointIo {
+                path: path.to_owned(),
+                source,
+            })?;
+        }
         match fs::read(path) {
             Ok(bytes) => {
                 let file: CheckpointFileV1 = serde_json::from_slice(&bytes).map_err(|source| {
@@ -412,6 +419,16 @@ mod tests {
         let left = pruned.flow("f").entries();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].inode, 2);
+    }
+
+    #[test]
+    fn a_missing_directory_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run/firetail/checkpoints");
+        let store = CheckpointStore::open(&path, Duration::from_secs(1)).unwrap();
+        store.flow("f").put(sample("f", 1));
+        store.flush_now().unwrap();
+        assert!(path.exists());
     }
 
     #[test]
