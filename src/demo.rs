@@ -102,6 +102,7 @@ pub async fn run(plan: DemoPlan, interrupt: CancellationToken) -> anyhow::Result
         ready: Some(Box::new(move |c: Vec<Arc<FlowCounters>>| {
             let _ = counters_tx.send(c); // the demo may already be failing; nothing to do
         })),
+        reload: None,
     };
     let daemon = tokio::spawn(crate::daemon::run(settings, shutdown.clone(), hooks));
     let counters = counters_rx.await.context("the daemon did not start")?;
@@ -164,6 +165,7 @@ fn agent_json(dir: &Path, endpoint: &str) -> String {
         "firehose.endpoint": endpoint,
         "awsAccessKeyId": "demo",
         "awsSecretAccessKey": "demo",
+        "firetail.region": "us-east-1",
         "cloudwatch.emitMetrics": false,
         "log.statusReportingPeriodSeconds": 10,
         "firetail.metrics.listen": "",

@@ -18,8 +18,12 @@
 
 pub mod aws;
 pub mod cli;
+pub mod cloudwatch;
 pub mod daemon;
 pub mod demo;
+pub mod imds;
 pub mod logging;
+pub mod migrate;
 pub mod preview;
+pub mod sd_notify;
 pub mod telemetry;

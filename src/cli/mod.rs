@@ -4,15 +4,17 @@
 //! error (clap's own code, reused for nonsense values); 3 a runtime failure.
 
 pub mod check_config;
+pub mod completions;
 pub mod demo;
 pub mod generate;
 pub mod local_firehose;
+pub mod man;
 pub mod preview;
 pub mod run;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// firetail: ship rotating log files to Amazon Kinesis Data Firehose and Kinesis Data
 /// Streams. Reads the Kinesis Agent's agent.json unchanged.
@@ -49,6 +51,15 @@ enum Command {
     Preview(preview::PreviewArgs),
     /// Generate logs, ship them to an embedded Firehose, verify every line arrived.
     Demo(demo::DemoArgs),
+    /// Print the man page (roff) to stdout; used when packaging.
+    #[command(hide = true)]
+    Man,
+    /// Print a shell completion script to stdout; used when packaging.
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: completions::Shell,
+    },
 }
 
 /// Exit code for a configuration that does not load.
@@ -61,7 +72,10 @@ pub const EXIT_RUNTIME: u8 = 3;
 /// Entry point shared by the binary and by tests that run the CLI in-process.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    crate::logging::init(&cli.log_level);
+    // The demo narrates its own progress; the daemon's INFO lines would drown it unless
+    // the user asked for them.
+    let quiet_demo = matches!(cli.command, Command::Demo(_)) && cli.log_level == "info";
+    crate::logging::init(if quiet_demo { "warn" } else { &cli.log_level });
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::CheckConfig(args) => check_config::run(args),
@@ -69,6 +83,19 @@ pub fn main() -> ExitCode {
         Command::LocalFirehose(args) => local_firehose::run(*args),
         Command::Preview(args) => preview::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Man => io_exit(man::man(Cli::command())),
+        Command::Completions { shell } => io_exit(completions::completions(Cli::command(), shell)),
+    }
+}
+
+fn io_exit(result: std::io::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("firetail: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
     }
 }
 

@@ -1,12 +1,14 @@
-//! `firetail run`: the daemon.
+//! `firetail run`: the daemon, under systemd or by hand.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{check_config, EXIT_RUNTIME};
+use crate::sd_notify;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -32,12 +34,28 @@ pub fn run(args: RunArgs) -> ExitCode {
     };
     rt.block_on(async move {
         let shutdown = CancellationToken::new();
-        tokio::spawn(forward_signals(shutdown.clone()));
-        match crate::daemon::run(settings, shutdown, crate::daemon::Hooks::default()).await {
+        let (reload_tx, reload_rx) = mpsc::channel(1);
+        tokio::spawn(handle_signals(
+            shutdown.clone(),
+            reload_tx,
+            args.config.clone(),
+        ));
+        let watchdog_stop = CancellationToken::new();
+        let hooks = crate::daemon::Hooks {
+            ready: Some(Box::new({
+                let watchdog_stop = watchdog_stop.clone();
+                move |_| on_ready(watchdog_stop)
+            })),
+            reload: Some(reload_rx),
+        };
+        let result = crate::daemon::run(settings, shutdown, hooks).await;
+        watchdog_stop.cancel();
+        match result {
             Ok(report) => {
                 tracing::info!(
                     sent = report.records_sent,
                     parsed = report.records_parsed,
+                    abandoned = report.abandoned,
                     "firetail stopped"
                 );
                 ExitCode::SUCCESS
@@ -50,20 +68,52 @@ pub fn run(args: RunArgs) -> ExitCode {
     })
 }
 
-/// SIGTERM and SIGINT start the ordered shutdown; a second one is left to the default
-/// handler of the service manager (systemd escalates to SIGKILL on its own timeout).
-async fn forward_signals(shutdown: CancellationToken) {
+/// Tells systemd the daemon is up and starts feeding its watchdog from the runtime: a
+/// wedged runtime stops the pings and systemd restarts the service.
+fn on_ready(watchdog_stop: CancellationToken) {
+    if let Err(e) = sd_notify::ready() {
+        tracing::warn!("sd_notify READY=1 failed: {e}");
+    }
+    if let Some(interval) = sd_notify::watchdog_interval() {
+        tokio::spawn(sd_notify::watchdog_loop(interval, || true, watchdog_stop));
+    }
+}
+
+/// SIGTERM and SIGINT start the ordered shutdown; SIGHUP re-reads the configuration
+/// and hands it to the daemon (an invalid one is reported and ignored).
+async fn handle_signals(
+    shutdown: CancellationToken,
+    reload: mpsc::Sender<firetail_config::Settings>,
+    config: Option<PathBuf>,
+) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) else {
         tracing::error!("cannot install signal handlers; stop firetail with SIGKILL");
         return;
     };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = int.recv() => tracing::info!("SIGINT received"),
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM received"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT received"); break; }
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP received: reloading the configuration");
+                let _ = sd_notify::reloading(); // best effort: only matters under systemd
+                match check_config::load_and_validate(config.as_deref()) {
+                    Ok(settings) => {
+                        if reload.send(settings).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => tracing::error!("reload: the new configuration is invalid (see above); keeping the running one"),
+                }
+                let _ = sd_notify::ready();
+            }
+        }
     }
+    let _ = sd_notify::stopping();
     shutdown.cancel();
 }

@@ -79,6 +79,10 @@ fn aws_settings(s: &Settings) -> AwsSettings {
 pub struct FlowPipeline {
     pub counters: Arc<FlowCounters>,
     pub status: watch::Receiver<firetail_tail::FlowTailStatus>,
+    /// Stops this flow's tailer reading (a child of the daemon's shutdown token).
+    stop_reading: CancellationToken,
+    /// Makes the sink give up in-flight work unacknowledged (the drain deadline).
+    abandon: CancellationToken,
     tail: Option<JoinHandle<Result<(), firetail_tail::TailError>>>,
     process: Option<JoinHandle<()>>,
     sink: Option<JoinHandle<SinkOutcome>>,
@@ -93,9 +97,10 @@ impl FlowPipeline {
         flow: &FlowSettings,
         clients: &Clients,
         checkpoints: firetail_tail::FlowCheckpoints,
-        stop_reading: CancellationToken,
-        abandon: CancellationToken,
+        shutdown: &CancellationToken,
     ) -> anyhow::Result<FlowPipeline> {
+        let stop_reading = shutdown.child_token();
+        let abandon = CancellationToken::new();
         let chain = match &flow.data_processing_options {
             Some(opts) => Chain::from_options(opts).context("dataProcessingOptions")?,
             None => Chain::empty(),
@@ -131,7 +136,7 @@ impl FlowPipeline {
             records_tx,
             acks_rx,
             status_tx,
-            stop_reading,
+            stop_reading.clone(),
         ));
         let process = tokio::spawn(process_stage::run(
             Arc::new(chain),
@@ -147,11 +152,13 @@ impl FlowPipeline {
             out_rx,
             acker,
             counters.clone(),
-            abandon,
+            abandon.clone(),
         ));
         Ok(FlowPipeline {
             counters,
             status: status_rx,
+            stop_reading,
+            abandon,
             tail: Some(tail),
             process: Some(process),
             sink: Some(sink),
@@ -159,12 +166,14 @@ impl FlowPipeline {
         })
     }
 
+    /// Stops the tailer reading; the rest of the pipeline drains what it holds.
+    pub fn stop_reading(&self) {
+        self.stop_reading.cancel();
+    }
+
     /// Waits for the sink to drain until `deadline`, then abandons what is left.
-    pub async fn drain_until(
-        &mut self,
-        deadline: tokio::time::Instant,
-        abandon: &CancellationToken,
-    ) {
+    pub async fn drain_until(&mut self, deadline: tokio::time::Instant) {
+        let abandon = &self.abandon;
         if let Some(sink) = self.sink.as_mut() {
             match tokio::time::timeout_at(deadline, &mut *sink).await {
                 Ok(done) => {

@@ -22,12 +22,17 @@ mod flow;
 pub mod process_stage;
 pub mod status;
 
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use firetail_config::Settings;
+use firetail_config::{FlowSettings, Settings};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+use crate::telemetry::FlowView;
 
 use crate::daemon::counters::FlowCounters;
 pub use crate::daemon::flow::framing_config;
@@ -41,11 +46,14 @@ pub const RECORD_CHANNEL_CHUNKS: usize = 16;
 /// Called once every flow is running, with each flow's counters.
 pub type ReadyHook = Box<dyn FnOnce(Vec<Arc<FlowCounters>>) + Send>;
 
-/// Hooks the daemon calls as it comes up; `firetail run` uses them for sd_notify.
+/// Hooks into a running daemon.
 #[derive(Default)]
 pub struct Hooks {
-    /// Called once every flow's pipeline is running, with each flow's counters.
+    /// Called once every flow's pipeline is running (`firetail run` sends READY=1).
     pub ready: Option<ReadyHook>,
+    /// New configurations to apply (SIGHUP): flows added, removed or changed are
+    /// started or stopped; unchanged flows keep running untouched.
+    pub reload: Option<tokio::sync::mpsc::Receiver<Settings>>,
 }
 
 /// What a finished run reports.
@@ -57,11 +65,45 @@ pub struct RunReport {
     pub abandoned: u64,
 }
 
+/// The flows running now, by flow id, published to the status reporter and the metrics
+/// endpoint whenever the set changes.
+struct RunningFlows {
+    by_id: BTreeMap<String, (FlowSettings, FlowPipeline)>,
+    views: watch::Sender<Vec<FlowView>>,
+    /// Counters of flows that have stopped (removed on reload), kept for the final report.
+    retired: Vec<Arc<FlowCounters>>,
+}
+
+impl RunningFlows {
+    fn publish(&self) {
+        let views = self
+            .by_id
+            .values()
+            .map(|(_, p)| FlowView {
+                counters: p.counters.clone(),
+                status: p.status.clone(),
+            })
+            .collect();
+        self.views.send_replace(views);
+    }
+
+    /// Stops one flow in order (stop reading, drain until `timeout`, abandon) and waits
+    /// for its final checkpoint.
+    async fn stop(&mut self, id: &str, timeout: Duration) {
+        if let Some((_, mut p)) = self.by_id.remove(id) {
+            p.stop_reading();
+            p.drain_until(tokio::time::Instant::now() + timeout).await;
+            self.retired.push(p.counters.clone());
+            p.join().await;
+        }
+    }
+}
+
 /// Runs every flow of `settings` until `shutdown` fires, then shuts down in order.
 pub async fn run(
     settings: Settings,
     shutdown: CancellationToken,
-    hooks: Hooks,
+    mut hooks: Hooks,
 ) -> anyhow::Result<RunReport> {
     let started = Instant::now();
     tracing::info!("Agent: Starting up...");
@@ -77,21 +119,16 @@ pub async fn run(
     })?;
     let clients = flow::Clients::build(&settings).await?;
 
-    let stop_reading = shutdown.child_token();
-    let abandon = CancellationToken::new();
-    let mut flows = Vec::new();
+    let (views_tx, views_rx) = watch::channel(Vec::new());
+    let mut running = RunningFlows {
+        by_id: BTreeMap::new(),
+        views: views_tx,
+        retired: Vec::new(),
+    };
     for flow in &settings.flows {
-        tracing::info!("Agent: Starting tailer for file {}", flow.id);
-        let pipeline = FlowPipeline::spawn(
-            flow,
-            &clients,
-            store.flow(&flow.id),
-            stop_reading.clone(),
-            abandon.clone(),
-        )
-        .with_context(|| format!("starting flow {}", flow.id))?;
-        flows.push(pipeline);
+        start_flow(&mut running, flow, &clients, &store, &shutdown)?;
     }
+    running.publish();
     let writer_stop = CancellationToken::new();
     let writer = {
         let store = store.clone();
@@ -99,19 +136,8 @@ pub async fn run(
         tokio::spawn(async move { store.run_writer(stop).await })
     };
     let generators = crate::daemon::flow::start_generators(&settings)?;
-    tracing::info!(
-        "Agent: Startup completed in {} ms.",
-        started.elapsed().as_millis()
-    );
-    let counters: Vec<Arc<FlowCounters>> = flows.iter().map(|f| f.counters.clone()).collect();
-    let views = flows
-        .iter()
-        .map(|f| crate::telemetry::FlowView {
-            counters: f.counters.clone(),
-            status: f.status.clone(),
-        })
-        .collect();
-    let observability = crate::telemetry::Observability::new(crate::telemetry::install(), views);
+    let observability =
+        crate::telemetry::Observability::new(crate::telemetry::install(), views_rx.clone());
     let metrics_stop = CancellationToken::new();
     if let Some(addr) = settings.metrics_listen {
         let bound = crate::telemetry::serve(addr, observability.clone(), metrics_stop.clone())
@@ -121,26 +147,61 @@ pub async fn run(
             })?;
         tracing::info!("metrics and health on http://{bound}/metrics");
     }
-    if let Some(ready) = hooks.ready {
-        ready(counters.clone());
+    tracing::info!(
+        "Agent: Startup completed in {} ms.",
+        started.elapsed().as_millis()
+    );
+    if let Some(ready) = hooks.ready.take() {
+        ready(
+            running
+                .by_id
+                .values()
+                .map(|(_, p)| p.counters.clone())
+                .collect(),
+        );
     }
     let reporter = tokio::spawn(report_status(
-        counters.clone(),
+        views_rx,
         settings.log_status_reporting_period,
         started,
         shutdown.clone(),
     ));
 
-    shutdown.cancelled().await;
+    let mut current = settings;
+    loop {
+        let next = match hooks.reload.as_mut() {
+            Some(rx) => tokio::select! {
+                _ = shutdown.cancelled() => break,
+                next = rx.recv() => next,
+            },
+            None => {
+                shutdown.cancelled().await;
+                break;
+            }
+        };
+        match next {
+            Some(new) => {
+                reload(&mut running, &current, &new, &clients, &store, &shutdown).await;
+                current = new;
+            }
+            // The reload source is gone; keep running until shutdown.
+            None => hooks.reload = None,
+        }
+    }
+
     tracing::info!("Agent: shutting down: stop reading, drain in-flight batches");
     generators.stop();
-    let deadline = tokio::time::Instant::now() + settings.shutdown_timeout;
-    let mut report = RunReport::default();
-    for f in &mut flows {
-        f.drain_until(deadline, &abandon).await;
+    let deadline = tokio::time::Instant::now() + current.shutdown_timeout;
+    for (_, p) in running.by_id.values_mut() {
+        p.stop_reading();
     }
-    for f in flows {
-        f.join().await;
+    for (_, p) in running.by_id.values_mut() {
+        p.drain_until(deadline).await;
+    }
+    let mut all: Vec<Arc<FlowCounters>> = running.retired.clone();
+    for (_, (_, p)) in std::mem::take(&mut running.by_id) {
+        all.push(p.counters.clone());
+        p.join().await;
     }
     writer_stop.cancel();
     match writer.await {
@@ -150,18 +211,84 @@ pub async fn run(
     }
     metrics_stop.cancel();
     let _ = reporter.await; // it only logs; a panic there has already been reported
-    for c in &counters {
+    let mut report = RunReport::default();
+    for c in &all {
         tracing::info!("{}", status::tailer_progress(c));
-        report.records_sent += c.records_sent.load(std::sync::atomic::Ordering::Relaxed);
-        report.records_parsed += c.records_parsed.load(std::sync::atomic::Ordering::Relaxed);
-        report.abandoned += c.abandoned.load(std::sync::atomic::Ordering::Relaxed);
+        report.records_sent += c.records_sent.load(Relaxed);
+        report.records_parsed += c.records_parsed.load(Relaxed);
+        report.abandoned += c.abandoned.load(Relaxed);
     }
     Ok(report)
 }
 
+fn start_flow(
+    running: &mut RunningFlows,
+    flow: &FlowSettings,
+    clients: &flow::Clients,
+    store: &firetail_tail::CheckpointStore,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    tracing::info!("Agent: Starting tailer for file {}", flow.id);
+    let pipeline = FlowPipeline::spawn(flow, clients, store.flow(&flow.id), shutdown)
+        .with_context(|| format!("starting flow {}", flow.id))?;
+    running
+        .by_id
+        .insert(flow.id.clone(), (flow.clone(), pipeline));
+    Ok(())
+}
+
+/// Applies a new configuration: stops flows that are gone or changed (each drains and
+/// writes its checkpoint first, so nothing is lost or re-sent), starts new and changed
+/// ones (they resume from those checkpoints). Global keys take effect at restart.
+async fn reload(
+    running: &mut RunningFlows,
+    old: &Settings,
+    new: &Settings,
+    clients: &flow::Clients,
+    store: &firetail_tail::CheckpointStore,
+    shutdown: &CancellationToken,
+) {
+    let wanted: BTreeMap<&str, &FlowSettings> =
+        new.flows.iter().map(|f| (f.id.as_str(), f)).collect();
+    let stale: Vec<String> = running
+        .by_id
+        .iter()
+        .filter(|(id, (cfg, _))| wanted.get(id.as_str()).is_none_or(|w| !same_flow(w, cfg)))
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in &stale {
+        tracing::info!("reload: stopping flow {id}");
+        running.stop(id, new.shutdown_timeout).await;
+    }
+    for flow in &new.flows {
+        if !running.by_id.contains_key(&flow.id) {
+            if let Err(e) = start_flow(running, flow, clients, store, shutdown) {
+                tracing::error!("reload: cannot start flow {}: {e:#}", flow.id);
+            }
+        }
+    }
+    running.publish();
+    let mut old_globals = old.clone();
+    let mut new_globals = new.clone();
+    old_globals.flows.clear();
+    new_globals.flows.clear();
+    if old_globals != new_globals {
+        tracing::warn!("reload: global settings changed; they take effect at the next restart");
+    }
+    tracing::info!("reload: {} flow(s) running", running.by_id.len());
+}
+
+/// Flows are compared without `index` and `origin`, which move when files are edited.
+fn same_flow(a: &FlowSettings, b: &FlowSettings) -> bool {
+    let mut a = a.clone();
+    a.index = b.index;
+    a.origin = b.origin.clone();
+    a == *b
+}
+
 /// Logs the Kinesis Agent's status lines every `period` until shutdown.
 async fn report_status(
-    flows: Vec<Arc<FlowCounters>>,
+    flows: watch::Receiver<Vec<FlowView>>,
     period: Duration,
     started: Instant,
     shutdown: CancellationToken,
@@ -173,17 +300,36 @@ async fn report_status(
             _ = tick.tick() => {}
             _ = shutdown.cancelled() => return,
         }
-        let (mut parsed, mut bytes, mut sent) = (0, 0, 0);
-        for c in &flows {
+        let views = flows.borrow().clone();
+        let (mut parsed, mut bytes, mut sent, mut behind) = (0, 0, 0, 0);
+        for v in &views {
+            let c = &v.counters;
             tracing::info!(target: "firetail::FileTailer", "{}", status::tailer_progress(c));
-            parsed += c.records_parsed.load(std::sync::atomic::Ordering::Relaxed);
-            bytes += c.bytes_parsed.load(std::sync::atomic::Ordering::Relaxed);
-            sent += c.records_sent.load(std::sync::atomic::Ordering::Relaxed);
+            let flow_behind = crate::telemetry::bytes_behind(&v.status.borrow());
+            let subject = format!("FileTailer[{}]: Tailer", c.flow_id);
+            log_behind(&subject, flow_behind, false);
+            parsed += c.records_parsed.load(Relaxed);
+            bytes += c.bytes_parsed.load(Relaxed);
+            sent += c.records_sent.load(Relaxed);
+            behind += flow_behind;
         }
         tracing::info!(
             target: "firetail::Agent",
             "{}",
             status::agent_progress(parsed, bytes, sent, started.elapsed().as_millis())
         );
+        log_behind("Agent: Tailing", behind, false);
+    }
+}
+
+fn log_behind(subject: &str, bytes: u64, internal_metrics: bool) {
+    let Some(level) = status::behind_level(bytes, internal_metrics) else {
+        return;
+    };
+    let line = status::behind(subject, bytes, 0);
+    match level {
+        tracing::Level::WARN => tracing::warn!("{line}"),
+        tracing::Level::INFO => tracing::info!("{line}"),
+        _ => tracing::debug!("{line}"),
     }
 }

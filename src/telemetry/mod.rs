@@ -37,7 +37,7 @@ pub struct FlowView {
 #[derive(Clone)]
 pub struct Observability {
     handle: PrometheusHandle,
-    flows: Arc<Vec<FlowView>>,
+    flows: watch::Receiver<Vec<FlowView>>,
     started: Instant,
 }
 
@@ -75,17 +75,18 @@ pub fn install() -> PrometheusHandle {
 }
 
 impl Observability {
-    pub fn new(handle: PrometheusHandle, flows: Vec<FlowView>) -> Self {
+    pub fn new(handle: PrometheusHandle, flows: watch::Receiver<Vec<FlowView>>) -> Self {
         Observability {
             handle,
-            flows: Arc::new(flows),
+            flows,
             started: Instant::now(),
         }
     }
 
     /// The Prometheus text exposition, with flow counters copied in first.
     pub fn render(&self) -> String {
-        for f in self.flows.iter() {
+        let flows = self.flows.borrow().clone();
+        for f in &flows {
             export_flow(f);
         }
         metrics::gauge!("firetail_uptime_seconds").set(self.started.elapsed().as_secs_f64());
@@ -97,7 +98,8 @@ impl Observability {
     pub fn readiness(&self) -> (bool, serde_json::Value) {
         let mut ready = true;
         let mut flows = serde_json::Map::new();
-        for f in self.flows.iter() {
+        let views = self.flows.borrow().clone();
+        for f in &views {
             let c = &f.counters;
             let behind = bytes_behind(&f.status.borrow());
             let sent = c.records_sent.load(Relaxed);
