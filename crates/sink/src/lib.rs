@@ -219,3 +219,28 @@ pub enum SinkError {
         allowed: String,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_defaults_are_valid_and_limits_are_enforced() {
+        for kind in [DestinationKind::Firehose, DestinationKind::Kinesis] {
+            let cfg = SinkConfig::agent_defaults("f", "s", kind);
+            cfg.validate(kind).unwrap();
+            assert_eq!(cfg.max_bytes, kind.max_request_bytes());
+        }
+        let mut cfg = SinkConfig::agent_defaults("f", "s", DestinationKind::Kinesis);
+        assert!(
+            cfg.validate(DestinationKind::Firehose).is_err(),
+            "5 MiB is too big for Firehose"
+        );
+        cfg.max_records = 501;
+        let err = cfg.validate(DestinationKind::Kinesis).unwrap_err();
+        assert!(err.to_string().contains("max_records = 501"), "{err}");
+        cfg.max_records = 500;
+        cfg.max_in_flight = 0;
+        assert!(cfg.validate(DestinationKind::Kinesis).is_err());
+    }
+}

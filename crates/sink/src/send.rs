@@ -46,12 +46,20 @@ use crate::{Acker, OutRecord, SinkConfig, SinkError, SinkSummary, Span};
 /// WARN/ERROR (each occurrence is logged at DEBUG).
 const REPEAT_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
+/// The failure score stops growing here: the backoff ceiling is long capped by then, and
+/// a long outage must not take many clean successes to forget.
+const MAX_FAILURE_SCORE: f64 = 40.0;
+
 /// Runs one flow's sink until its input closes and everything is settled (drain), or
 /// until `shutdown` fires (abandon: in-flight and queued records are not acknowledged).
 ///
 /// `client` decides the API; its SDK retries must be off (see [`crate::FirehoseClient`]).
 /// Records for Kinesis without a valid partition key get one from
 /// [`SinkConfig::partition_keys`].
+///
+/// Fails only with [`SinkError::InvalidConfig`], before reading anything. Dropping the
+/// returned future abandons like `shutdown` does (in-flight requests are aborted, nothing
+/// more is acknowledged).
 pub async fn run_sink<C: PutClient + ?Sized>(
     cfg: SinkConfig,
     client: Arc<C>,
@@ -558,6 +566,7 @@ impl<C: PutClient + ?Sized> Flow<C> {
                 )
             }
         };
+        self.failure_score = self.failure_score.min(MAX_FAILURE_SCORE);
         if congested {
             if let Some(limit) = self.aimd.on_congestion(epoch) {
                 self.events.concurrency_changed(&self.cfg.flow_id, limit);

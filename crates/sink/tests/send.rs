@@ -534,3 +534,82 @@ async fn pacing_holds_the_configured_rate() {
     let offsets: Vec<u64> = calls.iter().map(|t| (*t - start).as_secs()).collect();
     assert_eq!(offsets, [0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_response_with_the_wrong_entry_count_acks_nothing_and_resends() {
+    let fake = Fake::new(FH, |call| {
+        let plan = if call.index == 0 {
+            Plan::Short
+        } else {
+            Plan::Accept
+        };
+        (plan, Duration::ZERO)
+    });
+    let (acker, mut acks) = acker();
+    let events = Recorder::new();
+    let summary = run(
+        config(FH),
+        &fake,
+        feed(4, 4),
+        acker,
+        events.clone(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.records_accepted, 4);
+    assert!(ack_counts(&drain_acks(&mut acks), 4)
+        .iter()
+        .all(|&c| c == 1));
+    assert_eq!(fake.state().call_sizes, [4, 4]);
+    assert!(events.all().contains(&Event::Failed {
+        code: "ResponseMismatch".into(),
+        records: 4
+    }));
+}
+
+#[tokio::test(start_paused = true)]
+async fn per_record_permanent_codes_hold_the_flow_like_a_permanent_call_error() {
+    let fake = Fake::new(FH, |call| {
+        let plan = if call.index < 2 {
+            Plan::Partial(
+                (0..call.records.len())
+                    .map(|i| (i == 0).then_some("KMSAccessDeniedException"))
+                    .collect(),
+            )
+        } else {
+            Plan::Accept
+        };
+        (plan, Duration::ZERO)
+    });
+    let (acker, mut acks) = acker();
+    let events = Recorder::new();
+    let mut cfg = config(FH);
+    cfg.max_records = 3;
+    let summary = run(
+        cfg,
+        &fake,
+        feed(3, 3),
+        acker,
+        events.clone(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.records_accepted, 3);
+    let state = fake.state();
+    // Accepted at once: records 1 and 2. Record 0 is retried after the permanent interval.
+    assert_eq!(state.call_sizes, [3, 1, 1]);
+    assert_eq!(state.calls[1] - state.calls[0], Duration::from_secs(30));
+    assert!(ack_counts(&drain_acks(&mut acks), 3)
+        .iter()
+        .all(|&c| c == 1));
+    assert_eq!(
+        events
+            .all()
+            .iter()
+            .filter(|e| matches!(e, Event::Permanent(_)))
+            .count(),
+        2
+    );
+}

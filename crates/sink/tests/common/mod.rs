@@ -28,6 +28,8 @@ pub enum Plan {
     AcceptAndLose,
     /// Never answer (the sink's request timeout fires).
     Hang,
+    /// Accept every record but answer with one entry too few.
+    Short,
 }
 
 /// Information a script gets about a call.
@@ -139,6 +141,12 @@ impl Fake {
                     message: "response lost".into(),
                     timeout: true,
                 })
+            }
+            Plan::Short => {
+                let mut state = self.state.lock().unwrap();
+                records.iter().for_each(|r| accept(&mut state, r));
+                state.lost += records.len();
+                Ok(vec![RecordResult::Ok; records.len() - 1])
             }
             Plan::Hang => {
                 std::future::pending::<()>().await;
