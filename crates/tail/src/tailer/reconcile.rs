@@ -102,7 +102,7 @@ impl FlowTailer {
             return;
         };
         if file.path != c.path {
-            tracing::info!(from = %file.path.display(), to = %c.path.display(), "file renamed");
+            tracing::debug!(from = %file.path.display(), to = %c.path.display(), "file renamed");
             file.path.clone_from(&c.path);
         }
         // The marker is checked only when something moved (a pread per changed file,
