@@ -381,6 +381,45 @@ mod tests {
         assert!(Outage::parse("5").is_err());
     }
 
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: LocalFirehoseArgs,
+    }
+
+    #[test]
+    fn cli_flags_become_options() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from([
+            "lf",
+            "--auto-create",
+            "--throttle-rate",
+            "0.1",
+            "--partial-failure-rate",
+            "0.05",
+            "--latency",
+            "uniform:1ms..2ms",
+            "--outage",
+            "10..20",
+            "--outage",
+            "30..31",
+            "--seed",
+            "9",
+        ])
+        .unwrap();
+        let opts = Options::from_args(&cli.args).unwrap();
+        assert!(opts.auto_create && !opts.discard);
+        assert_eq!(opts.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(opts.faults.throttle_rate, 0.1);
+        assert_eq!(opts.faults.outages.len(), 2);
+        assert_eq!(opts.seed, 9);
+        assert!(Cli::try_parse_from(["lf", "--error-rate", "2"]).is_err());
+        assert!(Cli::try_parse_from(["lf", "--record-log-data"]).is_err());
+        let too_much =
+            Cli::try_parse_from(["lf", "--error-rate", "0.7", "--reset-rate", "0.7"]).unwrap();
+        assert!(Options::from_args(&too_much.args).is_err());
+    }
+
     #[test]
     fn whole_call_rates_must_fit_in_one() {
         let f = Faults {

@@ -133,6 +133,7 @@ pub async fn run(args: LocalFirehoseArgs) -> Result<(), Error> {
         server.output_dir().display()
     );
     tokio::signal::ctrl_c().await.map_err(Error::Signal)?;
+    server.flush().await;
     let stats = server.stats();
     server.shutdown().await;
     println!(

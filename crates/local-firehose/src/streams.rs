@@ -21,6 +21,8 @@ use crate::options::AUTO_CREATE_BUCKET;
 const DEFAULT_SIZE_MIB: u64 = 5;
 /// Firehose's default buffer interval for S3 destinations (seconds).
 const DEFAULT_INTERVAL_S: u64 = 300;
+/// Most bytes reserved up front for a new buffer (streams may ask for 128 MiB).
+const MAX_PREALLOCATION: usize = 8 << 20;
 
 /// Object compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +121,9 @@ impl Stream {
         let mut buffer = self.buffer();
         if buffer.first_arrival.is_none() {
             buffer.first_arrival = Some((Instant::now(), Utc::now()));
+            // One allocation per object instead of a doubling series of copies.
+            let expected = self.config.size_bytes.min(MAX_PREALLOCATION);
+            buffer.data.reserve(expected);
         }
         for record in records {
             buffer.data.extend_from_slice(record);
