@@ -413,6 +413,7 @@ pub mod render {
     }
 
     #[cfg(test)]
+    #[allow(clippy::unwrap_used, clippy::expect_used)]
     mod tests {
         use super::*;
 
@@ -893,7 +894,7 @@ pub mod streams {
         let mut reports = Vec::with_capacity(names.len());
         for name in names {
             let report = setup_stream(client, name, opts).await?;
-            tracing::info!("{report}");
+            tracing::debug!("{report}");
             reports.push(report);
         }
         Ok(reports)
@@ -1096,6 +1097,7 @@ pub mod streams {
     }
 
     #[cfg(test)]
+    #[allow(clippy::unwrap_used, clippy::expect_used)]
     mod tests {
         use super::*;
 

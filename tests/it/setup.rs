@@ -131,8 +131,22 @@ async fn running_twice_changes_nothing() {
 async fn an_existing_stream_with_another_bucket_is_left_alone() {
     let moto = moto().await;
     create_bucket(&moto).await;
-    moto.create_s3_stream("web-raw", "someone-elses-bucket")
-        .await;
+    // Made here rather than with the harness's create_s3_stream: moto echoes only the
+    // fields it was given, and the SDK needs a CompressionFormat in the description
+    // (which AWS always returns).
+    let dest = aws_sdk_firehose::types::ExtendedS3DestinationConfiguration::builder()
+        .role_arn(ROLE)
+        .bucket_arn("arn:aws:s3:::someone-elses-bucket")
+        .compression_format(aws_sdk_firehose::types::CompressionFormat::Uncompressed)
+        .build()
+        .unwrap();
+    moto.firehose()
+        .create_delivery_stream()
+        .delivery_stream_name("web-raw")
+        .extended_s3_destination_configuration(dest)
+        .send()
+        .await
+        .unwrap();
     let settings = settings(&moto, &["web-raw"]);
 
     let err = setup::setup_streams_for(&settings, &options(BUCKET))
