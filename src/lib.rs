@@ -26,4 +26,5 @@ pub mod logging;
 pub mod migrate;
 pub mod preview;
 pub mod sd_notify;
+pub mod setup;
 pub mod telemetry;

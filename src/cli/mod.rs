@@ -11,6 +11,7 @@ pub mod local_firehose;
 pub mod man;
 pub mod preview;
 pub mod run;
+pub mod setup;
 
 use std::process::ExitCode;
 
@@ -51,6 +52,8 @@ enum Command {
     Preview(preview::PreviewArgs),
     /// Generate logs, ship them to an embedded Firehose, verify every line arrived.
     Demo(demo::DemoArgs),
+    /// Create the raw delivery streams in AWS, or render the pipeline templates.
+    Setup(Box<setup::SetupArgs>),
     /// Print the man page (roff) to stdout; used when packaging.
     #[command(hide = true)]
     Man,
@@ -83,6 +86,7 @@ pub fn main() -> ExitCode {
         Command::LocalFirehose(args) => local_firehose::run(*args),
         Command::Preview(args) => preview::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Setup(args) => setup::run(*args),
         Command::Man => io_exit(man::man(Cli::command())),
         Command::Completions { shell } => io_exit(completions::completions(Cli::command(), shell)),
     }

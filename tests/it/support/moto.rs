@@ -102,6 +102,9 @@ impl Moto {
             .role_arn("arn:aws:iam::123456789012:role/firehose-delivery")
             .bucket_arn(format!("arn:aws:s3:::{bucket}"))
             .prefix("raw/")
+            // moto echoes only what it was given, and the SDK needs this field to parse
+            // DescribeDeliveryStream.
+            .compression_format(aws_sdk_firehose::types::CompressionFormat::Uncompressed)
             .build()
             .expect("destination");
         self.firehose()
