@@ -8,3 +8,6 @@ mod moto_smoke;
 
 /// Every Kinesis Agent vector through the preview code path.
 mod vectors;
+
+/// Importing the Kinesis Agent's SQLite checkpoints, then resuming from them.
+mod migrate;
