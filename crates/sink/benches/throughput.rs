@@ -5,7 +5,8 @@
 //!   against a loopback stub that answers a canned 500-entry response. The stub runs on
 //!   the same single-threaded runtime, so the time is an upper bound on the client's CPU.
 //!
-//! Run: `cargo bench -p firetail-sink --bench throughput`.
+//! Run: `cargo bench -p firetail-sink --bench throughput`; with `SINK_BENCH_CPU=200` it
+//! first prints CPU seconds per GiB for each case.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -59,10 +60,13 @@ async fn run_once<C: PutClient>(client: Arc<C>, input: Vec<OutRecord>) {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     let (acker, mut acks) = Acker::channel();
     let feeder = tokio::spawn(async move {
-        let mut input = input;
-        while !input.is_empty() {
-            let rest = input.split_off(input.len().min(1000));
-            tx.send(std::mem::replace(&mut input, rest)).await.unwrap();
+        let mut records = input.into_iter();
+        loop {
+            let chunk: Vec<OutRecord> = records.by_ref().take(1000).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            tx.send(chunk).await.unwrap();
         }
     });
     let drain = tokio::spawn(async move { while acks.recv().await.is_some() {} });
@@ -157,11 +161,58 @@ fn firehose_client(endpoint: &str) -> FirehoseClient {
     FirehoseClient::new(&aws_sdk_firehose::Client::from_conf(config))
 }
 
+/// CPU seconds (user + system) this process used so far, from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 (1-based), 12 and 13 after the ')' split.
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
+        f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()
+    });
+    ticks / 100.0
+}
+
+/// With `SINK_BENCH_CPU=<iterations>`, prints CPU seconds per GiB of 200-byte records for
+/// each case (wall time is meaningless on a shared machine; CPU time is what we budget).
+fn report_cpu(runtime: &tokio::runtime::Runtime, endpoint: &str) {
+    let Some(iterations) = std::env::var("SINK_BENCH_CPU")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    else {
+        return;
+    };
+    let input = records();
+    let gib = (iterations * RECORDS * RECORD_BYTES) as f64 / (1u64 << 30) as f64;
+    let accept_all = Arc::new(AcceptAll);
+    let start = cpu_seconds();
+    for _ in 0..iterations {
+        runtime.block_on(run_once(Arc::clone(&accept_all), input.clone()));
+    }
+    let sink = cpu_seconds() - start;
+    let client = Arc::new(firehose_client(endpoint));
+    let start = cpu_seconds();
+    for _ in 0..iterations {
+        runtime.block_on(run_once(Arc::clone(&client), input.clone()));
+    }
+    let sdk = cpu_seconds() - start;
+    println!(
+        "cpu per GiB of {RECORD_BYTES}-byte records: sink_loop {:.2} s, firehose_sdk+stub {:.2} s ({gib:.2} GiB each)",
+        sink / gib,
+        sdk / gib
+    );
+}
+
 fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
+    let endpoint = runtime.block_on(stub(canned_response()));
+    report_cpu(&runtime, &endpoint);
     let mut group = c.benchmark_group("send_200B_records");
     group.throughput(Throughput::Bytes((RECORDS * RECORD_BYTES) as u64));
     group.sample_size(10);
@@ -172,7 +223,6 @@ fn bench(c: &mut Criterion) {
         b.iter(|| runtime.block_on(run_once(Arc::clone(&client), input.clone())));
     });
 
-    let endpoint = runtime.block_on(stub(canned_response()));
     let client = Arc::new(firehose_client(&endpoint));
     group.bench_function("firehose_sdk", |b| {
         b.iter(|| runtime.block_on(run_once(Arc::clone(&client), input.clone())));
