@@ -446,11 +446,52 @@ fn import_flow(
         .collect();
     // Rows come most recent first: the first live one is where the agent would resume.
     let latest_path = rows.iter().find(|r| !r.expired).map(|r| r.path.clone());
+    let (located, latest_key) = locate_rows(flow, rows, latest_path.as_deref(), report);
+    let mut anchor = None;
+    for found in located {
+        let key = (found.dev, found.inode);
+        let is_latest = latest_key == Some(key);
+        let prior = existing.get(&key).copied();
+        if let Some(done) = put_located(flow, &handle, found, prior, opts, report) {
+            if is_latest {
+                anchor = Some(done);
+            }
+        }
+    }
+    let imported_any = report.imported.iter().any(|i| i.flow == flow.id);
+    match (anchor, latest_path) {
+        _ if !existing.is_empty() => report.notes.push(format!(
+            "{}: firetail already has checkpoints for this flow; \
+             files without one are left to it (read from their start)",
+            flow.id
+        )),
+        (Some(anchor), _) => settle_older_files(flow, &handle, &anchor, opts, report),
+        (None, Some(path)) if imported_any => report.notes.push(format!(
+            "{}: the agent's latest checkpoint ({path}) was not imported; \
+             other matching files without a checkpoint will be read from their start",
+            flow.id
+        )),
+        (None, Some(path)) => report.notes.push(format!(
+            "{}: nothing imported (latest checkpoint: {path}); \
+             the flow starts as a new one (initialPosition)",
+            flow.id
+        )),
+        (None, None) => {}
+    }
+}
+
+/// Finds each row's file; rows naming one inode collapse to the highest offset. Returns
+/// the files in row order and the inode of the row at `latest_path`, if found.
+fn locate_rows(
+    flow: &FlowSettings,
+    rows: Vec<AgentRow>,
+    latest_path: Option<&str>,
+    report: &mut ImportReport,
+) -> (Vec<Located>, Option<(u64, u64)>) {
     let mut latest_key = None;
     let mut best: HashMap<(u64, u64), Located> = HashMap::new();
     let mut order = Vec::new();
     for row in rows {
-        let is_latest = latest_path.as_deref() == Some(row.path.as_str());
         let found = match locate(&row, flow) {
             Ok(found) => found,
             Err(reason) => {
@@ -459,7 +500,7 @@ fn import_flow(
             }
         };
         let key = (found.dev, found.inode);
-        if is_latest {
+        if latest_path == Some(row.path.as_str()) {
             latest_key = Some(key);
         }
         match best.remove(&key) {
@@ -477,34 +518,8 @@ fn import_flow(
             }
         }
     }
-    let mut anchor = None;
-    for key in order {
-        let Some(found) = best.remove(&key) else {
-            continue;
-        };
-        let is_latest = latest_key == Some(key);
-        let prior = existing.get(&key).copied();
-        if let Some(done) = put_located(flow, &handle, found, prior, opts, report) {
-            if is_latest {
-                anchor = Some(done);
-            }
-        }
-    }
-    match (anchor, latest_path) {
-        (Some(anchor), _) if existing.is_empty() => {
-            settle_older_files(flow, &handle, &anchor, opts, report);
-        }
-        (Some(_), _) => report.notes.push(format!(
-            "{}: firetail already has checkpoints for this flow; files without one are left to it",
-            flow.id
-        )),
-        (None, Some(path)) => report.notes.push(format!(
-            "{}: the agent's latest checkpoint ({path}) was not imported; \
-             files without a checkpoint will be read as a new flow's would",
-            flow.id
-        )),
-        (None, None) => {}
-    }
+    let located = order.iter().filter_map(|k| best.remove(k)).collect();
+    (located, latest_key)
 }
 
 fn superseded(loser: &AgentRow, winner: &Located) -> Skipped {
