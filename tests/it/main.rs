@@ -11,3 +11,24 @@ mod vectors;
 
 /// Importing the Kinesis Agent's SQLite checkpoints, then resuming from them.
 mod migrate;
+
+/// End to end through the real binary: delivery to moto (Firehose to S3, Kinesis).
+mod daemon_moto;
+
+/// End to end: every line through throttles, partial failures, 500s and resets.
+mod daemon_faults;
+
+/// End to end: kill -9 at random moments loses nothing; duplicates within the checkpoint lag.
+mod daemon_kill;
+
+/// End to end: a missing stream is reported, never checkpointed past, and recovered from.
+mod daemon_permanent;
+
+/// End to end: SIGTERM under load exits in time with a sound checkpoint.
+mod daemon_shutdown;
+
+/// End to end: Prometheus counters and health against the endpoint; the agent's status lines.
+mod daemon_metrics;
+
+/// End to end: copytruncate rotations deliver every line exactly once.
+mod daemon_rotation;

@@ -2,3 +2,4 @@
 //! them.
 
 pub mod moto;
+pub mod daemon;

@@ -1,0 +1,112 @@
+//! The daemon against a misbehaving Firehose (the local stand-in with throttles, partial
+//! failures, 500s, connection resets and latency), with rename rotations: every line
+//! arrives, and the only duplicates are records the endpoint accepted but whose answer it
+//! dropped (the client cannot know those succeeded).
+//!
+//! Rotation is by rename only here: copytruncate has its own test (daemon_rotation),
+//! because a copy read twice would be a duplicate no lost response explains.
+//!
+//! Backoffs are short (20–100 ms): with 20% per-record failures almost no batch is clean,
+//! the sink's retry budget runs dry, and every retry then waits the full
+//! `retryMaxBackoffMillis` (see the report on throughput under partial failures).
+
+use std::time::{Duration, Instant};
+
+use firetail_local_firehose::{Faults, Latency, Options, Outcome};
+use serde_json::json;
+
+use crate::support::daemon::{
+    agent_config, eventually, firehose_flow, tally, Daemon, LineWriter, Rotation,
+};
+
+const STREAM: &str = "e2e-faults";
+
+pub fn faulty() -> Faults {
+    Faults {
+        throttle_rate: 0.10,
+        partial_failure_rate: 0.20,
+        error_rate: 0.05,
+        reset_rate: 0.05,
+        latency: Latency::Uniform(Duration::from_millis(1), Duration::from_millis(20)),
+        outages: Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_line_arrives_through_faults_and_duplicates_only_follow_lost_responses() {
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let server = firetail_local_firehose::start(Options {
+        dir: tmp.path().join("s3"),
+        auto_create: true,
+        faults: faulty(),
+        seed: 42,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let logs = tmp.path().join("logs");
+    let mut writer = LineWriter::new(&logs.join("access.log"), "f");
+    let mut cfg = agent_config(tmp.path());
+    cfg["firehose.endpoint"] = json!(server.endpoint_url());
+    let mut flow = firehose_flow(&logs.join("access.log*"), STREAM);
+    // Small batches: more calls, so every kind of fault actually happens.
+    flow["maxBufferSizeRecords"] = json!(100);
+    flow["retryInitialBackoffMillis"] = json!(20);
+    flow["retryMaxBackoffMillis"] = json!(100);
+    cfg["flows"] = json!([flow]);
+    let mut daemon = Daemon::start(tmp.path(), &cfg);
+
+    for round in 0..40 {
+        writer.write_lines(75);
+        if round % 10 == 9 {
+            writer.rotate(Rotation::Rename);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let all_delivered = eventually(Duration::from_secs(60), || {
+        let delivered = server.delivered(STREAM);
+        tally(writer.lines(), delivered.iter().map(|b| b.as_ref())).missing == 0
+    })
+    .await;
+    let (status, _) = daemon.stop(Duration::from_secs(10)).await;
+
+    let delivered = server.delivered(STREAM);
+    let t = tally(writer.lines(), delivered.iter().map(|b| b.as_ref()));
+    let accepted = server.accepted();
+    let lost_responses = accepted
+        .iter()
+        .filter(|r| r.outcome == Outcome::ResetAfterDelivery)
+        .count() as u64;
+    let stats = server.stats();
+    eprintln!(
+        "daemon_faults: {} lines in {} files, {} delivered, {} duplicates, {} records accepted \
+         with a lost response; faults {:?}; {:.1} s",
+        t.written,
+        writer.rotations() + 1,
+        t.delivered,
+        t.duplicates,
+        lost_responses,
+        stats.faults,
+        started.elapsed().as_secs_f64()
+    );
+    assert!(!server.log_truncated());
+    assert!(
+        all_delivered && t.is_complete(),
+        "{t:?}\n{}",
+        daemon.log_tail(40)
+    );
+    assert!(status.success(), "exit {status}\n{}", daemon.log_tail(40));
+    assert!(
+        t.duplicates <= lost_responses,
+        "{} duplicates, but only {lost_responses} records were accepted with a lost response: \
+         the daemon re-sent records the endpoint had answered\n{t:?}",
+        t.duplicates
+    );
+    assert!(
+        stats.fault_count("throttle") > 0 && stats.fault_count("partial_failure") > 0,
+        "the fault plan did not bite: {:?}",
+        stats.faults
+    );
+}

@@ -1,0 +1,156 @@
+//! What the daemon says about itself, checked against what actually happened: its
+//! Prometheus counters against the endpoint's own record of accepted records, the health
+//! endpoints, and the Kinesis Agent's status lines (the format users alarm on).
+//!
+//! The counter relations, once every line is acknowledged (nothing in flight):
+//! - `records_sent` = records the endpoint accepted *and answered* (each got a RecordId);
+//! - endpoint accepted = `records_sent` + records accepted with a lost response;
+//! - `records_attempted` = `records_sent` + `records_failed` (every attempted record
+//!   either got accepted or failed, per record or with its whole call);
+//! - `records_retried` = `records_failed` (every failure is retried, nothing dropped);
+//! - `records_failed` >= per-record rejections + lost-response records (both are
+//!   failures as far as the daemon can tell).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use firetail_local_firehose::{Faults, Latency, Options, Outcome};
+use regex::Regex;
+use serde_json::json;
+
+use crate::support::daemon::{
+    agent_config, eventually, firehose_flow, http_get, scrape, tally, Daemon, LineWriter,
+};
+
+const STREAM: &str = "e2e-metrics";
+
+fn get(m: &HashMap<String, f64>, name: &str) -> u64 {
+    m.get(name).copied().unwrap_or(0.0) as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_agree_with_the_endpoint_and_status_lines_match_the_agents_format() {
+    let started = Instant::now();
+    let tmp = tempfile::tempdir().unwrap();
+    let server = firetail_local_firehose::start(Options {
+        dir: tmp.path().join("s3"),
+        auto_create: true,
+        faults: Faults {
+            throttle_rate: 0.10,
+            partial_failure_rate: 0.20,
+            error_rate: 0.05,
+            reset_rate: 0.05,
+            latency: Latency::Uniform(Duration::from_millis(1), Duration::from_millis(20)),
+            outages: Vec::new(),
+        },
+        seed: 7,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let logs = tmp.path().join("logs");
+    let mut writer = LineWriter::new(&logs.join("access.log"), "m");
+    let mut cfg = agent_config(tmp.path());
+    cfg["firehose.endpoint"] = json!(server.endpoint_url());
+    cfg["firetail.metrics.listen"] = json!("127.0.0.1:0");
+    cfg["log.statusReportingPeriodSeconds"] = json!(1);
+    let mut flow = firehose_flow(&logs.join("access.log*"), STREAM);
+    flow["maxBufferSizeRecords"] = json!(100);
+    flow["retryInitialBackoffMillis"] = json!(20);
+    flow["retryMaxBackoffMillis"] = json!(100);
+    cfg["flows"] = json!([flow]);
+    let mut daemon = Daemon::start(tmp.path(), &cfg);
+    let addr = daemon.metrics_addr(Duration::from_secs(10)).await;
+
+    let (live, _) = http_get(addr, "/health/live").unwrap();
+    assert_eq!(live, 200);
+    let mut last_sent = 0;
+    for round in 0..30 {
+        writer.write_lines(50);
+        if round % 5 == 4 {
+            let m = scrape(addr);
+            let sent = get(&m, "firetail_records_sent_total");
+            assert!(sent >= last_sent, "records_sent went backwards");
+            last_sent = sent;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let mut m = HashMap::new();
+    let caught_up = eventually(Duration::from_secs(60), || {
+        let delivered = server.delivered(STREAM);
+        let done = tally(writer.lines(), delivered.iter().map(|b| b.as_ref())).missing == 0;
+        m = scrape(addr);
+        done && m.contains_key("firetail_bytes_behind") && get(&m, "firetail_bytes_behind") == 0
+    })
+    .await;
+    assert!(caught_up, "not caught up: {m:?}\n{}", daemon.log_tail(30));
+    let (ready, body) = http_get(addr, "/health/ready").unwrap();
+    assert_eq!(ready, 200, "{body}");
+
+    let accepted = server.accepted();
+    let answered = accepted
+        .iter()
+        .filter(|r| r.outcome == Outcome::Answered)
+        .count() as u64;
+    let lost = accepted.len() as u64 - answered;
+    let stats = server.stats();
+    let rejected: u64 = stats.records_rejected.values().sum();
+    let sent = get(&m, "firetail_records_sent_total");
+    let failed = get(&m, "firetail_records_failed_total");
+    let retried = get(&m, "firetail_records_retried_total");
+    let attempted = get(&m, "firetail_records_attempted_total");
+    let read = get(&m, "firetail_records_read_total");
+    eprintln!(
+        "daemon_metrics: sent {sent}, failed {failed}, retried {retried}, attempted {attempted}, \
+         read {read}; endpoint: accepted {} (answered {answered}, lost response {lost}), \
+         rejected per record {rejected}, faults {:?}",
+        accepted.len(),
+        stats.faults
+    );
+    assert_eq!(
+        sent, answered,
+        "records_sent vs records the endpoint answered"
+    );
+    assert_eq!(stats.records_accepted, sent + lost);
+    assert_eq!(attempted, sent + failed, "attempted = sent + failed");
+    assert_eq!(retried, failed, "every failed record is retried");
+    assert!(
+        failed >= rejected + lost,
+        "failed {failed} < rejected {rejected} + lost {lost}"
+    );
+    assert_eq!(read, writer.written(), "records_read counts each line once");
+
+    let (status, _) = daemon.stop(Duration::from_secs(10)).await;
+    assert!(status.success());
+    let log = daemon.log();
+    let tailer = Regex::new(
+        r"FileTailer\[(fh|kinesis):.+\]: Tailer Progress: Tailer has parsed (\d+) records \((\d+) bytes\), transformed (\d+) records, skipped (\d+) records, and has successfully sent (\d+) records to destination\.",
+    )
+    .unwrap();
+    let agent = Regex::new(
+        r"Agent: Progress: (\d+) records parsed \((\d+) bytes\), and (\d+) records sent successfully to destinations\. Uptime: (\d+)ms",
+    )
+    .unwrap();
+    let tailer_lines: Vec<_> = log.lines().filter_map(|l| tailer.captures(l)).collect();
+    let agent_lines: Vec<_> = log.lines().filter_map(|l| agent.captures(l)).collect();
+    assert!(
+        !tailer_lines.is_empty() && !agent_lines.is_empty(),
+        "no status lines in the agent's format\n{log}"
+    );
+    // The last tailer line is the one logged at shutdown, with the final counts.
+    let last = tailer_lines.last().unwrap();
+    let n = |i: usize| last[i].parse::<u64>().unwrap();
+    assert_eq!(n(2), writer.written(), "parsed");
+    assert_eq!(
+        n(3),
+        writer.written() * crate::support::daemon::LINE_LEN as u64
+    );
+    assert_eq!(n(6), sent, "sent in the status line vs the metric");
+    eprintln!(
+        "daemon_metrics: {} tailer and {} agent status lines; {:.1} s",
+        tailer_lines.len(),
+        agent_lines.len(),
+        started.elapsed().as_secs_f64()
+    );
+}
