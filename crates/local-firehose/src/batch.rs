@@ -56,10 +56,39 @@ impl<'de: 'a, 'a> Deserialize<'de> for JsonStr<'a> {
     }
 }
 
+/// A JSON string's raw bytes (escapes resolved, UTF-8 not checked: base64 is ASCII and the
+/// decoder rejects anything else), borrowed from the body when it has no escapes.
+struct JsonBytes<'a>(Cow<'a, [u8]>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for JsonBytes<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct BytesVisitor<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for BytesVisitor<'a> {
+            type Value = JsonBytes<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a base64 string")
+            }
+            fn visit_borrowed_bytes<E>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+                Ok(JsonBytes(Cow::Borrowed(v)))
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Self::Value, E> {
+                Ok(JsonBytes(Cow::Owned(v.to_vec())))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(JsonBytes(Cow::Borrowed(v.as_bytes())))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(JsonBytes(Cow::Owned(v.as_bytes().to_vec())))
+            }
+        }
+        d.deserialize_bytes(BytesVisitor(PhantomData))
+    }
+}
+
 #[derive(Deserialize)]
 struct RecordIn<'a> {
     #[serde(rename = "Data", borrow, default)]
-    data: Option<JsonStr<'a>>,
+    data: Option<JsonBytes<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -172,7 +201,7 @@ fn decode_records(
             .ok_or_else(|| ApiError::constraint("null", &name(), "Member must not be null"))?;
         let start = scratch.len();
         base64::engine::general_purpose::STANDARD
-            .decode_vec(data.0.as_bytes(), scratch)
+            .decode_vec(&data.0, scratch)
             .map_err(|e| ApiError::serialization(format!("Invalid base64 in '{}': {e}", name())))?;
         let len = scratch.len() - start;
         if len > MAX_RECORD_BYTES {
@@ -267,6 +296,8 @@ mod tests {
             br#"{"DeliveryStreamName":"s","Records":"x"}"#,
             br#"{"DeliveryStreamName":5,"Records":[]}"#,
             br#"{"DeliveryStreamName":"s","Records":[{"Data":"!!!!"}]}"#,
+            br#"{"DeliveryStreamName":"s","Records":[{"Data":[89,87]}]}"#,
+            br#"{"DeliveryStreamName":"s","Records":[{"Data":"\u00e9AAA"}]}"#,
         ] {
             let err = decode_put_record_batch(body, &mut scratch).unwrap_err();
             assert_eq!(err.code, "SerializationException", "{body:?}");

@@ -514,7 +514,7 @@ fn deliver(
 fn put_record_answer(request_id: &str) -> Vec<u8> {
     let mut out = String::with_capacity(96);
     out.push_str("{\"RecordId\":\"");
-    push_record_id(&mut out, request_id, 0);
+    push_record_id(&mut out, &record_id_prefix(request_id), 0);
     out.push_str("\",\"Encrypted\":false}");
     out.into_bytes()
 }
@@ -525,6 +525,7 @@ fn put_record_batch_answer(request_id: &str, faults: &[Option<RecordFault>]) -> 
     out.push_str("{\"Encrypted\":false,\"FailedPutCount\":");
     out.push_str(&failed.to_string());
     out.push_str(",\"RequestResponses\":[");
+    let prefix = record_id_prefix(request_id);
     for (index, fault) in faults.iter().enumerate() {
         if index > 0 {
             out.push(',');
@@ -532,7 +533,7 @@ fn put_record_batch_answer(request_id: &str, faults: &[Option<RecordFault>]) -> 
         match fault {
             None => {
                 out.push_str("{\"RecordId\":\"");
-                push_record_id(&mut out, request_id, index);
+                push_record_id(&mut out, &prefix, index);
                 out.push_str("\"}");
             }
             // Codes and messages are fixed ASCII without quotes or backslashes.
@@ -549,10 +550,14 @@ fn put_record_batch_answer(request_id: &str, faults: &[Option<RecordFault>]) -> 
     out.into_bytes()
 }
 
-/// A record id unique per request and index: the request id's hex digits plus the index.
-fn push_record_id(out: &mut String, request_id: &str, index: usize) {
+/// Record ids are the request id's hex digits plus the record's index in 4 hex digits.
+fn record_id_prefix(request_id: &str) -> String {
+    request_id.chars().filter(|c| *c != '-').collect()
+}
+
+fn push_record_id(out: &mut String, prefix: &str, index: usize) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.extend(request_id.chars().filter(|c| *c != '-'));
+    out.push_str(prefix);
     for shift in (0..4).rev() {
         out.push(HEX[(index >> (shift * 4)) & 0xf] as char);
     }
