@@ -9,6 +9,12 @@ mod moto_smoke;
 /// Every Kinesis Agent vector through the preview code path.
 mod vectors;
 
+/// CloudWatch metrics against moto; the Grafana dashboard and Prometheus alert rules.
+mod cloudwatch;
+
+/// ADDEC2METADATA through the real chain, against an IMDSv2 stub.
+mod imds;
+
 /// Importing the Kinesis Agent's SQLite checkpoints, then resuming from them.
 mod migrate;
 
