@@ -18,7 +18,8 @@
 //! publisher task reassembles each request from the events (they arrive in order per
 //! flow), accumulates, and flushes every `cloudwatch.metricsBufferTimeMillis` or as soon
 //! as [`FLUSH_AT_DATUMS`] distinct datums are queued, in `PutMetricData` calls of
-//! [`PUT_BATCH_DATUMS`]. A failed call is logged and its datums dropped, like the agent
+//! [`PUT_BATCH_DATUMS`], from a task of its own so that events keep being taken while a
+//! call is slow. A failed call is logged and its datums dropped, like the agent
 //! (which has no retry beyond the SDK's; firetail's CloudWatch client keeps the SDK's
 //! standard retries for the same reason). At shutdown it drains the queue and flushes
 //! once more.
@@ -579,12 +580,16 @@ pub fn spawn(
     let dropped = Arc::new(AtomicU64::new(0));
     let destinations: Vec<String> = flows.iter().map(|(_, d)| d.clone()).collect();
     let publisher = Publisher {
-        client,
+        putter: Putter {
+            client,
+            namespace: config.namespace.clone(),
+        },
         aggregator: Aggregator::new(&destinations, config.max_datums),
         config,
         rx,
         dropped: dropped.clone(),
         dropped_reported: 0,
+        in_flight: None,
     };
     let handle = tokio::spawn(publisher.run(shutdown));
     Arc::new(CloudWatchEvents {
@@ -602,12 +607,16 @@ pub fn spawn(
 }
 
 struct Publisher {
-    client: aws_sdk_cloudwatch::Client,
+    putter: Putter,
     config: PublisherConfig,
     aggregator: Aggregator,
     rx: mpsc::Receiver<Message>,
     dropped: Arc<AtomicU64>,
     dropped_reported: u64,
+    /// The publication started by the last timed or size-triggered flush. The
+    /// publisher keeps taking events while it runs, so a slow CloudWatch only delays
+    /// metrics instead of filling the event queue.
+    in_flight: Option<JoinHandle<FlushReport>>,
 }
 
 impl Publisher {
@@ -617,26 +626,25 @@ impl Publisher {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await; // immediate; the first flush is one period in
         loop {
+            // The tick comes before the queue: a queue that is never empty under load
+            // must not starve the timed flush.
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
+                _ = tick.tick() => self.flush_in_background(),
                 message = self.rx.recv() => match message {
                     Some(Message::Flush(reply)) => {
-                        let _ = reply.send(self.flush().await);
+                        let _ = reply.send(self.flush_and_wait().await);
                         tick.reset();
                     }
                     Some(m) => {
                         self.aggregator.apply(m);
                         if self.aggregator.len() >= FLUSH_AT_DATUMS {
-                            self.flush().await;
-                            tick.reset();
+                            self.flush_in_background();
                         }
                     }
                     None => break,
                 },
-                _ = tick.tick() => {
-                    self.flush().await;
-                }
             }
         }
         let mut waiting = Vec::new();
@@ -647,7 +655,7 @@ impl Publisher {
             }
         }
         self.aggregator.close_all();
-        let report = match tokio::time::timeout(FINAL_FLUSH_TIMEOUT, self.flush()).await {
+        let report = match tokio::time::timeout(FINAL_FLUSH_TIMEOUT, self.flush_and_wait()).await {
             Ok(r) => r,
             Err(_) => {
                 tracing::warn!(
@@ -661,15 +669,74 @@ impl Publisher {
         }
     }
 
-    async fn flush(&mut self) -> FlushReport {
+    /// Starts publishing what is accumulated, unless the previous publication is still
+    /// running: then values keep accumulating into the same statistic sets until the
+    /// next flush.
+    fn flush_in_background(&mut self) {
+        if self.in_flight.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        let datums = self.take_datums();
+        if !datums.is_empty() {
+            self.in_flight = Some(tokio::spawn(self.putter.clone().publish(datums)));
+        }
+    }
+
+    /// Waits for a running publication, then publishes what is accumulated and waits
+    /// for that too; the report covers both.
+    async fn flush_and_wait(&mut self) -> FlushReport {
+        let mut report = match self.in_flight.take() {
+            Some(handle) => handle.await.unwrap_or_default(),
+            None => FlushReport::default(),
+        };
+        let datums = self.take_datums();
+        let now = self.putter.clone().publish(datums).await;
+        report.published += now.published;
+        report.failed += now.failed;
+        report
+    }
+
+    fn take_datums(&mut self) -> Vec<MetricDatum> {
         self.report_drops();
         let instance = self.config.instance.clone();
-        let datums: Vec<MetricDatum> = self
-            .aggregator
+        self.aggregator
             .take()
             .into_iter()
             .map(|(dest, metric, stats)| datum(dest, instance.as_deref(), metric, stats))
-            .collect();
+            .collect()
+    }
+
+    fn report_drops(&mut self) {
+        let dropped = self.dropped.load(Relaxed);
+        if dropped > self.dropped_reported {
+            tracing::warn!(
+                "CloudWatch: {} sink events dropped because the publisher queue was full; those requests are missing from the metrics",
+                dropped - self.dropped_reported
+            );
+            self.dropped_reported = dropped;
+        }
+        if self.aggregator.dropped_datums > 0 {
+            tracing::warn!(
+                "Metrics queue full - dropping metric: {} values over cloudwatch.metricsQueueSize = {}",
+                self.aggregator.dropped_datums,
+                self.config.max_datums
+            );
+            self.aggregator.dropped_datums = 0;
+        }
+    }
+}
+
+/// The `PutMetricData` side, cloned into each publication task.
+#[derive(Clone)]
+struct Putter {
+    client: aws_sdk_cloudwatch::Client,
+    namespace: String,
+}
+
+impl Putter {
+    /// Sends `datums` in calls of [`PUT_BATCH_DATUMS`], logging per [`FLUSH_AT_DATUMS`]
+    /// like the agent. Failed calls are logged and their datums dropped.
+    async fn publish(self, datums: Vec<MetricDatum>) -> FlushReport {
         let mut report = FlushReport::default();
         for chunk in datums.chunks(FLUSH_AT_DATUMS) {
             let mut published = 0;
@@ -700,31 +767,12 @@ impl Publisher {
     async fn put(&self, batch: &[MetricDatum]) -> Result<(), String> {
         self.client
             .put_metric_data()
-            .namespace(&self.config.namespace)
+            .namespace(&self.namespace)
             .set_metric_data(Some(batch.to_vec()))
             .send()
             .await
             .map(|_| ())
             .map_err(|e| DisplayErrorContext(e).to_string())
-    }
-
-    fn report_drops(&mut self) {
-        let dropped = self.dropped.load(Relaxed);
-        if dropped > self.dropped_reported {
-            tracing::warn!(
-                "CloudWatch: {} sink events dropped because the publisher queue was full; those requests are missing from the metrics",
-                dropped - self.dropped_reported
-            );
-            self.dropped_reported = dropped;
-        }
-        if self.aggregator.dropped_datums > 0 {
-            tracing::warn!(
-                "Metrics queue full - dropping metric: {} values over cloudwatch.metricsQueueSize = {}",
-                self.aggregator.dropped_datums,
-                self.config.max_datums
-            );
-            self.aggregator.dropped_datums = 0;
-        }
     }
 }
 

@@ -587,6 +587,42 @@ async fn shutdown_flushes_what_is_left_with_the_instance_dimension() {
 }
 
 #[tokio::test]
+async fn the_timer_publishes_without_being_asked() {
+    let moto = moto().await;
+    let shim = cbor_shim(&moto).await;
+    let settings = settings(&agent_json(
+        &shim.endpoint,
+        r#", "cloudwatch.metricsBufferTimeMillis": 200"#,
+    ));
+    let stop = CancellationToken::new();
+    let events = cloudwatch::start(&settings, &base().await, stop.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    let clicks = settings.flows[2].id.clone();
+    events.batch_sent(&clicks, 2, 20, Duration::ZERO);
+    events.records_acked(&clicks, 2, 20);
+    let cw = client(&shim.endpoint);
+    // Bounded wait for the first timed flush; no timing is asserted.
+    let mut found = None;
+    for _ in 0..100 {
+        found = statistics(
+            &cw,
+            "RecordsSent",
+            vec![destination("KinesisStream:clicks")],
+        )
+        .await;
+        if found.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(found, Some((1.0, 2.0, 2.0, 2.0)));
+    stop.cancel();
+    events.finished().await;
+}
+
+#[tokio::test]
 async fn emit_metrics_false_starts_nothing() {
     let text = agent_json("http://127.0.0.1:9", r#", "cloudwatch.emitMetrics": false"#);
     let events = cloudwatch::start(&settings(&text), &base().await, CancellationToken::new())
