@@ -58,7 +58,7 @@ pub const PUT_BATCH_DATUMS: usize = 20;
 pub const EVENT_QUEUE: usize = 16_384;
 /// The shutdown flush gives up after this long, so a CloudWatch outage cannot hold the
 /// daemon's exit.
-pub const FINAL_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+pub const FINAL_FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The agent's metric names and units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
