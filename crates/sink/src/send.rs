@@ -16,9 +16,10 @@
 //!
 //! # Flow-wide hold
 //! Like the Kinesis Agent, backoff is per flow: it delays the next request of the flow,
-//! whatever batch that is. The hold grows with a failure score: +1 per failed call or
-//! per response with throttled records, + the failed fraction for other per-record
-//! failures, divided by 10 on a clean success. Permanent errors hold the flow for
+//! whatever batch that is. The hold grows with a failure score: +1 per failed call
+//! (whole call throttled or failed), + the failed fraction for per-record failures;
+//! a partial answer first multiplies it by the share of records that failed, and a clean
+//! success divides it by 10. Permanent errors hold the flow for
 //! `permanent_retry_interval` and allow a single request in flight.
 
 use std::collections::{HashMap, VecDeque};
@@ -108,6 +109,9 @@ struct Completed {
 enum Failure {
     Throttle {
         code: String,
+        /// `Some(f)` when only the fraction `f` of a request's records was throttled;
+        /// `None` when the whole call was.
+        failed_fraction: Option<f64>,
     },
     Transient {
         timeout: bool,
@@ -456,15 +460,27 @@ impl<C: PutClient + ?Sized> Flow<C> {
             errors = ?codes,
             "partial success; re-sending only the failed records"
         );
+        let failed_fraction = failed.len() as f64 / attempted as f64;
+        if acked_records > 0 {
+            // The destination made progress: decay the score by the share it accepted,
+            // so a steady trickle of per-record failures settles at a small hold instead
+            // of ratcheting up to the maximum (the agent only ever adds here). A partial
+            // answer also proves the service is up, so it refills the retry budget.
+            self.failure_score *= 1.0 - acked_records as f64 / attempted as f64;
+            self.budget.refund(SUCCESS_REFUND);
+        }
         let failure = if let Some((code, message)) = permanent {
             Failure::Permanent { code, message }
         } else if let Some(code) = throttle_code {
-            Failure::Throttle { code }
+            Failure::Throttle {
+                code,
+                failed_fraction: Some(failed_fraction),
+            }
         } else {
             Failure::Transient {
                 timeout: false,
                 whole_call: false,
-                failed_fraction: failed.len() as f64 / attempted as f64,
+                failed_fraction,
             }
         };
         if !matches!(failure, Failure::Permanent { .. }) {
@@ -489,7 +505,10 @@ impl<C: PutClient + ?Sized> Flow<C> {
             PutError::Throttled { code, .. } => {
                 // A throttle proves the stream exists and the credentials work.
                 self.leave_permanent();
-                Failure::Throttle { code }
+                Failure::Throttle {
+                    code,
+                    failed_fraction: None,
+                }
             }
             PutError::Transient { timeout, .. } => Failure::Transient {
                 timeout,
@@ -538,14 +557,26 @@ impl<C: PutClient + ?Sized> Flow<C> {
                 self.on_permanent(code, message, now);
                 return;
             }
-            Failure::Throttle { code } => {
+            Failure::Throttle {
+                code,
+                failed_fraction,
+            } => {
                 self.events.throttled(&self.cfg.flow_id, &code);
-                self.failure_score += 1.0;
+                self.failure_score += failed_fraction.unwrap_or(1.0);
                 self.warn_now_and_then(
                     now,
                     &format!("destination is throttling ({code}); backing off"),
                 );
-                (true, RETRY_COST)
+                // Only whole-call failures draw on the retry budget: it exists to stop an
+                // outage turning into a retry storm, and a partial answer is no outage.
+                (
+                    true,
+                    if failed_fraction.is_some() {
+                        0
+                    } else {
+                        RETRY_COST
+                    },
+                )
             }
             Failure::Transient {
                 timeout,
@@ -558,7 +589,9 @@ impl<C: PutClient + ?Sized> Flow<C> {
                 }
                 (
                     timeout,
-                    if timeout {
+                    if !whole_call {
+                        0
+                    } else if timeout {
                         TIMEOUT_RETRY_COST
                     } else {
                         RETRY_COST
