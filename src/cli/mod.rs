@@ -9,6 +9,7 @@ pub mod demo;
 pub mod generate;
 pub mod local_firehose;
 pub mod man;
+pub mod migrate;
 pub mod preview;
 pub mod run;
 pub mod setup;
@@ -52,6 +53,9 @@ enum Command {
     Preview(preview::PreviewArgs),
     /// Generate logs, ship them to an embedded Firehose, verify every line arrived.
     Demo(demo::DemoArgs),
+    /// Import the Kinesis Agent's SQLite checkpoints so an upgrade neither re-sends nor
+    /// skips lines (also done automatically on the first start).
+    MigrateCheckpoints(migrate::MigrateArgs),
     /// Create the raw delivery streams in AWS, or render the pipeline templates.
     Setup(Box<setup::SetupArgs>),
     /// Print the man page (roff) to stdout; used when packaging.
@@ -87,6 +91,7 @@ pub fn main() -> ExitCode {
         Command::Preview(args) => preview::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Setup(args) => setup::run(*args),
+        Command::MigrateCheckpoints(args) => migrate::run(args),
         Command::Man => io_exit(man::man(Cli::command())),
         Command::Completions { shell } => io_exit(completions::completions(Cli::command(), shell)),
     }

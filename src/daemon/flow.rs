@@ -22,6 +22,12 @@ use crate::daemon::RECORD_CHANNEL_CHUNKS;
 pub struct Clients {
     firehose: Option<Arc<firetail_sink::FirehoseClient>>,
     kinesis: Option<Arc<firetail_sink::KinesisClient>>,
+    /// The shared SDK configuration (credentials, region chain, timeouts).
+    pub base: aws_config::SdkConfig,
+    /// CloudWatch metrics, when `cloudwatch.emitMetrics` is on.
+    pub cloudwatch: Option<Arc<crate::cloudwatch::CloudWatchEvents>>,
+    /// Instance metadata for ADDEC2METADATA, when some flow uses it.
+    pub metadata: Option<Arc<dyn firetail_process::InstanceMetadataSource>>,
 }
 
 impl Clients {
@@ -55,7 +61,13 @@ impl Clients {
         } else {
             None
         };
-        Ok(Clients { firehose, kinesis })
+        Ok(Clients {
+            firehose,
+            kinesis,
+            base,
+            cloudwatch: None,
+            metadata: None,
+        })
     }
 }
 
@@ -101,10 +113,13 @@ impl FlowPipeline {
     ) -> anyhow::Result<FlowPipeline> {
         let stop_reading = shutdown.child_token();
         let abandon = CancellationToken::new();
-        let chain = match &flow.data_processing_options {
+        let mut chain = match &flow.data_processing_options {
             Some(opts) => Chain::from_options(opts).context("dataProcessingOptions")?,
             None => Chain::empty(),
         };
+        if let Some(m) = &clients.metadata {
+            chain = chain.with_metadata_source(m.clone());
+        }
         let (stream, kind, client): (&str, DestinationKind, Arc<dyn PutClient>) =
             match &flow.destination {
                 Destination::Firehose { delivery_stream } => (
@@ -146,12 +161,19 @@ impl FlowPipeline {
             acker.clone(),
             counters.clone(),
         ));
+        let events: Arc<dyn firetail_sink::SinkEvents> = match &clients.cloudwatch {
+            Some(cw) => Arc::new(crate::cloudwatch::FanOut(vec![
+                counters.clone(),
+                cw.clone(),
+            ])),
+            None => counters.clone(),
+        };
         let sink = tokio::spawn(firetail_sink::run_sink(
             sink_config(flow, stream, kind),
             client,
             out_rx,
             acker,
-            counters.clone(),
+            events,
             abandon.clone(),
         ));
         Ok(FlowPipeline {

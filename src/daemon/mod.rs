@@ -107,17 +107,33 @@ pub async fn run(
 ) -> anyhow::Result<RunReport> {
     let started = Instant::now();
     tracing::info!("Agent: Starting up...");
-    let store = firetail_tail::CheckpointStore::open(
-        &settings.checkpoint_file,
-        settings.checkpoint_interval,
-    )
-    .with_context(|| {
-        format!(
-            "opening checkpoint file {}",
-            settings.checkpoint_file.display()
-        )
-    })?;
-    let clients = flow::Clients::build(&settings).await?;
+    // A drop-in upgrade may point `checkpointFile` at the Kinesis Agent's SQLite file:
+    // that is imported from, and firetail keeps its own store beside its default path.
+    let checkpoint_paths = crate::migrate::checkpoint_paths(&settings);
+    let store =
+        firetail_tail::CheckpointStore::open(&checkpoint_paths.store, settings.checkpoint_interval)
+            .with_context(|| {
+                format!(
+                    "opening checkpoint file {}",
+                    checkpoint_paths.store.display()
+                )
+            })?;
+    // Before any flow reads: the import only runs when firetail has no store yet.
+    crate::migrate::import_on_first_start(&settings, &store);
+    let mut clients = flow::Clients::build(&settings).await?;
+    let cloudwatch_stop = CancellationToken::new();
+    clients.cloudwatch =
+        crate::cloudwatch::start(&settings, &clients.base, cloudwatch_stop.clone()).await?;
+    let imds_stop = CancellationToken::new();
+    if crate::imds::needs_ec2_metadata(&settings) {
+        clients.metadata = Some(
+            crate::imds::ImdsMetadataSource::start(
+                crate::imds::ImdsOptions::default(),
+                imds_stop.clone(),
+            )
+            .await,
+        );
+    }
 
     let (views_tx, views_rx) = watch::channel(Vec::new());
     let mut running = RunningFlows {
@@ -203,6 +219,11 @@ pub async fn run(
         all.push(p.counters.clone());
         p.join().await;
     }
+    cloudwatch_stop.cancel();
+    if let Some(cw) = &clients.cloudwatch {
+        cw.finished().await;
+    }
+    imds_stop.cancel();
     writer_stop.cancel();
     match writer.await {
         Ok(Ok(())) => {}
@@ -262,6 +283,10 @@ async fn reload(
     }
     for flow in &new.flows {
         if !running.by_id.contains_key(&flow.id) {
+            if let Some(cw) = &clients.cloudwatch {
+                let dimension = crate::cloudwatch::destination_dimension(&flow.destination);
+                cw.register_flow(&flow.id, &dimension).await;
+            }
             if let Err(e) = start_flow(running, flow, clients, store, shutdown) {
                 tracing::error!("reload: cannot start flow {}: {e:#}", flow.id);
             }
