@@ -160,6 +160,8 @@ pub(crate) fn flow_value(f: &FlowSettings, key: &str) -> Option<Value> {
         "firetail.idleFlushMillis" => f.idle_flush.map_or(Value::from(0), ms),
         "firetail.fingerprintBytes" => f.fingerprint_bytes.into(),
         "firetail.maxRequestsInFlight" => f.max_requests_in_flight.into(),
+        "firetail.permanentRetryMillis" => ms(f.permanent_retry_interval),
+        "firetail.requestTimeoutMillis" => ms(f.request_timeout),
         "firetail.pacing.recordsPerSecond" => opt(&f.pacing_records_per_second),
         "firetail.pacing.bytesPerSecond" => opt(&f.pacing_bytes_per_second),
         "firetail.partitionKeyHash" => f.partition_key_hash.as_str().into(),

@@ -274,6 +274,8 @@ pub static KEYS: &[KeySpec] = &[
     key("firetail.idleFlushMillis", Flow, Long(Bounds::ZeroOr(100, 3_600_000)), D::Int(0), Used, "Emit an unterminated last line after the file is idle this long, ms (0 = never, as the agent)."),
     key("firetail.fingerprintBytes", Flow, Int(r(16, 4096)), D::Int(256), Used, "Leading bytes hashed into a file's identity."),
     key("firetail.maxRequestsInFlight", Flow, Int(r(1, 64)), D::Int(4), Used, "Concurrent PutRecordBatch/PutRecords calls per flow."),
+    key("firetail.permanentRetryMillis", Flow, Long(r(100, 3_600_000)), D::Int(30_000), Used, "While the destination fails permanently (missing stream, access denied), probe it this often, ms."),
+    key("firetail.requestTimeoutMillis", Flow, Long(r(1000, 900_000)), D::Int(60_000), Used, "A request unanswered this long is retried (its records may be duplicated), ms."),
     key("firetail.pacing.recordsPerSecond", Flow, Long(r(1, JAVA_LONG_MAX)), D::Unset, Used, "Send at most this many records/s (unset = unpaced)."),
     key("firetail.pacing.bytesPerSecond", Flow, Long(r(1, JAVA_LONG_MAX)), D::Unset, Used, "Send at most this many bytes/s (unset = unpaced)."),
     only(key("firetail.partitionKeyHash", Flow, Enum(PARTITION_KEY_HASHES), D::Str("AGENT"), Used, "DETERMINISTIC keys: AGENT = the agent's md5 (of the whole parser buffer for unconverted records), RECORD = md5 of the record."), Kinesis),

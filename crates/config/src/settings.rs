@@ -332,6 +332,10 @@ pub struct FlowSettings {
     pub fingerprint_bytes: u32,
     /// `firetail.maxRequestsInFlight`
     pub max_requests_in_flight: u32,
+    /// `firetail.permanentRetryMillis`
+    pub permanent_retry_interval: Duration,
+    /// `firetail.requestTimeoutMillis`
+    pub request_timeout: Duration,
     /// `firetail.pacing.recordsPerSecond`
     pub pacing_records_per_second: Option<u64>,
     /// `firetail.pacing.bytesPerSecond`
@@ -635,6 +639,8 @@ fn flow_from(
         idle_flush: Some(r.millis("firetail.idleFlushMillis")).filter(|d| !d.is_zero()),
         fingerprint_bytes: r.u32("firetail.fingerprintBytes"),
         max_requests_in_flight: r.u32("firetail.maxRequestsInFlight"),
+        permanent_retry_interval: r.millis("firetail.permanentRetryMillis"),
+        request_timeout: r.millis("firetail.requestTimeoutMillis"),
         pacing_records_per_second: r.opt_u64("firetail.pacing.recordsPerSecond"),
         pacing_bytes_per_second: r.opt_u64("firetail.pacing.bytesPerSecond"),
         partition_key_hash: r

@@ -1,11 +1,15 @@
 //! Every agent config under the repository's `config/` directory loads (AWS CLI templates
-//! under `config/aws/` are not agent configs and are skipped).
+//! under `config/aws/`, `config/grafana/` and `config/prometheus/` are not agent configs
+//! and are skipped).
 
 use std::path::{Path, PathBuf};
 
 use firetail_config::{load, Destination, PartitionKeyOption};
 
 use crate::repo_root;
+
+/// Folders under `config/` holding other tools' files (AWS CLI input, dashboards, rules).
+const NOT_AGENT_CONFIGS: [&str; 3] = ["aws", "grafana", "prometheus"];
 
 fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -14,7 +18,9 @@ fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
-            if path.file_name().is_some_and(|n| n == "aws")
+            if path
+                .file_name()
+                .is_some_and(|n| NOT_AGENT_CONFIGS.iter().any(|d| n == *d))
                 && path.parent() == Some(&repo_root().join("config"))
             {
                 continue;
