@@ -196,6 +196,15 @@ impl FlowPipeline {
     /// Waits for the sink to drain until `deadline`, then abandons what is left.
     pub async fn drain_until(&mut self, deadline: tokio::time::Instant) {
         let abandon = &self.abandon;
+        if let Some(error) = self.counters.permanent_error_active() {
+            // Nothing can be delivered before the deadline; waiting it out only delays
+            // the stop. The records are read again from the checkpoint on restart.
+            tracing::warn!(
+                flow = %self.counters.flow_id,
+                "stopping while the destination fails permanently ({error}); in-flight records will be read again"
+            );
+            abandon.cancel();
+        }
         if let Some(sink) = self.sink.as_mut() {
             match tokio::time::timeout_at(deadline, &mut *sink).await {
                 Ok(done) => {
