@@ -38,3 +38,9 @@ mod daemon_metrics;
 
 /// End to end: copytruncate rotations deliver every line exactly once.
 mod daemon_rotation;
+
+/// Hostile files (binary, NUL runs, a 50 MiB line, FIFO, symlink loop...) and bad configurations.
+mod hostile;
+
+/// Chaos, short profile: every rotation mode, every fault kind, outages and SIGKILL; nothing lost.
+mod chaos;
