@@ -168,12 +168,24 @@ impl TrackedFile {
         Ok(ReadOutcome::Read(n))
     }
 
-    /// Fills in the fingerprint once the file is long enough.
+    /// Fills in the fingerprint once the file is long enough, from the content being
+    /// read: only if the bytes before the read position are still the ones read. A file
+    /// truncated and refilled since (copytruncate while the tailer was busy) must not
+    /// get the new content's fingerprint, or the copy holding what was read would not be
+    /// recognised and would be read again from 0.
     pub fn refresh_fingerprint(&mut self, len: usize) -> io::Result<()> {
-        if self.fingerprint.is_none() && self.size >= len as u64 {
-            if let Some(file) = &self.file {
-                self.fingerprint = identity::fingerprint(file, len)?;
-            }
+        let pos = self.framer.read_position();
+        if self.fingerprint.is_some() || self.size.max(pos) < len as u64 {
+            return Ok(());
+        }
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        // Fingerprint first, marker second: a truncation between the two shows in the
+        // marker.
+        let fingerprint = identity::fingerprint(file, len)?;
+        if fingerprint.is_some() && identity::marker(file, pos)? == self.read_marker {
+            self.fingerprint = fingerprint;
         }
         Ok(())
     }

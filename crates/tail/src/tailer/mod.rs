@@ -18,6 +18,8 @@
 
 mod file;
 mod reconcile;
+#[cfg(test)]
+mod reconcile_tests;
 mod watch;
 
 use std::collections::HashMap;
@@ -150,7 +152,8 @@ pub(crate) struct FlowTailer {
     /// The flow had checkpoints at startup: `initialPosition` never applies.
     restarted: bool,
     first_scan_done: bool,
-    /// Inodes known to be copies of a tracked file (copy rotation), not read.
+    /// Inodes known to be copies of a tracked file (copy rotation), not read, with the
+    /// size they were judged at (judged again if it changes).
     copies: HashMap<(u64, u64), u64>,
     last_reconcile: Instant,
     last_sync: Instant,
@@ -210,6 +213,11 @@ impl FlowTailer {
         };
         if let Some(idle) = self.cfg.idle_flush {
             wait = wait.min(idle / 2);
+        }
+        if self.rescan_now {
+            // A truncation, copy or rename is being sorted out: do not sit on it for a
+            // whole reconcile interval if no event comes.
+            wait = wait.min(EVENT_RESCAN_GAP);
         }
         wait.min(Duration::from_secs(1))
             .max(Duration::from_millis(1))
@@ -282,7 +290,15 @@ impl FlowTailer {
                     break;
                 };
                 let n = match file.read_some(allowance, &mut self.frames) {
-                    Ok(ReadOutcome::Read(n)) => n,
+                    Ok(ReadOutcome::Read(n)) => {
+                        // Right after a read, while the bytes read are surely still
+                        // there (the scan may come much later: the tailer can wait on
+                        // a full record channel through a whole rotation).
+                        if let Err(e) = file.refresh_fingerprint(self.cfg.fingerprint_bytes) {
+                            tracing::debug!(path = %file.path().display(), error = %e, "fingerprint failed");
+                        }
+                        n
+                    }
                     Ok(ReadOutcome::Changed) if file.lifecycle == Lifecycle::Live => {
                         self.rescan_now = true;
                         0
@@ -354,7 +370,9 @@ impl FlowTailer {
                 true
             }
             Ok(false) => {
-                // Moved, replaced or rewritten since it was closed: the scan decides.
+                // Moved, replaced or rewritten since it was closed: the scan decides
+                // (and checks the marker even if size and mtime look unchanged).
+                file.suspect = true;
                 self.rescan_now = true;
                 false
             }

@@ -10,10 +10,18 @@
 //! | size below the read position, or the bytes before it changed | truncated or rewritten | a copy with our fingerprint holding the bytes (copytruncate) continues the same file; otherwise the old incarnation is finished and the file is read again from 0 as a new one |
 //! | inode not found | renamed out of the pattern or deleted | drain through the open descriptor, then finish |
 //!
-//! A new inode is a copy (ignored) if a tracked file has the same fingerprint and the
-//! same bytes at the copy's end; otherwise it resumes from its checkpoint (found by
-//! fingerprint even if renamed, validated by size and marker) or starts at 0
-//! (`initialPosition` only on a flow's very first scan).
+//! A new inode with a live tracked file's fingerprint is a copy if it is a prefix of that
+//! file now (same bytes before the copy's end: ignored, the file itself is read), or if
+//! that file has lost the bytes before its read position since the scan listed it
+//! (truncated under the scan) while the new inode holds them at that position: the next
+//! scan hands the read position over to it, as for any copytruncate. Otherwise it resumes
+//! from its checkpoint (found by fingerprint even if renamed, validated by size and
+//! marker) or starts at 0 (`initialPosition` only on a flow's very first scan). A copy
+//! whose size changes is judged again, so a new file that merely starts like a tracked
+//! one (a common header) is read once its own content shows.
+//!
+//! The scan's sizes are a snapshot: logrotate copies and truncates while the scan runs.
+//! Decisions that could read bytes twice or skip them read the files again.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -38,16 +46,21 @@ fn key(c: &Candidate) -> Key {
 
 /// Opens `c` and checks it is still the inode the scan saw.
 fn open_candidate(c: &Candidate) -> Option<File> {
-    let file = File::open(&c.path).ok()?;
-    let meta = file.metadata().ok()?;
-    (meta.dev() == c.dev && meta.ino() == c.inode).then_some(file)
+    open_inode(&c.path, c.dev, c.inode)
 }
 
 impl FlowTailer {
     pub(super) fn reconcile(&mut self) {
+        let candidates = self.pattern.scan();
+        self.reconcile_with(&candidates);
+    }
+
+    /// Applies one scan's listing. The files keep changing after `scan` stat-ed them
+    /// (a copy grows, the original is truncated), so every decision that matters reads
+    /// the files again instead of trusting the listed sizes.
+    pub(super) fn reconcile_with(&mut self, candidates: &[Candidate]) {
         self.last_reconcile = Instant::now();
         self.rescan_now = false;
-        let candidates = self.pattern.scan();
         let index: HashMap<Key, usize> = candidates
             .iter()
             .enumerate()
@@ -73,13 +86,17 @@ impl FlowTailer {
                         f.missed_scans = 0;
                     }
                     claimed.insert(k);
-                    self.follow(id, &candidates[i], &candidates, &mut claimed);
+                    self.follow(id, &candidates[i], candidates, &mut claimed);
                 }
                 None => self.missed(id),
             }
         }
-        self.copies.retain(|k, _| index.contains_key(k));
-        for c in &candidates {
+        // A copy that changed size since it was judged is judged again: a copy in
+        // progress stays a copy, but a new file that only started like a tracked one
+        // (a common header) shows its own content as it grows and must be read.
+        self.copies
+            .retain(|k, size| index.get(k).is_some_and(|&i| candidates[i].size == *size));
+        for c in candidates {
             let k = key(c);
             if claimed.contains(&k)
                 || self.by_inode.contains_key(&k)
@@ -209,10 +226,26 @@ impl FlowTailer {
             .ok()
             .flatten();
         if let Some(fp) = fp {
-            if self.is_copy_of_tracked(c, fp) {
-                tracing::info!(path = %c.path.display(), "a copy of a tracked file; not read");
-                self.copies.insert(key(c), fp);
-                return;
+            match self.copy_of_tracked(c, &handle, fp) {
+                Some(Kinship::CopyOfLive) => {
+                    tracing::info!(path = %c.path.display(), "a copy of a tracked file; not read");
+                    self.copies.insert(key(c), c.size);
+                    return;
+                }
+                Some(Kinship::CopyOfTruncated(original)) => {
+                    // The scan stat-ed the original before it was truncated: the next
+                    // scan sees the truncation and hands the read position over to this
+                    // copy (`on_truncated`); the original is not read until then. The
+                    // copy is not filed as one, so if that does not happen it is judged
+                    // again (read from 0 at worst, never skipped).
+                    tracing::info!(path = %c.path.display(), "a copy of a tracked file truncated since the scan; continuing in it at the next scan");
+                    if let Some(f) = self.files.get_mut(&original) {
+                        f.suspect = true;
+                    }
+                    self.rescan_now = true;
+                    return;
+                }
+                None => {}
             }
         }
         if fp.is_none() && self.may_be_a_copy_in_progress(c, &handle) {
@@ -249,11 +282,9 @@ impl FlowTailer {
                 .path
                 .file_name()
                 .is_some_and(|n| name.starts_with(n.as_encoded_bytes()));
-            if f.lifecycle != Lifecycle::Live
-                || !named_after
-                || f.size < c.size
-                || key(c) == (f.dev, f.inode)
-            {
+            // No size check from the scan: the tracked file may have grown since it was
+            // listed, and the read below fails if it is really shorter.
+            if f.lifecycle != Lifecycle::Live || !named_after || key(c) == (f.dev, f.inode) {
                 return false;
             }
             let mut theirs = vec![0u8; c.size as usize];
@@ -264,19 +295,48 @@ impl FlowTailer {
         })
     }
 
-    fn is_copy_of_tracked(&self, c: &Candidate, fp: u64) -> bool {
-        self.files.values().any(|f| {
-            f.lifecycle == Lifecycle::Live
-                && f.fingerprint == Some(fp)
-                && f.size >= c.size
-                && match (open_candidate(c), File::open(&f.path)) {
-                    (Some(a), Ok(b)) => {
-                        let (ma, mb) = (identity::marker(&a, c.size), identity::marker(&b, c.size));
-                        matches!((ma, mb), (Ok(Some(x)), Ok(Some(y))) if x == y)
+    /// Whether the new file `c` (open as `copy`, fingerprint `fp`) is a copy of a live
+    /// tracked file, judged on the files' current content (never on the scan's sizes:
+    /// logrotate copies and truncates while the scan runs):
+    ///
+    /// - a prefix of the tracked file as it is now (same bytes before the copy's current
+    ///   end): a copy made before any truncation, finished or still being written;
+    /// - or, when the tracked file no longer holds the bytes before its read position
+    ///   (truncated or rewritten after the scan stat-ed it), a file holding exactly those
+    ///   bytes at that position: the copy of a copytruncate.
+    ///
+    /// A new file that only shares the first bytes (a common header) differs before its
+    /// end, or at the read position, and is not a copy.
+    fn copy_of_tracked(&self, c: &Candidate, copy: &File, fp: u64) -> Option<Kinship> {
+        let copy_len = copy.metadata().ok()?.len();
+        let copy_end = identity::marker(copy, copy_len).ok().flatten()?;
+        self.files
+            .values()
+            .filter(|f| {
+                f.lifecycle == Lifecycle::Live
+                    && f.fingerprint == Some(fp)
+                    && (f.dev, f.inode) != key(c)
+            })
+            .find_map(|f| {
+                let opened;
+                let original = match &f.file {
+                    Some(h) => h,
+                    None => {
+                        opened = open_inode(&f.path, f.dev, f.inode)?;
+                        &opened
                     }
-                    _ => false,
+                };
+                if matches!(identity::marker(original, copy_len), Ok(Some(m)) if m == copy_end) {
+                    return Some(Kinship::CopyOfLive);
                 }
-        })
+                let pos = f.framer.read_position();
+                let original_lost_it =
+                    matches!(identity::marker(original, pos), Ok(m) if m != f.read_marker);
+                let copy_holds_it = pos > 0
+                    && f.read_marker.is_some()
+                    && matches!(identity::marker(copy, pos), Ok(m) if m == f.read_marker);
+                (original_lost_it && copy_holds_it).then_some(Kinship::CopyOfTruncated(f.id))
+            })
     }
 
     /// The checkpoint entry for `c`, if any, validated: its offset, or 0 if the file was
@@ -381,6 +441,23 @@ impl FlowTailer {
         self.files.insert(id, file);
         Some(id)
     }
+}
+
+/// What a new file is to a tracked file with the same fingerprint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kinship {
+    /// A copy of the file as it still is: not read (the file is).
+    CopyOfLive,
+    /// A copy of this file, which has been truncated since: it takes over the file's
+    /// read position.
+    CopyOfTruncated(FileId),
+}
+
+/// Opens `path` if it is still the inode `(dev, inode)`.
+fn open_inode(path: &std::path::Path, dev: u64, inode: u64) -> Option<File> {
+    let file = File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    (meta.dev() == dev && meta.ino() == inode).then_some(file)
 }
 
 /// Regular files in the directory of `path` (for a copy under a non-matching name).
