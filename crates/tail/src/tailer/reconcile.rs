@@ -161,13 +161,15 @@ impl FlowTailer {
                 && fp.is_some_and(|fp| holds_same_bytes(k, fp, fp_len, pos, marker))
         };
         // The copy of a copytruncate: in the pattern, or else beside the file (a copy to
-        // a name the pattern does not match is drained, then finished).
+        // a name the pattern does not match is drained, then finished). A copy made after
+        // this scan listed the directory is only found beside the file, yet its name may
+        // match: the name decides, or the next scan would take it for a new file.
         let copy = match all.iter().find(|k| usable(k)) {
             Some(k) => Some((k.clone(), true)),
-            None => siblings(&c.path)
-                .into_iter()
-                .find(|k| usable(k))
-                .map(|k| (k, false)),
+            None => siblings(&c.path).into_iter().find(|k| usable(k)).map(|k| {
+                let in_pattern = self.pattern.matches(&k.path);
+                (k, in_pattern)
+            }),
         };
         let Some(file) = self.files.get_mut(&id) else {
             return;

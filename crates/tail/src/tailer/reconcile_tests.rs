@@ -351,3 +351,33 @@ fn no_scan_between_reading_a_new_file_and_its_copytruncate() {
 
     rig.assert_received(&[read, unread, after].concat());
 }
+
+/// The scan lists the directory before logrotate's copy exists, but stats the original
+/// after the truncation: the copy is found beside the file, not in the listing. Its name
+/// matches the pattern, so it is followed as the file (not drained as a copy outside the
+/// pattern and then found again by the next scan as a new file).
+#[test]
+fn copy_made_after_the_listing_but_before_the_stat_of_the_truncated_original() {
+    let mut rig = Rig::new();
+    let before = lines("a", 0..2000);
+    append(&rig.log, &before);
+    rig.tailer.reconcile();
+    rig.read_all();
+
+    let mut listing = rig.tailer.pattern.scan();
+    copy_prefix(&rig.log, &rig.path("access.log.1"), None);
+    truncate(&rig.log);
+    let after = lines("c", 0..100);
+    append(&rig.log, &after);
+    // The original's entry as stat-ed after the truncation.
+    let meta = std::fs::metadata(&rig.log).unwrap();
+    for c in listing.iter_mut().filter(|c| c.path == rig.log) {
+        c.size = meta.len();
+        c.mtime_ms = crate::discover::mtime_ms(&meta);
+    }
+    rig.tailer.reconcile_with(&listing);
+    rig.read_all();
+    rig.settle();
+
+    rig.assert_received(&[before, after].concat());
+}
