@@ -58,9 +58,13 @@ enum Command {
     MigrateCheckpoints(migrate::MigrateArgs),
     /// Create the raw delivery streams in AWS, or render the pipeline templates.
     Setup(Box<setup::SetupArgs>),
-    /// Print the man page (roff) to stdout; used when packaging.
+    /// Print the man page (roff) to stdout, or write one page per subcommand into a
+    /// directory; used when packaging.
     #[command(hide = true)]
-    Man,
+    Man {
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<std::path::PathBuf>,
+    },
     /// Print a shell completion script to stdout; used when packaging.
     #[command(hide = true)]
     Completions {
@@ -92,7 +96,10 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Setup(args) => setup::run(*args),
         Command::MigrateCheckpoints(args) => migrate::run(args),
-        Command::Man => io_exit(man::man(Cli::command())),
+        Command::Man { out_dir: None } => io_exit(man::man(Cli::command())),
+        Command::Man { out_dir: Some(dir) } => {
+            io_exit(man::man_pages(Cli::command(), &dir).map(|_| ()))
+        }
         Command::Completions { shell } => io_exit(completions::completions(Cli::command(), shell)),
     }
 }
