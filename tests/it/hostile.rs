@@ -77,7 +77,7 @@ fn invalid_utf8() -> Vec<u8> {
 fn nul_runs() -> Vec<u8> {
     let mut v = Vec::new();
     for n in [1usize, 7, 4096, 65_536, 900_000] {
-        v.extend(std::iter::repeat(0u8).take(n));
+        v.extend(std::iter::repeat_n(0u8, n));
         v.push(b'\n');
         v.extend_from_slice(format!("text after {n} NULs\n").as_bytes());
     }
@@ -466,8 +466,8 @@ fn bad_configs() -> Vec<(&'static str, Vec<u8>, Vec<&'static str>)> {
     };
     let deep = {
         let mut v = b"{\"flows\": ".to_vec();
-        v.extend(std::iter::repeat(b'[').take(100_000));
-        v.extend(std::iter::repeat(b']').take(100_000));
+        v.extend(std::iter::repeat_n(b'[', 100_000));
+        v.extend(std::iter::repeat_n(b']', 100_000));
         v.push(b'}');
         v
     };
