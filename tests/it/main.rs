@@ -36,11 +36,17 @@ mod daemon_shutdown;
 /// End to end: Prometheus counters and health against the endpoint; the agent's status lines.
 mod daemon_metrics;
 
-/// End to end: copytruncate rotations deliver every line exactly once.
-mod daemon_rotation;
-
 /// Hostile files (binary, NUL runs, a 50 MiB line, FIFO, symlink loop...) and bad configurations.
 mod hostile;
 
 /// Chaos, short profile: every rotation mode, every fault kind, outages and SIGKILL; nothing lost.
 mod chaos;
+
+/// End to end: copytruncate rotations deliver every line exactly once.
+mod daemon_rotation;
+
+/// config/aws renders and validates against botocore's models.
+mod templates;
+
+/// `firetail setup` against moto.
+mod setup;

@@ -1,5 +1,5 @@
 //! Shared test support: real third-party services started on 127.0.0.1, and clients for
 //! them.
 
-pub mod moto;
 pub mod daemon;
+pub mod moto;
