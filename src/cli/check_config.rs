@@ -65,7 +65,7 @@ pub fn load_and_validate(explicit: Option<&Path>) -> Result<Settings, ExitCode> 
         if let Some(opts) = &flow.data_processing_options {
             if let Err(e) = firetail_process::Chain::from_options(opts) {
                 problems.push(format!(
-                    "{}: flow {} ({}): dataProcessingOptions: {e}",
+                    "{}: flows[{}] ({}): dataProcessingOptions: {e}",
                     flow.origin.display(),
                     flow.index,
                     flow.id
@@ -77,7 +77,7 @@ pub fn load_and_validate(explicit: Option<&Path>) -> Result<Settings, ExitCode> 
         framing.file_footer_pattern = flow.file_footer_pattern.clone();
         if let Err(e) = framing.compile() {
             problems.push(format!(
-                "{}: flow {} ({}): {e}",
+                "{}: flows[{}] ({}): {e}",
                 flow.origin.display(),
                 flow.index,
                 flow.id

@@ -9,6 +9,9 @@ mod moto_smoke;
 /// Every Kinesis Agent vector through the preview code path.
 mod vectors;
 
+/// The same PutRecordBatch calls against moto and local-firehose deliver the same bytes.
+mod local_vs_moto;
+
 /// CloudWatch metrics against moto; the Grafana dashboard and Prometheus alert rules.
 mod cloudwatch;
 
@@ -50,3 +53,12 @@ mod templates;
 
 /// `firetail setup` against moto.
 mod setup;
+
+/// End to end: SIGHUP adds, removes and re-adds flows; every line exactly once.
+mod reload;
+
+/// `firetail run` under a stand-in systemd: READY, WATCHDOG, RELOADING, STOPPING.
+mod sd_notify;
+
+/// `firetail preview` as a command: jsonl against the vectors, human format, exit codes.
+mod preview_cli;
