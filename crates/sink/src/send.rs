@@ -155,7 +155,8 @@ struct Flow<C: ?Sized> {
     pacer: Option<Pacer>,
     pace_until: Option<Instant>,
     permanent: Option<PermanentState>,
-    last_warned: Option<Instant>,
+    /// Per kind of WARN: when it was last logged and how often it recurred since.
+    warned: HashMap<String, (Option<Instant>, u64)>,
     warned_bad_key: bool,
     input_closed: bool,
     summary: SinkSummary,
@@ -197,7 +198,7 @@ impl<C: PutClient + ?Sized> Flow<C> {
             hold_until: None,
             pace_until: None,
             permanent: None,
-            last_warned: None,
+            warned: HashMap::new(),
             warned_bad_key: false,
             input_closed: false,
             summary: SinkSummary::default(),
@@ -685,19 +686,30 @@ impl<C: PutClient + ?Sized> Flow<C> {
         }
     }
 
+    /// One WARN line per kind of trouble per [`REPEAT_LOG_INTERVAL`], carrying how many
+    /// times it happened since the last line, so a throttling storm costs the journal a
+    /// line a minute instead of one per request.
     fn warn_now_and_then(&mut self, now: Instant, what: &str) {
-        if self
-            .last_warned
-            .is_some_and(|last| now.duration_since(last) < REPEAT_LOG_INTERVAL)
-        {
+        let (last, repeats) = self.warned.entry(what.to_string()).or_insert((None, 0));
+        if last.is_some_and(|l| now.duration_since(l) < REPEAT_LOG_INTERVAL) {
+            *repeats += 1;
+            debug!(flow = %self.cfg.flow_id, "{what}");
             return;
         }
-        self.last_warned = Some(now);
+        let since = match (*last, *repeats) {
+            (Some(l), n) if n > 0 => format!(
+                "; {n} more time(s) in the last {:.0?}",
+                now.duration_since(l)
+            ),
+            _ => String::new(),
+        };
+        *last = Some(now);
+        *repeats = 0;
         warn!(
             flow = %self.flow_id(),
             stream = %self.cfg.stream,
             concurrency = self.aimd.limit(),
-            "{what} (repeats are logged at DEBUG for {REPEAT_LOG_INTERVAL:?})"
+            "{what}{since} (repeats are counted and logged at most every {REPEAT_LOG_INTERVAL:?})"
         );
     }
 
