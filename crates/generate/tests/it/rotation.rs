@@ -210,9 +210,18 @@ fn follow_while_generating(
     let hs = handshake.clone();
     cfg.on_rotate = Some(Arc::new(move |r: &Rotation| hs.announce_and_wait(r.count)));
     let mode = cfg.rotation.as_ref().unwrap().mode;
+    // The follower must hold the first file before the first rotation, or a slow start
+    // (a loaded CI machine) makes it open the second file and miss the first. The
+    // generator appends, so an empty file created here is the one it writes.
+    let early = if mode == RotateMode::Dated {
+        None
+    } else {
+        File::create(&base).unwrap();
+        Some(Follower::open(dir.path(), &base, mode))
+    };
     let generator = spawn(cfg, Arc::new(AtomicBool::new(false)));
 
-    let mut follower = Follower::open(dir.path(), &base, mode);
+    let mut follower = early.unwrap_or_else(|| Follower::open(dir.path(), &base, mode));
     loop {
         let got = follower.read_available();
         if handshake.announced() > follower.rotations {
