@@ -43,6 +43,10 @@ use crate::daemon::flow::FlowPipeline;
 /// hand-offs between tasks.
 pub const RECORD_CHANNEL_CHUNKS: usize = 16;
 
+/// How often histogram samples are folded into buckets when nobody scrapes `/metrics`
+/// (unfolded samples cost memory per request).
+const TELEMETRY_UPKEEP: Duration = Duration::from_secs(5);
+
 /// Called once every flow is running, with each flow's counters.
 pub type ReadyHook = Box<dyn FnOnce(Vec<Arc<FlowCounters>>) + Send>;
 
@@ -155,6 +159,19 @@ pub async fn run(
     let observability =
         crate::telemetry::Observability::new(crate::telemetry::install(), views_rx.clone());
     let metrics_stop = CancellationToken::new();
+    tokio::spawn({
+        let obs = observability.clone();
+        let stop = metrics_stop.clone();
+        async move {
+            let mut tick = tokio::time::interval(TELEMETRY_UPKEEP);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => obs.run_upkeep(),
+                    _ = stop.cancelled() => return,
+                }
+            }
+        }
+    });
     if let Some(addr) = settings.metrics_listen {
         let bound = crate::telemetry::serve(addr, observability.clone(), metrics_stop.clone())
             .await

@@ -83,6 +83,13 @@ impl Observability {
         }
     }
 
+    /// Drains the histograms' pending samples into their buckets. Rendering does it
+    /// too, but without a scraper nothing would, and each request's samples would pile up
+    /// in memory; the daemon calls this on a timer.
+    pub fn run_upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
     /// The Prometheus text exposition, with flow counters copied in first.
     pub fn render(&self) -> String {
         let flows = self.flows.borrow().clone();
