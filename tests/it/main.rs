@@ -45,6 +45,9 @@ mod hostile;
 /// Chaos, short profile: every rotation mode, every fault kind, outages and SIGKILL; nothing lost.
 mod chaos;
 
+/// End to end: memory stays flat through a full outage; all delivered afterwards.
+mod daemon_outage_memory;
+
 /// End to end: copytruncate rotations deliver every line exactly once.
 mod daemon_rotation;
 

@@ -106,6 +106,11 @@ impl Daemon {
         d
     }
 
+    /// The running child's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// Starts the daemon again with the same configuration. It must not be running.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "the daemon is still running");
