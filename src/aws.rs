@@ -7,10 +7,14 @@
 //! name.
 //!
 //! The region deliberately differs from the agent: it never silently becomes us-east-1
-//! for Firehose. It is, in order: the firetail region key for that service, the SDK
-//! region chain (`AWS_REGION`, profile, IMDS), the region named in the configured
-//! endpoint's host name, and only then, for an endpoint that names none (a local
-//! stand-in), `us-east-1`, which such endpoints ignore.
+//! for Firehose. It is, in order: the region the configuration names for that service
+//! (its region key, `firetail.region`, or the region in a standard AWS endpoint host name,
+//! see `firetail_config::Settings::firehose_region`), the SDK region chain (`AWS_REGION`,
+//! profile, IMDS), and only then, for an endpoint that names none (a local stand-in),
+//! `us-east-1`, which such endpoints ignore.
+//!
+//! Endpoints may be written as the agent's Java SDK took them, a bare host name such as
+//! `firehose.eu-west-1.amazonaws.com`; the Rust SDK needs a URL, so they get `https://`.
 //!
 //! The SDK's own retries are off: the sink retries per record, and an SDK retry would
 //! re-send a whole batch, including records that were already accepted.
@@ -90,7 +94,10 @@ fn timeouts(settings: &AwsSettings) -> TimeoutConfig {
 async fn with_assumed_role(base: SdkConfig, arn: &str, settings: &AwsSettings) -> SdkConfig {
     let mut sts_conf = base.clone();
     if let Some(endpoint) = &settings.sts_endpoint {
-        sts_conf = sts_conf.into_builder().endpoint_url(endpoint).build();
+        sts_conf = sts_conf
+            .into_builder()
+            .endpoint_url(endpoint_url(endpoint))
+            .build();
     }
     let mut builder = aws_config::sts::AssumeRoleProvider::builder(arn)
         .session_name(ASSUME_ROLE_SESSION_NAME)
@@ -105,7 +112,8 @@ async fn with_assumed_role(base: SdkConfig, arn: &str, settings: &AwsSettings) -
         .build()
 }
 
-/// The region for one service, by the order in the module docs.
+/// The region for one service, by the order in the module docs. `svc.region` is the
+/// configuration's answer, which already includes the region of an AWS endpoint's host.
 pub fn resolve_region(
     base: &SdkConfig,
     svc: &ServiceEndpoint,
@@ -118,35 +126,20 @@ pub fn resolve_region(
     if let Some(r) = base.region() {
         return Ok(r.clone());
     }
-    if let Some(endpoint) = &svc.endpoint {
-        return Ok(region_from_endpoint(endpoint)
-            .map(Region::new)
-            .unwrap_or_else(|| Region::from_static("us-east-1")));
+    if svc.endpoint.is_some() {
+        return Ok(Region::from_static("us-east-1"));
     }
     Err(AwsError::NoRegion { service, key })
 }
 
-/// `https://firehose.eu-west-1.amazonaws.com` names eu-west-1; so do FIPS and VPC
-/// endpoint forms, whose second label is the region.
-pub fn region_from_endpoint(endpoint: &str) -> Option<String> {
-    let host = endpoint
-        .split("://")
-        .nth(1)
-        .unwrap_or(endpoint)
-        .split(['/', ':'])
-        .next()?;
-    if !host.ends_with(".amazonaws.com") && !host.ends_with(".amazonaws.com.cn") {
-        return None;
+/// The URL the SDK needs for a configured endpoint: bare host names get `https://`, as the
+/// agent's Java SDK gave them.
+pub fn endpoint_url(endpoint: &str) -> String {
+    if endpoint.contains("://") {
+        endpoint.to_owned()
+    } else {
+        format!("https://{endpoint}")
     }
-    host.split('.')
-        .find(|label| {
-            let parts: Vec<&str> = label.split('-').collect();
-            parts.len() >= 3
-                && parts
-                    .last()
-                    .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
-        })
-        .map(str::to_string)
 }
 
 /// A Firehose client for one endpoint/region pair.
@@ -157,7 +150,7 @@ pub fn firehose_client(
     let region = resolve_region(base, svc, "Firehose", "firetail.firehose.region")?;
     let mut conf = aws_sdk_firehose::config::Builder::from(base).region(region);
     if let Some(e) = &svc.endpoint {
-        conf = conf.endpoint_url(e);
+        conf = conf.endpoint_url(endpoint_url(e));
     }
     Ok(aws_sdk_firehose::Client::from_conf(conf.build()))
 }
@@ -170,26 +163,54 @@ pub fn kinesis_client(
     let region = resolve_region(base, svc, "Kinesis", "kinesis.region")?;
     let mut conf = aws_sdk_kinesis::config::Builder::from(base).region(region);
     if let Some(e) = &svc.endpoint {
-        conf = conf.endpoint_url(e);
+        conf = conf.endpoint_url(endpoint_url(e));
     }
     Ok(aws_sdk_kinesis::Client::from_conf(conf.build()))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::region_from_endpoint;
+    use super::*;
+
+    fn svc(endpoint: Option<&str>, region: Option<&str>) -> ServiceEndpoint {
+        ServiceEndpoint {
+            endpoint: endpoint.map(str::to_owned),
+            region: region.map(str::to_owned),
+        }
+    }
 
     #[test]
-    fn regions_come_from_aws_host_names_only() {
+    fn bare_endpoint_hosts_become_https_urls() {
         assert_eq!(
-            region_from_endpoint("https://firehose.eu-west-1.amazonaws.com").as_deref(),
-            Some("eu-west-1")
+            endpoint_url("firehose.eu-west-1.amazonaws.com"),
+            "https://firehose.eu-west-1.amazonaws.com"
         );
         assert_eq!(
-            region_from_endpoint("https://firehose-fips.us-gov-west-1.amazonaws.com/").as_deref(),
-            Some("us-gov-west-1")
+            endpoint_url("http://127.0.0.1:4573"),
+            "http://127.0.0.1:4573"
         );
-        assert_eq!(region_from_endpoint("http://127.0.0.1:4573"), None);
-        assert_eq!(region_from_endpoint("https://kinesis.example.com"), None);
+    }
+
+    #[test]
+    fn region_never_silently_defaults_for_aws_endpoints() {
+        let bare = SdkConfig::builder().build();
+        let err = resolve_region(
+            &bare,
+            &svc(None, None),
+            "Firehose",
+            "firetail.firehose.region",
+        );
+        assert!(matches!(err, Err(AwsError::NoRegion { .. })));
+        // A local stand-in ignores the signing region, so any will do.
+        let local = resolve_region(&bare, &svc(Some("http://127.0.0.1:1"), None), "F", "k");
+        assert_eq!(local.ok(), Some(Region::from_static("us-east-1")));
+        // The configuration's region wins over the SDK chain.
+        let chain = SdkConfig::builder()
+            .region(Region::from_static("ap-south-1"))
+            .build();
+        let named = resolve_region(&chain, &svc(None, Some("eu-west-1")), "F", "k");
+        assert_eq!(named.ok(), Some(Region::from_static("eu-west-1")));
+        let from_chain = resolve_region(&chain, &svc(None, None), "F", "k");
+        assert_eq!(from_chain.ok(), Some(Region::from_static("ap-south-1")));
     }
 }

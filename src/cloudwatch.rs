@@ -530,7 +530,7 @@ pub fn client(
         .region(region)
         .retry_config(RetryConfig::standard());
     if let Some(endpoint) = &svc.endpoint {
-        conf = conf.endpoint_url(endpoint);
+        conf = conf.endpoint_url(aws::endpoint_url(endpoint));
     }
     Ok(aws_sdk_cloudwatch::Client::from_conf(conf.build()))
 }

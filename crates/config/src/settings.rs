@@ -260,14 +260,26 @@ impl Settings {
 /// (`<service>.<region>.amazonaws.com[.cn]`), as the AWS SDK v1 guesses it.
 pub fn region_from_endpoint(endpoint: &str) -> Option<String> {
     let host = endpoint.split("://").last()?.split(['/', ':']).next()?;
-    let labels: Vec<&str> = host.split('.').collect();
-    let amazonaws = labels.iter().position(|l| *l == "amazonaws")?;
-    let region = *labels.get(amazonaws.checked_sub(1)?)?;
-    let looks_like_region = region.split('-').count() >= 3
-        && region
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-');
-    looks_like_region.then(|| region.to_owned())
+    if !host.ends_with(".amazonaws.com") && !host.ends_with(".amazonaws.com.cn") {
+        return None;
+    }
+    // Regional, FIPS (`firehose-fips.us-gov-west-1…`) and VPC endpoint
+    // (`vpce-0a1b-c2d3.firehose.eu-west-1.vpce.amazonaws.com`) host names all carry the
+    // region as one label shaped like `<area>-<direction>-<digits>`.
+    host.split('.')
+        .find(|label| {
+            let parts: Vec<&str> = label.split('-').collect();
+            let Some((number, words)) = parts.split_last() else {
+                return false;
+            };
+            words.len() >= 2
+                && words
+                    .iter()
+                    .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+                && !number.is_empty()
+                && number.bytes().all(|b| b.is_ascii_digit())
+        })
+        .map(str::to_owned)
 }
 
 /// One flow: a file pattern tailed to one stream.
@@ -878,7 +890,20 @@ mod tests {
             region_from_endpoint("https://kinesis.cn-north-1.amazonaws.com.cn").as_deref(),
             Some("cn-north-1")
         );
+        assert_eq!(
+            region_from_endpoint("https://firehose-fips.us-gov-west-1.amazonaws.com/").as_deref(),
+            Some("us-gov-west-1")
+        );
+        assert_eq!(
+            region_from_endpoint(
+                "vpce-0a1b2c3d4e5f-12345678.firehose.eu-west-1.vpce.amazonaws.com"
+            )
+            .as_deref(),
+            Some("eu-west-1")
+        );
         assert_eq!(region_from_endpoint("http://localhost:4566"), None);
+        assert_eq!(region_from_endpoint("http://127.0.0.1:4573"), None);
+        assert_eq!(region_from_endpoint("https://kinesis.example.com"), None);
         assert_eq!(region_from_endpoint("https://firehose.amazonaws.com"), None);
     }
 }

@@ -36,17 +36,6 @@ impl FirehoseClient {
         }
     }
 
-    /// Builds a client from shared AWS configuration, optionally at `endpoint`
-    /// (`firehose.endpoint`; a bare host gets `https://`).
-    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, endpoint: Option<&str>) -> Self {
-        let mut builder = aws_sdk_firehose::config::Builder::from(sdk);
-        if let Some(endpoint) = endpoint {
-            builder = builder.endpoint_url(endpoint_url(endpoint));
-        }
-        let client = aws_sdk_firehose::Client::from_conf(builder.build());
-        FirehoseClient::new(&client)
-    }
-
     /// The underlying SDK client (retries disabled).
     pub fn sdk(&self) -> &aws_sdk_firehose::Client {
         &self.client
@@ -98,14 +87,5 @@ impl PutClient for FirehoseClient {
 
     fn kind(&self) -> DestinationKind {
         DestinationKind::Firehose
-    }
-}
-
-/// The agent accepts `firehose.endpoint` / `kinesis.endpoint` as a bare host name.
-pub(crate) fn endpoint_url(endpoint: &str) -> String {
-    if endpoint.contains("://") {
-        endpoint.to_owned()
-    } else {
-        format!("https://{endpoint}")
     }
 }

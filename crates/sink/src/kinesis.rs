@@ -8,7 +8,6 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 
 use crate::client::{DestinationKind, PutClient, PutError, PutFuture, RecordResult};
-use crate::firehose::endpoint_url;
 use crate::partition::PartitionKeyPolicy;
 use crate::sdk::map_sdk_error;
 use crate::OutRecord;
@@ -30,17 +29,6 @@ impl KinesisClient {
         KinesisClient {
             client: aws_sdk_kinesis::Client::from_conf(config),
         }
-    }
-
-    /// Builds a client from shared AWS configuration, optionally at `endpoint`
-    /// (`kinesis.endpoint`; a bare host gets `https://`).
-    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, endpoint: Option<&str>) -> Self {
-        let mut builder = aws_sdk_kinesis::config::Builder::from(sdk);
-        if let Some(endpoint) = endpoint {
-            builder = builder.endpoint_url(endpoint_url(endpoint));
-        }
-        let client = aws_sdk_kinesis::Client::from_conf(builder.build());
-        KinesisClient::new(&client)
     }
 
     /// The underlying SDK client (retries disabled).
