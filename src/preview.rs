@@ -5,8 +5,10 @@
 //! it, so the bytes a user previews are the bytes the daemon ships.
 
 use bytes::Bytes;
-use firetail_config::{Destination, FlowSettings, PartitionKeyOption};
+use firetail_config::FlowSettings;
 use firetail_process::{Chain, Outcome};
+
+use crate::daemon::process_stage::{self, ProcessSettings};
 use firetail_tail::frame::{end_of_file_start, Frame, Framer, FramingConfig};
 
 /// A flow reduced to what preview needs.
@@ -14,9 +16,7 @@ pub struct PreviewFlow {
     framing: FramingConfig,
     chain: Chain,
     end_of_file: bool,
-    deterministic_keys: bool,
-    max_record_size: usize,
-    terminator: Vec<u8>,
+    settings: ProcessSettings,
 }
 
 /// What happened to one record.
@@ -100,15 +100,7 @@ impl PreviewFlow {
             framing,
             chain,
             end_of_file: flow.initial_position == firetail_config::InitialPosition::EndOfFile,
-            deterministic_keys: matches!(
-                flow.destination,
-                Destination::Kinesis {
-                    partition_key: PartitionKeyOption::Deterministic,
-                    ..
-                }
-            ),
-            max_record_size: flow.max_record_size_bytes(),
-            terminator: flow.truncated_record_terminator.as_bytes().to_vec(),
+            settings: ProcessSettings::for_flow(flow),
         })
     }
 
@@ -157,45 +149,22 @@ impl PreviewFlow {
         rec: firetail_tail::frame::FramedRecord,
         scratch: &mut Vec<u8>,
     ) -> PreviewRecord {
-        let (status, data) = if self.chain.is_empty() {
-            (Status::Raw, rec.data.clone())
-        } else {
-            scratch.clear();
-            match self.chain.process(&rec.data, scratch) {
-                Outcome::Converted => (Status::Converted, Bytes::copy_from_slice(scratch)),
-                Outcome::Skipped => (Status::Skipped, Bytes::new()),
-                Outcome::RawFallback => (Status::RawFallback, rec.data.clone()),
-                Outcome::Raw => (Status::Raw, rec.data.clone()),
-            }
-        };
-        if status == Status::Skipped {
-            return PreviewRecord {
-                index,
-                offset: rec.offset,
-                length: rec.len,
-                status,
-                output: None,
-                truncated: false,
-                larger_than_buffer: rec.larger_than_buffer,
-                partition_key: None,
-            };
-        }
-        let partition_key = (self.deterministic_keys && status == Status::Converted)
-            .then(|| firetail_process::deterministic_partition_key(&data));
-        let (data, cut) = if self.chain.is_empty() {
-            (data, rec.truncated)
-        } else {
-            firetail_tail::frame::truncate_record(data, self.max_record_size, &self.terminator)
-        };
+        let converted = process_stage::convert(&self.chain, &self.settings, rec.data, scratch);
         PreviewRecord {
             index,
             offset: rec.offset,
             length: rec.len,
-            status,
-            output: Some(data),
-            truncated: cut,
+            status: match converted.outcome {
+                Outcome::Converted => Status::Converted,
+                Outcome::Skipped => Status::Skipped,
+                Outcome::RawFallback => Status::RawFallback,
+                Outcome::Raw => Status::Raw,
+            },
+            // A raw record was cut by the framer; a converted one by `convert`.
+            truncated: converted.data.is_some() && (rec.truncated || converted.cut),
+            output: converted.data,
             larger_than_buffer: rec.larger_than_buffer,
-            partition_key,
+            partition_key: converted.partition_key,
         }
     }
 }

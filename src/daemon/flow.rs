@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use firetail_config::{Destination, FlowSettings, PartitionKeyOption, Settings};
+use firetail_config::{Destination, FlowSettings, Settings};
 use firetail_process::Chain;
 use firetail_record::Acker;
 use firetail_sink::{DestinationKind, PutClient, SinkConfig};
@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::aws::{self, AwsSettings, ServiceEndpoint};
 use crate::daemon::counters::FlowCounters;
-use crate::daemon::process_stage::{self, PartitionKeys, ProcessSettings};
+use crate::daemon::process_stage::{self, ProcessSettings};
 use crate::daemon::RECORD_CHANNEL_CHUNKS;
 
 /// The AWS clients the flows share, built only for the services some flow uses.
@@ -155,7 +155,7 @@ impl FlowPipeline {
         ));
         let process = tokio::spawn(process_stage::run(
             Arc::new(chain),
-            process_settings(flow),
+            ProcessSettings::for_flow(flow),
             records_rx,
             out_tx,
             acker.clone(),
@@ -294,20 +294,6 @@ fn tail_config(flow: &FlowSettings, converts: bool) -> anyhow::Result<firetail_t
             .min_time_between_file_polls
             .max(Duration::from_millis(10)),
     })
-}
-
-fn process_settings(flow: &FlowSettings) -> ProcessSettings {
-    ProcessSettings {
-        partition_keys: match &flow.destination {
-            Destination::Firehose { .. } => None,
-            Destination::Kinesis { partition_key, .. } => Some(match partition_key {
-                PartitionKeyOption::Random => PartitionKeys::Random,
-                PartitionKeyOption::Deterministic => PartitionKeys::Deterministic,
-            }),
-        },
-        max_record_size: flow.max_record_size_bytes(),
-        truncated_record_terminator: flow.truncated_record_terminator.as_bytes().to_vec(),
-    }
 }
 
 fn sink_config(flow: &FlowSettings, stream: &str, kind: DestinationKind) -> SinkConfig {

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use firetail_config::{Destination, FlowSettings, PartitionKeyOption};
 use firetail_process::{Chain, Outcome};
 use firetail_record::{Acker, Record};
 use firetail_sink::OutRecord;
@@ -24,6 +25,22 @@ pub struct ProcessSettings {
     pub max_record_size: usize,
     /// Written over the last bytes of a record cut to `max_record_size`.
     pub truncated_record_terminator: Vec<u8>,
+}
+
+impl ProcessSettings {
+    pub fn for_flow(flow: &FlowSettings) -> ProcessSettings {
+        ProcessSettings {
+            partition_keys: match &flow.destination {
+                Destination::Firehose { .. } => None,
+                Destination::Kinesis { partition_key, .. } => Some(match partition_key {
+                    PartitionKeyOption::Random => PartitionKeys::Random,
+                    PartitionKeyOption::Deterministic => PartitionKeys::Deterministic,
+                }),
+            },
+            max_record_size: flow.max_record_size_bytes(),
+            truncated_record_terminator: flow.truncated_record_terminator.as_bytes().to_vec(),
+        }
+    }
 }
 
 /// Kinesis partition keys.
@@ -49,11 +66,20 @@ pub async fn run(
         let mut out = Vec::with_capacity(records.len());
         for record in records {
             counters.record_parsed(record.span.len());
-            match convert(&chain, &settings, record, &mut scratch, &counters) {
-                Converted::Send(r) => out.push(r),
-                Converted::Skip(span) => {
+            let converted = convert(&chain, &settings, record.data, &mut scratch);
+            if converted.outcome == Outcome::Converted {
+                counters.record_transformed();
+            }
+            match converted.data {
+                Some(data) => out.push(OutRecord {
+                    data,
+                    span: record.span,
+                    partition_key: converted.partition_key,
+                }),
+                None => {
+                    // A LOGTOJSON no-match: nothing will ever be sent for these bytes.
                     counters.record_skipped();
-                    acker.ack(span);
+                    acker.ack(record.span);
                 }
             }
         }
@@ -65,47 +91,63 @@ pub async fn run(
     }
 }
 
-enum Converted {
-    Send(OutRecord),
-    Skip(firetail_record::Span),
+/// One record after the chain, as it goes to the sink. `firetail preview` shows exactly
+/// this, so previewed bytes are shipped bytes.
+#[derive(Debug)]
+pub struct Converted {
+    pub outcome: Outcome,
+    /// The bytes to send; `None` when the chain skipped the record.
+    pub data: Option<Bytes>,
+    /// The chain's output was cut to the destination's record limit.
+    pub cut: bool,
+    /// Kinesis DETERMINISTIC flows: the key; random keys are drawn by the sink.
+    pub partition_key: Option<String>,
 }
 
-fn convert(
+/// Runs the chain over one framed record, then cuts what it produced to the destination's
+/// limit and picks its partition key. `scratch` is reused between calls.
+pub fn convert(
     chain: &Chain,
     settings: &ProcessSettings,
-    record: Record,
+    data: Bytes,
     scratch: &mut Vec<u8>,
-    counters: &FlowCounters,
 ) -> Converted {
     if chain.is_empty() {
         // The framer already cut raw records to the destination's limit.
-        return Converted::Send(OutRecord {
-            partition_key: partition_key(settings, &record.data),
-            data: record.data,
-            span: record.span,
-        });
+        return Converted {
+            outcome: Outcome::Raw,
+            partition_key: partition_key(settings, &data),
+            data: Some(data),
+            cut: false,
+        };
     }
     scratch.clear();
-    let data = match chain.process(&record.data, scratch) {
-        Outcome::Converted => {
-            counters.record_transformed();
-            Bytes::copy_from_slice(scratch)
+    let outcome = chain.process(&data, scratch);
+    let data = match outcome {
+        Outcome::Converted => Bytes::copy_from_slice(scratch),
+        Outcome::Skipped => {
+            return Converted {
+                outcome,
+                data: None,
+                cut: false,
+                partition_key: None,
+            }
         }
-        Outcome::Skipped => return Converted::Skip(record.span),
-        Outcome::RawFallback | Outcome::Raw => record.data,
+        Outcome::RawFallback | Outcome::Raw => data,
     };
     // The key hashes the record before it is cut, as the agent's does.
     let partition_key = partition_key(settings, &data);
-    let (data, _) = firetail_tail::frame::truncate_record(
+    let (data, cut) = firetail_tail::frame::truncate_record(
         data,
         settings.max_record_size,
         &settings.truncated_record_terminator,
     );
-    Converted::Send(OutRecord {
-        data,
-        span: record.span,
+    Converted {
+        outcome,
+        data: Some(data),
+        cut,
         partition_key,
-    })
+    }
 }
 
 fn partition_key(settings: &ProcessSettings, data: &[u8]) -> Option<String> {
