@@ -164,7 +164,6 @@ pub(crate) fn flow_value(f: &FlowSettings, key: &str) -> Option<Value> {
         "firetail.requestTimeoutMillis" => ms(f.request_timeout),
         "firetail.pacing.recordsPerSecond" => opt(&f.pacing_records_per_second),
         "firetail.pacing.bytesPerSecond" => opt(&f.pacing_bytes_per_second),
-        "firetail.partitionKeyHash" => f.partition_key_hash.as_str().into(),
         _ => return None,
     })
 }

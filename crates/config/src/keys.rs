@@ -180,8 +180,6 @@ const fn r(min: i64, max: i64) -> Bounds {
 pub const INITIAL_POSITIONS: &[&str] = &["START_OF_FILE", "END_OF_FILE"];
 /// Legal values of `partitionKeyOption`.
 pub const PARTITION_KEY_OPTIONS: &[&str] = &["RANDOM", "DETERMINISTIC"];
-/// Legal values of `firetail.partitionKeyHash`.
-pub const PARTITION_KEY_HASHES: &[&str] = &["AGENT", "RECORD"];
 /// Legal values of a generator's `format`.
 pub const GENERATOR_FORMATS: &[&str] = &["combined", "common"];
 /// Legal values of a generator's `rotateMode`.
@@ -278,7 +276,6 @@ pub static KEYS: &[KeySpec] = &[
     key("firetail.requestTimeoutMillis", Flow, Long(r(1000, 900_000)), D::Int(60_000), Used, "A request unanswered this long is retried (its records may be duplicated), ms."),
     key("firetail.pacing.recordsPerSecond", Flow, Long(r(1, JAVA_LONG_MAX)), D::Unset, Used, "Send at most this many records/s (unset = unpaced)."),
     key("firetail.pacing.bytesPerSecond", Flow, Long(r(1, JAVA_LONG_MAX)), D::Unset, Used, "Send at most this many bytes/s (unset = unpaced)."),
-    only(key("firetail.partitionKeyHash", Flow, Enum(PARTITION_KEY_HASHES), D::Str("AGENT"), Used, "DETERMINISTIC keys: AGENT = the agent's md5 (of the whole parser buffer for unconverted records), RECORD = md5 of the record."), Kinesis),
     // ---- firetail.generators[i] ----
     key("path", Generator, Path, D::Required, Used, "Absolute path of the log file to write."),
     key("rate", Generator, Int(r(1, 10_000_000)), D::Int(100), Used, "Lines per second."),

@@ -37,5 +37,5 @@ pub use error::{ConfigError, ConfigErrors, ConfigWarning, Location, Section};
 pub use load::{default_config_candidates, load, parse_str, resolve_config_path, Loaded};
 pub use settings::{
     region_from_endpoint, Destination, FlowSettings, GeneratorFormat, GeneratorSettings,
-    InitialPosition, PartitionKeyHash, PartitionKeyOption, RotateMode, Secret, Settings,
+    InitialPosition, PartitionKeyOption, RotateMode, Secret, Settings,
 };

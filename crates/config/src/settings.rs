@@ -47,18 +47,9 @@ pub enum InitialPosition {
 pub enum PartitionKeyOption {
     /// `RANDOM` (default): `Double.toString(random × 1e6)`.
     Random,
-    /// `DETERMINISTIC`: an MD5 of the data (see [`PartitionKeyHash`]).
+    /// `DETERMINISTIC`: the MD5 of the record as sent (the agent hashes its whole parser
+    /// buffer for records it did not convert; see docs/compatibility.md).
     Deterministic,
-}
-
-/// `firetail.partitionKeyHash`: what `DETERMINISTIC` hashes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PartitionKeyHash {
-    /// `AGENT` (default): the Kinesis Agent's behaviour, including its bug of hashing the
-    /// whole parser buffer for records that were not converted.
-    Agent,
-    /// `RECORD`: the MD5 of the record's own bytes.
-    Record,
 }
 
 /// A generator's `format`.
@@ -101,7 +92,6 @@ macro_rules! agent_names {
 
 agent_names!(InitialPosition { StartOfFile => "START_OF_FILE", EndOfFile => "END_OF_FILE" });
 agent_names!(PartitionKeyOption { Random => "RANDOM", Deterministic => "DETERMINISTIC" });
-agent_names!(PartitionKeyHash { Agent => "AGENT", Record => "RECORD" });
 agent_names!(GeneratorFormat { Combined => "combined", Common => "common" });
 agent_names!(RotateMode { None => "none", Rename => "rename", CopyTruncate => "copytruncate", Dated => "dated" });
 
@@ -352,8 +342,6 @@ pub struct FlowSettings {
     pub pacing_records_per_second: Option<u64>,
     /// `firetail.pacing.bytesPerSecond`
     pub pacing_bytes_per_second: Option<u64>,
-    /// `firetail.partitionKeyHash` (Kinesis `DETERMINISTIC` only)
-    pub partition_key_hash: PartitionKeyHash,
 }
 
 impl FlowSettings {
@@ -655,10 +643,6 @@ fn flow_from(
         request_timeout: r.millis("firetail.requestTimeoutMillis"),
         pacing_records_per_second: r.opt_u64("firetail.pacing.recordsPerSecond"),
         pacing_bytes_per_second: r.opt_u64("firetail.pacing.bytesPerSecond"),
-        partition_key_hash: r
-            .str("firetail.partitionKeyHash")
-            .and_then(PartitionKeyHash::from_name)
-            .unwrap_or(PartitionKeyHash::Agent),
     }
 }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use firetail_config::{
-    parse_str, Destination, InitialPosition, PartitionKeyHash, PartitionKeyOption, REDACTED,
+    parse_str, Destination, InitialPosition, PartitionKeyOption, REDACTED,
 };
 use serde_json::{json, Value};
 
@@ -28,7 +28,7 @@ fn delivery_stream_wins_over_kinesis_stream() {
 fn kinesis_flow_reads_its_keys() {
     let cfg = json!({"flows": [{
         "filePattern": "/var/log//app/*.log", "kinesisStream": "k", "partitionKeyOption": "DETERMINISTIC",
-        "firetail.partitionKeyHash": "RECORD", "initialPosition": "START_OF_FILE", "maxBufferAgeMillis": "5000",
+        "initialPosition": "START_OF_FILE", "maxBufferAgeMillis": "5000",
         "firetail.idleFlushMillis": 250, "firetail.pacing.bytesPerSecond": 1000000
     }]});
     let s = ok(&cfg).settings;
@@ -42,7 +42,6 @@ fn kinesis_flow_reads_its_keys() {
             ..
         }
     ));
-    assert_eq!(flow.partition_key_hash, PartitionKeyHash::Record);
     assert_eq!(flow.initial_position, InitialPosition::StartOfFile);
     assert_eq!(flow.max_buffer_age, Duration::from_secs(5));
     assert_eq!(flow.max_buffer_size_bytes, 5_242_880);
