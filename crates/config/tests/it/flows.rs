@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use firetail_config::{
-    parse_str, Destination, InitialPosition, PartitionKeyOption, REDACTED,
-};
+use firetail_config::{parse_str, Destination, InitialPosition, PartitionKeyOption, REDACTED};
 use serde_json::{json, Value};
 
 use crate::{base, ok};
