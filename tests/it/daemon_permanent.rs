@@ -14,9 +14,9 @@ use crate::support::daemon::{
     agent_config, eventually, firehose_flow, http_get, tally, Daemon, LineWriter,
 };
 
-/// The sink's `permanent_retry_interval` as the daemon sets it (the SinkConfig default;
-/// no agent.json key changes it).
-const PERMANENT_RETRY: Duration = Duration::from_secs(30);
+/// `firetail.permanentRetryMillis` for the no-restart test: short, so the test does not
+/// wait out the 30 s default, yet long enough that a retry lands after the fix.
+const PERMANENT_RETRY: Duration = Duration::from_secs(3);
 
 async fn create_stream(endpoint: &str, name: &str) {
     let conf = aws_sdk_firehose::Config::builder()
@@ -152,7 +152,9 @@ async fn delivery_resumes_without_a_restart_once_the_stream_exists() {
     writer.write_lines(100);
     let mut cfg = agent_config(tmp.path());
     cfg["firehose.endpoint"] = json!(server.endpoint_url());
-    cfg["flows"] = json!([firehose_flow(&logs.join("access.log*"), STREAM)]);
+    let mut flow = firehose_flow(&logs.join("access.log*"), STREAM);
+    flow["firetail.permanentRetryMillis"] = json!(PERMANENT_RETRY.as_millis() as u64);
+    cfg["flows"] = json!([flow]);
     let mut daemon = Daemon::start(tmp.path(), &cfg);
     let error = daemon
         .wait_for_log(Duration::from_secs(10), |l| is_not_found_error(l, STREAM))
