@@ -26,6 +26,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
+use firetail_config::Settings;
 
 /// The Kinesis Agent's AssumeRole session name, kept so CloudTrail filters still match.
 const ASSUME_ROLE_SESSION_NAME: &str = "AWSKinesisAgent";
@@ -44,11 +45,53 @@ pub struct AwsSettings {
     pub region: Option<String>,
 }
 
+impl AwsSettings {
+    /// The credential, role, timeout and region keys of an `agent.json`.
+    pub fn from_settings(s: &Settings) -> AwsSettings {
+        AwsSettings {
+            access_key_id: s.aws_access_key_id.clone(),
+            secret_access_key: s
+                .aws_secret_access_key
+                .as_ref()
+                .map(|k| k.expose().to_string()),
+            assume_role_arn: s.assume_role_arn.clone(),
+            assume_role_external_id: s.assume_role_external_id.clone(),
+            sts_endpoint: s.sts_endpoint.clone(),
+            connect_timeout: Some(s.connection_timeout),
+            read_timeout: Some(s.socket_timeout),
+            region: s.region.clone(),
+        }
+    }
+}
+
 /// One service's endpoint and region keys.
 #[derive(Clone, Debug, Default)]
 pub struct ServiceEndpoint {
     pub endpoint: Option<String>,
     pub region: Option<String>,
+}
+
+impl ServiceEndpoint {
+    pub fn firehose(s: &Settings) -> ServiceEndpoint {
+        ServiceEndpoint {
+            endpoint: s.firehose_endpoint.clone(),
+            region: s.firehose_region(),
+        }
+    }
+
+    pub fn kinesis(s: &Settings) -> ServiceEndpoint {
+        ServiceEndpoint {
+            endpoint: s.kinesis_endpoint.clone(),
+            region: s.kinesis_region(),
+        }
+    }
+
+    pub fn cloudwatch(s: &Settings) -> ServiceEndpoint {
+        ServiceEndpoint {
+            endpoint: s.cloudwatch_endpoint.clone(),
+            region: s.cloudwatch_region(),
+        }
+    }
 }
 
 /// Errors building AWS clients; each says which key to set.

@@ -521,10 +521,7 @@ pub fn client(
     settings: &Settings,
     base: &SdkConfig,
 ) -> Result<aws_sdk_cloudwatch::Client, AwsError> {
-    let svc = ServiceEndpoint {
-        endpoint: settings.cloudwatch_endpoint.clone(),
-        region: settings.cloudwatch_region(),
-    };
+    let svc = ServiceEndpoint::cloudwatch(settings);
     let region = aws::resolve_region(base, &svc, "CloudWatch", "firetail.cloudwatch.region")?;
     let mut conf = aws_sdk_cloudwatch::config::Builder::from(base)
         .region(region)

@@ -860,29 +860,9 @@ pub mod streams {
         if names.is_empty() {
             return Err(SetupError::NoFirehoseFlows);
         }
-        let base = aws::load_base(&aws_settings(settings)).await;
-        let svc = ServiceEndpoint {
-            endpoint: settings.firehose_endpoint.clone(),
-            region: settings.firehose_region(),
-        };
-        let client = aws::firehose_client(&base, &svc)?;
+        let base = aws::load_base(&AwsSettings::from_settings(settings)).await;
+        let client = aws::firehose_client(&base, &ServiceEndpoint::firehose(settings))?;
         setup_streams(&client, &names, opts).await
-    }
-
-    fn aws_settings(s: &Settings) -> AwsSettings {
-        AwsSettings {
-            access_key_id: s.aws_access_key_id.clone(),
-            secret_access_key: s
-                .aws_secret_access_key
-                .as_ref()
-                .map(|k| k.expose().to_string()),
-            assume_role_arn: s.assume_role_arn.clone(),
-            assume_role_external_id: s.assume_role_external_id.clone(),
-            sts_endpoint: s.sts_endpoint.clone(),
-            connect_timeout: Some(s.connection_timeout),
-            read_timeout: Some(s.socket_timeout),
-            region: s.region.clone(),
-        }
     }
 
     /// Sets up each named stream in turn; stops at the first failure.

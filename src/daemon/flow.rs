@@ -40,23 +40,15 @@ impl Clients {
             .flows
             .iter()
             .any(|f| matches!(f.destination, Destination::Kinesis { .. }));
-        let base = aws::load_base(&aws_settings(settings)).await;
+        let base = aws::load_base(&AwsSettings::from_settings(settings)).await;
         let firehose = if wants_firehose {
-            let svc = ServiceEndpoint {
-                endpoint: settings.firehose_endpoint.clone(),
-                region: settings.firehose_region(),
-            };
-            let client = aws::firehose_client(&base, &svc)?;
+            let client = aws::firehose_client(&base, &ServiceEndpoint::firehose(settings))?;
             Some(Arc::new(firetail_sink::FirehoseClient::new(&client)))
         } else {
             None
         };
         let kinesis = if wants_kinesis {
-            let svc = ServiceEndpoint {
-                endpoint: settings.kinesis_endpoint.clone(),
-                region: settings.kinesis_region(),
-            };
-            let client = aws::kinesis_client(&base, &svc)?;
+            let client = aws::kinesis_client(&base, &ServiceEndpoint::kinesis(settings))?;
             Some(Arc::new(firetail_sink::KinesisClient::new(&client)))
         } else {
             None
@@ -68,22 +60,6 @@ impl Clients {
             cloudwatch: None,
             metadata: None,
         })
-    }
-}
-
-fn aws_settings(s: &Settings) -> AwsSettings {
-    AwsSettings {
-        access_key_id: s.aws_access_key_id.clone(),
-        secret_access_key: s
-            .aws_secret_access_key
-            .as_ref()
-            .map(|k| k.expose().to_string()),
-        assume_role_arn: s.assume_role_arn.clone(),
-        assume_role_external_id: s.assume_role_external_id.clone(),
-        sts_endpoint: s.sts_endpoint.clone(),
-        connect_timeout: Some(s.connection_timeout),
-        read_timeout: Some(s.socket_timeout),
-        region: s.region.clone(),
     }
 }
 
