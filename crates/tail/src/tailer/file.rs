@@ -199,10 +199,25 @@ impl TrackedFile {
     /// computed because the descriptor is closed and the position moved).
     pub fn checkpoint(&self, flow: &str) -> Option<FileCheckpoint> {
         let offset = self.watermark.offset();
-        let marker = match &self.file {
-            Some(f) => identity::marker(f, offset).ok().flatten(),
-            None if offset == self.framer.read_position() => self.read_marker,
-            None => return None,
+        // The marker must name the bytes that were read and acknowledged, not what the
+        // file holds now: acks keep coming after a truncation or rewrite the tailer has
+        // not noticed yet (always so once shutdown stopped the scans). A marker taken
+        // from the file then is missing (the copy of a copytruncate no longer matches
+        // its own checkpoint and is read again) or, for a file refilled past the offset,
+        // that of the new bytes: a restart trusts it and skips them.
+        let marker = if offset == self.framer.read_position() {
+            self.read_marker
+        } else {
+            let f = self.file.as_ref()?;
+            // Marker first, check second: a truncation between the two shows.
+            let marker = identity::marker(f, offset).ok().flatten();
+            let read = identity::marker(f, self.framer.read_position())
+                .ok()
+                .flatten();
+            if read != self.read_marker {
+                return None; // keep the previous checkpoint; retried at the next sync
+            }
+            marker
         };
         Some(FileCheckpoint {
             flow: flow.to_owned(),

@@ -2,6 +2,7 @@
 //! acknowledges, and every rotation style while lines are being written.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod model_regressions;
 mod support;
 
 use std::sync::Arc;

@@ -1,0 +1,96 @@
+//! Deterministic reductions of failures found by the model test (`tests/model.rs`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use firetail_tail::checkpoint::hash_hex;
+use firetail_tail::{identity, FileCheckpoint};
+
+use crate::support::*;
+
+fn entries(cp: &std::path::Path) -> Vec<FileCheckpoint> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(cp).unwrap()).unwrap();
+    serde_json::from_value(v["checkpoints"].clone()).unwrap()
+}
+
+fn marker_hex(bytes: &[u8]) -> Option<String> {
+    let start = bytes.len().saturating_sub(identity::MARKER_BYTES as usize);
+    Some(hash_hex(identity::hash(&bytes[start..])))
+}
+
+/// Starts a flow with gated acks, waits for `n` lines, then cancels its shutdown token
+/// and waits for the tailer to leave its loop: from then on it neither reads nor scans,
+/// but still applies acks and writes the final checkpoint once the acker is dropped.
+async fn stop_reading_with_acks_pending(
+    pattern: &std::path::Path,
+    cp: &std::path::Path,
+    n: usize,
+) -> (Flow, Arc<tokio::sync::Semaphore>) {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let flow = Flow::start(config(pattern), cp, AckPolicy::Gated(gate.clone()));
+    flow.wait_for("every line", |l| l.len() == n).await;
+    flow.shutdown.cancel();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    (flow, gate)
+}
+
+/// Model: copytruncate, then a graceful restart, before the tailer saw the truncation.
+/// The final checkpoint's marker was taken from the truncated file (none), so after the
+/// restart the copy did not match the checkpoint of its own, acknowledged bytes and was
+/// read again from 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_applied_after_an_unseen_copytruncate_keep_the_marker_of_what_was_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let cp = dir.path().join("cp");
+    let pattern = dir.path().join("app.log*");
+    let mut w = Writer::new(&log);
+    for i in 0..10 {
+        w.line(&format!("before the rotation {i:02} {}", "x".repeat(30)));
+    }
+    let acked = std::fs::read(&log).unwrap();
+    let (flow, gate) = stop_reading_with_acks_pending(&pattern, &cp, 10).await;
+    std::fs::copy(&log, dir.path().join("app.log.1")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    gate.add_permits(1_000);
+    flow.stop().await;
+    let at_end: Vec<_> = entries(&cp)
+        .into_iter()
+        .filter(|e| e.offset == acked.len() as u64)
+        .collect();
+    assert_eq!(at_end.len(), 1, "{:#?}", entries(&cp));
+    assert_eq!(at_end[0].marker, marker_hex(&acked));
+
+    w.line("after the restart");
+    let flow = Flow::start(config(&pattern), &cp, AckPolicy::Immediately);
+    flow.wait_for("the new line", |l| !l.is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(flow.stop().await, ["after the restart\n"]);
+}
+
+/// The same root cause, worse: a short file (no fingerprint, so known by inode alone)
+/// truncated and refilled in place. The checkpoint got the old offset with the marker of
+/// the new bytes there, so the restart trusted it, skipped the new file's first bytes and
+/// started inside a line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_applied_after_an_unseen_truncate_and_refill_do_not_skip_the_new_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let cp = dir.path().join("cp");
+    std::fs::write(&log, "old 1\nold 2\n").unwrap();
+    let (flow, gate) = stop_reading_with_acks_pending(&log, &cp, 2).await;
+    // In place, longer than the old offset, shorter than the 256-byte fingerprint.
+    std::fs::write(&log, "new line one\nnew line two\n").unwrap();
+    gate.add_permits(1_000);
+    flow.stop().await;
+
+    let flow = Flow::start(config(&log), &cp, AckPolicy::Immediately);
+    flow.wait_for("the new lines", |l| l.len() >= 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(flow.stop().await, ["new line one\n", "new line two\n"]);
+}
