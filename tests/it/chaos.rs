@@ -18,7 +18,6 @@
 //! endpoint's acceptance log directly; `scripts/chaos` is the same experiment with every
 //! component a separate process, for longer runs (`--short` 5 min, `--long` 1 h).
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -30,7 +29,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 use crate::support::daemon::{
-    agent_config, eventually, find_inode, firehose_flow, lines_before, tally, Daemon,
+    accepted_lines, agent_config, audit_checkpoints, eventually, firehose_flow, tally, Daemon,
 };
 
 const STREAM: &str = "chaos";
@@ -212,48 +211,18 @@ fn read_all_lines(logs: &Path) -> (Vec<String>, usize) {
 /// Right after a kill: how many lines the endpoint holds that the saved checkpoint does not
 /// cover (a restart may send them again); violations where it covers unaccepted lines.
 fn account(daemon: &Daemon, server: &Server, logs: &Path, violations: &mut Vec<String>) -> usize {
-    let accepted: HashSet<Vec<u8>> = server
-        .delivered(STREAM)
-        .iter()
-        .flat_map(|r| r.split_inclusive(|b| *b == b'\n').map(<[u8]>::to_vec))
-        .collect();
+    let accepted = accepted_lines(server, STREAM);
     // The copytruncate live file changes in place: its checkpointed bytes are gone.
     let truncated_inode = std::fs::metadata(logs.join("copytruncate/access.log"))
         .map(|m| m.ino())
         .ok();
-    let kill = daemon.starts();
-    let mut persisted: HashSet<Vec<u8>> = HashSet::new();
-    for entry in daemon.checkpoints() {
-        if entry.offset == 0 || Some(entry.inode) == truncated_inode {
-            continue;
-        }
-        let Some(path) = find_inode(logs, entry.inode) else {
-            violations.push(format!(
-                "kill {kill}: checkpoint for inode {} ({}) but no such file",
-                entry.inode, entry.path
-            ));
-            continue;
-        };
-        match lines_before(&path, entry.offset) {
-            Ok(lines) => {
-                for line in lines {
-                    if !accepted.contains(&line) {
-                        violations.push(format!(
-                            "kill {kill}: {} offset {} covers {:?}, never accepted",
-                            path.display(),
-                            entry.offset,
-                            String::from_utf8_lossy(&line)
-                        ));
-                    }
-                    persisted.insert(line);
-                }
-            }
-            Err(size) => violations.push(format!(
-                "kill {kill}: {} checkpointed at {} but {size} bytes long",
-                path.display(),
-                entry.offset
-            )),
-        }
-    }
-    accepted.difference(&persisted).count()
+    let covered = audit_checkpoints(
+        daemon.starts(),
+        &daemon.checkpoints(),
+        logs,
+        &accepted,
+        |inode| Some(inode) == truncated_inode,
+        violations,
+    );
+    accepted.difference(&covered).count()
 }

@@ -15,9 +15,7 @@ use std::time::{Duration, Instant};
 use firetail_local_firehose::{Faults, Latency, Options, Outcome};
 use serde_json::json;
 
-use crate::support::daemon::{
-    agent_config, eventually, firehose_flow, tally, Daemon, LineWriter, Rotation,
-};
+use crate::support::daemon::{eventually, tally, Daemon, LocalRig, Rotation};
 
 const STREAM: &str = "e2e-faults";
 
@@ -35,27 +33,20 @@ pub fn faulty() -> Faults {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_line_arrives_through_faults_and_duplicates_only_follow_lost_responses() {
     let started = Instant::now();
-    let tmp = tempfile::tempdir().unwrap();
-    let server = firetail_local_firehose::start(Options {
-        dir: tmp.path().join("s3"),
+    let rig = LocalRig::start(Options {
         auto_create: true,
         faults: faulty(),
         seed: 42,
         ..Default::default()
     })
-    .await
-    .unwrap();
-    let logs = tmp.path().join("logs");
-    let mut writer = LineWriter::new(&logs.join("access.log"), "f");
-    let mut cfg = agent_config(tmp.path());
-    cfg["firehose.endpoint"] = json!(server.endpoint_url());
-    let mut flow = firehose_flow(&logs.join("access.log*"), STREAM);
+    .await;
+    let mut writer = rig.writer("f");
+    let mut flow = rig.flow(STREAM);
     // Small batches: more calls, so every kind of fault actually happens.
     flow["maxBufferSizeRecords"] = json!(100);
     flow["retryInitialBackoffMillis"] = json!(20);
     flow["retryMaxBackoffMillis"] = json!(100);
-    cfg["flows"] = json!([flow]);
-    let mut daemon = Daemon::start(tmp.path(), &cfg);
+    let mut daemon = Daemon::start(rig.dir(), &rig.config(vec![flow]));
 
     for round in 0..40 {
         writer.write_lines(75);
@@ -66,20 +57,19 @@ async fn every_line_arrives_through_faults_and_duplicates_only_follow_lost_respo
     }
 
     let all_delivered = eventually(Duration::from_secs(60), || {
-        let delivered = server.delivered(STREAM);
-        tally(writer.lines(), delivered.iter().map(|b| b.as_ref())).missing == 0
+        rig.tally(&writer, STREAM).missing == 0
     })
     .await;
     let (status, _) = daemon.stop(Duration::from_secs(10)).await;
 
-    let delivered = server.delivered(STREAM);
+    let delivered = rig.server.delivered(STREAM);
     let t = tally(writer.lines(), delivered.iter().map(|b| b.as_ref()));
-    let accepted = server.accepted();
+    let accepted = rig.server.accepted();
     let lost_responses = accepted
         .iter()
         .filter(|r| r.outcome == Outcome::ResetAfterDelivery)
         .count() as u64;
-    let stats = server.stats();
+    let stats = rig.server.stats();
     eprintln!(
         "daemon_faults: {} lines in {} files, {} delivered, {} duplicates, {} records accepted \
          with a lost response; faults {:?}; {:.1} s",
@@ -91,7 +81,7 @@ async fn every_line_arrives_through_faults_and_duplicates_only_follow_lost_respo
         stats.faults,
         started.elapsed().as_secs_f64()
     );
-    assert!(!server.log_truncated());
+    assert!(!rig.server.log_truncated());
     assert!(
         all_delivered && t.is_complete(),
         "{t:?}\n{}",

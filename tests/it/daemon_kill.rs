@@ -14,7 +14,6 @@
 //! still handles truncated files: their lines are left out of `persisted` (checkpointed
 //! bytes cannot be told apart from new content), which only loosens the bound.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -23,8 +22,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 use crate::support::daemon::{
-    agent_config, eventually, find_inode, firehose_flow, lines_before, tally, Daemon, LineWriter,
-    Rotation,
+    accepted_lines, audit_checkpoints, eventually, tally, Daemon, LineWriter, LocalRig, Rotation,
 };
 
 const STREAM: &str = "e2e-kill";
@@ -46,9 +44,7 @@ struct KillAccount {
 async fn sigkill_at_random_moments_loses_nothing_and_duplicates_stay_within_the_checkpoint_lag() {
     let started = Instant::now();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0xE2E_4B11);
-    let tmp = tempfile::tempdir().unwrap();
-    let server = firetail_local_firehose::start(Options {
-        dir: tmp.path().join("s3"),
+    let rig = LocalRig::start(Options {
         auto_create: true,
         faults: Faults {
             latency: Latency::Uniform(Duration::from_millis(1), Duration::from_millis(10)),
@@ -57,19 +53,14 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_stay_within_the_
         seed: 3,
         ..Default::default()
     })
-    .await
-    .unwrap();
-    let logs = tmp.path().join("logs");
-    let mut writer = LineWriter::new(&logs.join("access.log"), "k");
-    let mut cfg = agent_config(tmp.path());
-    cfg["firehose.endpoint"] = json!(server.endpoint_url());
-    let mut flow = firehose_flow(&logs.join("access.log*"), STREAM);
+    .await;
+    let mut writer = rig.writer("k");
+    let mut flow = rig.flow(STREAM);
     flow["maxBufferSizeRecords"] = json!(MAX_BUFFER_RECORDS);
     flow["firetail.maxRequestsInFlight"] = json!(MAX_IN_FLIGHT);
-    cfg["flows"] = json!([flow]);
 
     writer.write_lines(50);
-    let mut daemon = Daemon::start(tmp.path(), &cfg);
+    let mut daemon = Daemon::start(rig.dir(), &rig.config(vec![flow]));
     let mut accounts = Vec::new();
     let mut violations = Vec::new();
     for cycle in 0..CYCLES {
@@ -87,7 +78,13 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_stay_within_the_
         daemon.kill9();
         // Requests the endpoint received in full before the kill still complete.
         tokio::time::sleep(Duration::from_millis(150)).await;
-        accounts.push(account(&daemon, &server, &writer, &logs, &mut violations));
+        accounts.push(account(
+            &daemon,
+            &rig.server,
+            &writer,
+            &rig.logs,
+            &mut violations,
+        ));
         // The world goes on while the daemon is down.
         writer.write_lines(rng.gen_range(0..60));
         if rng.gen_bool(0.2) {
@@ -96,13 +93,12 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_stay_within_the_
     }
     daemon.restart();
     let all_delivered = eventually(Duration::from_secs(60), || {
-        let delivered = server.delivered(STREAM);
-        tally(writer.lines(), delivered.iter().map(|b| b.as_ref())).missing == 0
+        rig.tally(&writer, STREAM).missing == 0
     })
     .await;
     let (status, _) = daemon.stop(Duration::from_secs(10)).await;
 
-    let delivered = server.delivered(STREAM);
+    let delivered = rig.server.delivered(STREAM);
     let t = tally(writer.lines(), delivered.iter().map(|b| b.as_ref()));
     let bound: usize = accounts.iter().map(|a| a.resendable).sum();
     let per_kill: Vec<usize> = accounts.iter().map(|a| a.resendable).collect();
@@ -148,45 +144,15 @@ fn account(
     logs: &Path,
     violations: &mut Vec<String>,
 ) -> KillAccount {
-    let accepted: HashSet<Vec<u8>> = server
-        .delivered(STREAM)
-        .iter()
-        .flat_map(|r| r.split_inclusive(|b| *b == b'\n').map(<[u8]>::to_vec))
-        .collect();
-    let mut persisted: HashSet<Vec<u8>> = HashSet::new();
-    let kill = daemon.starts();
-    for entry in daemon.checkpoints() {
-        if entry.offset == 0 || writer.truncated_inodes().contains(&entry.inode) {
-            continue;
-        }
-        let Some(path) = find_inode(logs, entry.inode) else {
-            violations.push(format!(
-                "kill {kill}: checkpoint for inode {} ({}) but no such file",
-                entry.inode, entry.path
-            ));
-            continue;
-        };
-        match lines_before(&path, entry.offset) {
-            Ok(lines) => {
-                for line in lines {
-                    if !accepted.contains(&line) {
-                        violations.push(format!(
-                            "kill {kill}: {} offset {} covers {:?}, which the endpoint never accepted",
-                            path.display(),
-                            entry.offset,
-                            String::from_utf8_lossy(&line)
-                        ));
-                    }
-                    persisted.insert(line);
-                }
-            }
-            Err(size) => violations.push(format!(
-                "kill {kill}: {} checkpointed at {} but only {size} bytes long",
-                path.display(),
-                entry.offset
-            )),
-        }
-    }
+    let accepted = accepted_lines(server, STREAM);
+    let persisted = audit_checkpoints(
+        daemon.starts(),
+        &daemon.checkpoints(),
+        logs,
+        &accepted,
+        |inode| writer.truncated_inodes().contains(&inode),
+        violations,
+    );
     KillAccount {
         accepted: accepted.len(),
         persisted: persisted.len(),

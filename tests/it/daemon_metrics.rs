@@ -18,9 +18,7 @@ use firetail_local_firehose::{Faults, Latency, Options, Outcome};
 use regex::Regex;
 use serde_json::json;
 
-use crate::support::daemon::{
-    agent_config, eventually, firehose_flow, http_get, scrape, tally, Daemon, LineWriter,
-};
+use crate::support::daemon::{eventually, http_get, scrape, tally, Daemon, LocalRig};
 
 const STREAM: &str = "e2e-metrics";
 
@@ -31,9 +29,7 @@ fn get(m: &HashMap<String, f64>, name: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_agree_with_the_endpoint_and_status_lines_match_the_agents_format() {
     let started = Instant::now();
-    let tmp = tempfile::tempdir().unwrap();
-    let server = firetail_local_firehose::start(Options {
-        dir: tmp.path().join("s3"),
+    let rig = LocalRig::start(Options {
         auto_create: true,
         faults: Faults {
             throttle_rate: 0.10,
@@ -46,20 +42,16 @@ async fn metrics_agree_with_the_endpoint_and_status_lines_match_the_agents_forma
         seed: 7,
         ..Default::default()
     })
-    .await
-    .unwrap();
-    let logs = tmp.path().join("logs");
-    let mut writer = LineWriter::new(&logs.join("access.log"), "m");
-    let mut cfg = agent_config(tmp.path());
-    cfg["firehose.endpoint"] = json!(server.endpoint_url());
-    cfg["firetail.metrics.listen"] = json!("127.0.0.1:0");
-    cfg["log.statusReportingPeriodSeconds"] = json!(1);
-    let mut flow = firehose_flow(&logs.join("access.log*"), STREAM);
+    .await;
+    let mut writer = rig.writer("m");
+    let mut flow = rig.flow(STREAM);
     flow["maxBufferSizeRecords"] = json!(100);
     flow["retryInitialBackoffMillis"] = json!(20);
     flow["retryMaxBackoffMillis"] = json!(100);
-    cfg["flows"] = json!([flow]);
-    let mut daemon = Daemon::start(tmp.path(), &cfg);
+    let mut cfg = rig.config(vec![flow]);
+    cfg["firetail.metrics.listen"] = json!("127.0.0.1:0");
+    cfg["log.statusReportingPeriodSeconds"] = json!(1);
+    let mut daemon = Daemon::start(rig.dir(), &cfg);
     let addr = daemon.metrics_addr(Duration::from_secs(10)).await;
 
     let (live, _) = http_get(addr, "/health/live").unwrap();
@@ -78,7 +70,7 @@ async fn metrics_agree_with_the_endpoint_and_status_lines_match_the_agents_forma
 
     let mut m = HashMap::new();
     let caught_up = eventually(Duration::from_secs(60), || {
-        let delivered = server.delivered(STREAM);
+        let delivered = rig.server.delivered(STREAM);
         let done = tally(writer.lines(), delivered.iter().map(|b| b.as_ref())).missing == 0;
         m = scrape(addr);
         done && m.contains_key("firetail_bytes_behind") && get(&m, "firetail_bytes_behind") == 0
@@ -88,13 +80,13 @@ async fn metrics_agree_with_the_endpoint_and_status_lines_match_the_agents_forma
     let (ready, body) = http_get(addr, "/health/ready").unwrap();
     assert_eq!(ready, 200, "{body}");
 
-    let accepted = server.accepted();
+    let accepted = rig.server.accepted();
     let answered = accepted
         .iter()
         .filter(|r| r.outcome == Outcome::Answered)
         .count() as u64;
     let lost = accepted.len() as u64 - answered;
-    let stats = server.stats();
+    let stats = rig.server.stats();
     let rejected: u64 = stats.records_rejected.values().sum();
     let sent = get(&m, "firetail_records_sent_total");
     let failed = get(&m, "firetail_records_failed_total");

@@ -10,9 +10,7 @@ use aws_sdk_firehose::config::{BehaviorVersion, Region};
 use firetail_local_firehose::Options;
 use serde_json::json;
 
-use crate::support::daemon::{
-    agent_config, eventually, firehose_flow, http_get, tally, Daemon, LineWriter,
-};
+use crate::support::daemon::{eventually, http_get, tally, Daemon, LocalRig};
 
 /// `firetail.permanentRetryMillis` for the no-restart test: short, so the test does not
 /// wait out the 30 s default, yet long enough that a retry lands after the fix.
@@ -47,22 +45,16 @@ fn is_not_found_error(line: &str, stream: &str) -> bool {
 async fn missing_stream_is_reported_nothing_is_checkpointed_and_a_restart_after_the_fix_delivers() {
     const STREAM: &str = "e2e-missing";
     let started = Instant::now();
-    let tmp = tempfile::tempdir().unwrap();
-    let server = firetail_local_firehose::start(Options {
-        dir: tmp.path().join("s3"),
+    let rig = LocalRig::start(Options {
         auto_create: false,
         ..Default::default()
     })
-    .await
-    .unwrap();
-    let logs = tmp.path().join("logs");
-    let mut writer = LineWriter::new(&logs.join("access.log"), "p");
+    .await;
+    let mut writer = rig.writer("p");
     writer.write_lines(200);
-    let mut cfg = agent_config(tmp.path());
-    cfg["firehose.endpoint"] = json!(server.endpoint_url());
+    let mut cfg = rig.config(vec![rig.flow(STREAM)]);
     cfg["firetail.metrics.listen"] = json!("127.0.0.1:0");
-    cfg["flows"] = json!([firehose_flow(&logs.join("access.log*"), STREAM)]);
-    let mut daemon = Daemon::start(tmp.path(), &cfg);
+    let mut daemon = Daemon::start(rig.dir(), &cfg);
     let metrics = daemon.metrics_addr(Duration::from_secs(10)).await;
 
     let error = daemon
@@ -104,18 +96,17 @@ async fn missing_stream_is_reported_nothing_is_checkpointed_and_a_restart_after_
         entries.iter().all(|e| e.offset == 0),
         "final checkpoint past a permanent error: {entries:?}"
     );
-    assert!(server.delivered(STREAM).is_empty());
+    assert!(rig.server.delivered(STREAM).is_empty());
 
-    create_stream(&server.endpoint_url(), STREAM).await;
+    create_stream(&rig.server.endpoint_url(), STREAM).await;
     writer.write_lines(100);
     daemon.restart();
     let all_delivered = eventually(Duration::from_secs(20), || {
-        let delivered = server.delivered(STREAM);
-        tally(writer.lines(), delivered.iter().map(|b| b.as_ref())).missing == 0
+        rig.tally(&writer, STREAM).missing == 0
     })
     .await;
     let (status, _) = daemon.stop(Duration::from_secs(10)).await;
-    let delivered = server.delivered(STREAM);
+    let delivered = rig.server.delivered(STREAM);
     let t = tally(writer.lines(), delivered.iter().map(|b| b.as_ref()));
     eprintln!(
         "daemon_permanent (restart): error reported {} ms after start, stop while failing took \
@@ -139,34 +130,26 @@ async fn missing_stream_is_reported_nothing_is_checkpointed_and_a_restart_after_
 async fn delivery_resumes_without_a_restart_once_the_stream_exists() {
     const STREAM: &str = "e2e-late-stream";
     let started = Instant::now();
-    let tmp = tempfile::tempdir().unwrap();
-    let server = firetail_local_firehose::start(Options {
-        dir: tmp.path().join("s3"),
+    let rig = LocalRig::start(Options {
         auto_create: false,
         ..Default::default()
     })
-    .await
-    .unwrap();
-    let logs = tmp.path().join("logs");
-    let mut writer = LineWriter::new(&logs.join("access.log"), "r");
+    .await;
+    let mut writer = rig.writer("r");
     writer.write_lines(100);
-    let mut cfg = agent_config(tmp.path());
-    cfg["firehose.endpoint"] = json!(server.endpoint_url());
-    let mut flow = firehose_flow(&logs.join("access.log*"), STREAM);
+    let mut flow = rig.flow(STREAM);
     flow["firetail.permanentRetryMillis"] = json!(PERMANENT_RETRY.as_millis() as u64);
-    cfg["flows"] = json!([flow]);
-    let mut daemon = Daemon::start(tmp.path(), &cfg);
+    let mut daemon = Daemon::start(rig.dir(), &rig.config(vec![flow]));
     let error = daemon
         .wait_for_log(Duration::from_secs(10), |l| is_not_found_error(l, STREAM))
         .await;
     assert!(error.is_some(), "{}", daemon.log_tail(40));
 
-    create_stream(&server.endpoint_url(), STREAM).await;
+    create_stream(&rig.server.endpoint_url(), STREAM).await;
     let fixed_at = Instant::now();
     writer.write_lines(100);
     let all_delivered = eventually(PERMANENT_RETRY + Duration::from_secs(15), || {
-        let delivered = server.delivered(STREAM);
-        tally(writer.lines(), delivered.iter().map(|b| b.as_ref())).missing == 0
+        rig.tally(&writer, STREAM).missing == 0
     })
     .await;
     let resumed_after = fixed_at.elapsed();

@@ -7,34 +7,25 @@ use std::time::{Duration, Instant};
 use firetail_local_firehose::Options;
 use serde_json::json;
 
-use crate::support::daemon::{
-    agent_config, eventually, firehose_flow, tally, Daemon, LineWriter, Rotation,
-};
+use crate::support::daemon::{eventually, tally, Daemon, LocalRig, Rotation};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copytruncate_rotations_deliver_every_line_exactly_once() {
     const STREAM: &str = "e2e-copytruncate";
     const ROTATIONS: u64 = 20;
     let started = Instant::now();
-    let tmp = tempfile::tempdir().unwrap();
-    let server = firetail_local_firehose::start(Options {
-        dir: tmp.path().join("s3"),
+    let rig = LocalRig::start(Options {
         auto_create: true,
         ..Default::default()
     })
-    .await
-    .unwrap();
-    let logs = tmp.path().join("logs");
-    let mut writer = LineWriter::new(&logs.join("access.log"), "c");
-    let mut cfg = agent_config(tmp.path());
-    cfg["firehose.endpoint"] = json!(server.endpoint_url());
-    let mut flow = firehose_flow(&logs.join("access.log*"), STREAM);
+    .await;
+    let mut writer = rig.writer("c");
+    let mut flow = rig.flow(STREAM);
     // A slow destination, so the tailer lags behind the writer when the file rotates
     // (the reader is paused by backpressure), as under real load.
     flow["firetail.pacing.recordsPerSecond"] = json!(10000);
     flow["maxBufferSizeRecords"] = json!(100);
-    cfg["flows"] = json!([flow]);
-    let mut daemon = Daemon::start(tmp.path(), &cfg);
+    let mut daemon = Daemon::start(rig.dir(), &rig.config(vec![flow]));
 
     for _ in 0..ROTATIONS {
         for _ in 0..5 {
@@ -45,12 +36,11 @@ async fn copytruncate_rotations_deliver_every_line_exactly_once() {
     }
     writer.write_lines(40);
     let all_delivered = eventually(Duration::from_secs(30), || {
-        let delivered = server.delivered(STREAM);
-        tally(writer.lines(), delivered.iter().map(|b| b.as_ref())).missing == 0
+        rig.tally(&writer, STREAM).missing == 0
     })
     .await;
     let (status, _) = daemon.stop(Duration::from_secs(10)).await;
-    let delivered = server.delivered(STREAM);
+    let delivered = rig.server.delivered(STREAM);
     let t = tally(writer.lines(), delivered.iter().map(|b| b.as_ref()));
     let reread = daemon
         .log()

@@ -619,3 +619,120 @@ pub fn lines_before(path: &Path, offset: u64) -> Result<Vec<Vec<u8>>, u64> {
         .map(<[u8]>::to_vec)
         .collect())
 }
+
+/// Checks every entry of a checkpoint file saved right after kill number `kill` against
+/// the lines the endpoint had accepted: a checkpoint must cover only accepted lines (each
+/// breach is pushed to `violations`). Returns the lines the checkpoints cover. Entries for
+/// files truncated in place (`truncated_in_place`) are skipped: their bytes are gone.
+pub fn audit_checkpoints(
+    kill: usize,
+    checkpoints: &[CheckpointEntry],
+    logs: &Path,
+    accepted: &HashSet<Vec<u8>>,
+    truncated_in_place: impl Fn(u64) -> bool,
+    violations: &mut Vec<String>,
+) -> HashSet<Vec<u8>> {
+    let mut covered = HashSet::new();
+    for entry in checkpoints {
+        if entry.offset == 0 || truncated_in_place(entry.inode) {
+            continue;
+        }
+        let Some(path) = find_inode(logs, entry.inode) else {
+            violations.push(format!(
+                "kill {kill}: checkpoint for inode {} ({}) but no such file",
+                entry.inode, entry.path
+            ));
+            continue;
+        };
+        match lines_before(&path, entry.offset) {
+            Ok(lines) => {
+                for line in lines {
+                    if !accepted.contains(&line) {
+                        violations.push(format!(
+                            "kill {kill}: {} offset {} covers {:?}, which the endpoint never accepted",
+                            path.display(),
+                            entry.offset,
+                            String::from_utf8_lossy(&line)
+                        ));
+                    }
+                    covered.insert(line);
+                }
+            }
+            Err(size) => violations.push(format!(
+                "kill {kill}: {} checkpointed at {} but only {size} bytes long",
+                path.display(),
+                entry.offset
+            )),
+        }
+    }
+    covered
+}
+
+/// Every line in the records an endpoint accepted for `stream` (a record may hold several).
+pub fn accepted_lines(server: &firetail_local_firehose::Server, stream: &str) -> HashSet<Vec<u8>> {
+    server
+        .delivered(stream)
+        .iter()
+        .flat_map(|r| r.split_inclusive(|b| *b == b'\n').map(<[u8]>::to_vec))
+        .collect()
+}
+
+/// The usual end-to-end set-up: a temporary directory holding an in-process local
+/// Firehose (objects under `s3/`) and a `logs/` directory, and an `agent.json` for it.
+pub struct LocalRig {
+    pub tmp: tempfile::TempDir,
+    pub server: firetail_local_firehose::Server,
+    pub logs: PathBuf,
+}
+
+impl LocalRig {
+    /// Starts the endpoint with `options` (its `dir` is set here).
+    pub async fn start(options: firetail_local_firehose::Options) -> LocalRig {
+        let tmp = tempfile::tempdir().unwrap();
+        let server = firetail_local_firehose::start(firetail_local_firehose::Options {
+            dir: tmp.path().join("s3"),
+            ..options
+        })
+        .await
+        .unwrap();
+        let logs = tmp.path().join("logs");
+        LocalRig { tmp, server, logs }
+    }
+
+    /// Starts an endpoint that creates streams on first use and injects no faults.
+    pub async fn auto_create() -> LocalRig {
+        LocalRig::start(firetail_local_firehose::Options {
+            auto_create: true,
+            ..Default::default()
+        })
+        .await
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// A writer of `logs/access.log` whose lines start with `prefix`.
+    pub fn writer(&self, prefix: &str) -> LineWriter {
+        LineWriter::new(&self.logs.join("access.log"), prefix)
+    }
+
+    /// [`firehose_flow`] over `logs/access.log*`.
+    pub fn flow(&self, stream: &str) -> Value {
+        firehose_flow(&self.logs.join("access.log*"), stream)
+    }
+
+    /// [`agent_config`] pointed at this endpoint, with `flows`.
+    pub fn config(&self, flows: Vec<Value>) -> Value {
+        let mut cfg = agent_config(self.dir());
+        cfg["firehose.endpoint"] = json!(self.server.endpoint_url());
+        cfg["flows"] = Value::Array(flows);
+        cfg
+    }
+
+    /// Lines written against lines the endpoint holds for `stream`.
+    pub fn tally(&self, writer: &LineWriter, stream: &str) -> Tally {
+        let delivered = self.server.delivered(stream);
+        tally(writer.lines(), delivered.iter().map(|b| b.as_ref()))
+    }
+}
