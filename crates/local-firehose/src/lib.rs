@@ -31,6 +31,8 @@ pub mod batch;
 pub mod delivery;
 mod error;
 mod faults;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod options;
 mod record_log;
 mod server;
