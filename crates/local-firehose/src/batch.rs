@@ -68,10 +68,15 @@ impl<'de: 'a, 'a> Deserialize<'de> for JsonBytes<'a> {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a base64 string")
             }
-            fn visit_borrowed_bytes<E>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+            fn visit_borrowed_bytes<E: serde::de::Error>(
+                self,
+                v: &'de [u8],
+            ) -> Result<Self::Value, E> {
+                no_control_characters(v)?;
                 Ok(JsonBytes(Cow::Borrowed(v)))
             }
-            fn visit_bytes<E>(self, v: &[u8]) -> Result<Self::Value, E> {
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+                no_control_characters(v)?;
                 Ok(JsonBytes(Cow::Owned(v.to_vec())))
             }
             fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
@@ -82,6 +87,18 @@ impl<'de: 'a, 'a> Deserialize<'de> for JsonBytes<'a> {
             }
         }
         d.deserialize_bytes(BytesVisitor(PhantomData))
+    }
+}
+
+/// serde_json does not check raw strings for control characters, which JSON forbids. Base64
+/// has none either (escaped ones included), so refusing them here only makes such a body the
+/// SerializationException it is, before any validation.
+fn no_control_characters<E: serde::de::Error>(v: &[u8]) -> Result<(), E> {
+    match v.iter().find(|b| **b < 0x20) {
+        Some(b) => Err(E::custom(format_args!(
+            "control character 0x{b:02x} in a base64 string"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -150,7 +167,12 @@ pub fn decode_put_record<'a>(
 }
 
 /// Parses a JSON body into an operation's input shape, mapping failures to SerializationException.
+/// The body must be UTF-8 (JSON is): serde_json does not check the strings it skips or reads
+/// as bytes.
 pub fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(ApiError::serialization(format!("Body is not UTF-8: {e}")));
+    }
     serde_json::from_slice(body).map_err(|e| ApiError::serialization(e.to_string()))
 }
 
@@ -285,6 +307,25 @@ mod tests {
 
         let four: Vec<&[u8]> = vec![&exact; 4];
         assert!(decode_put_record_batch(&batch_body("s", &four), &mut scratch).is_ok());
+    }
+
+    #[test]
+    fn a_body_with_a_raw_control_character_is_not_json() {
+        // Found by fuzz/local_firehose_request: `Data` is read as raw bytes, which serde_json
+        // does not check for control characters, so this body (not JSON: a raw NUL in a
+        // string) got the ValidationException of its missing stream name.
+        let mut scratch = Vec::new();
+        for body in [
+            &b"{\"Records\":[{\"Data\":\"YQ\0==\"}]}"[..],
+            b"{\"Record\":{\"Data\":\"\x01\"}}",
+            b"{\"Records\":[{\"Data\":\"YQ==\xff\"}]}",
+        ] {
+            let batch = decode_put_record_batch(body, &mut scratch).map(|_| ());
+            let single = decode_put_record(body, &mut scratch).map(|_| ());
+            for err in [batch.unwrap_err(), single.unwrap_err()] {
+                assert_eq!(err.code, "SerializationException", "{body:?}: {err:?}");
+            }
+        }
     }
 
     #[test]
