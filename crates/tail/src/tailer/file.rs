@@ -190,13 +190,26 @@ impl TrackedFile {
         Ok(())
     }
 
+    /// Stops reading a file whose content changed under the read position (truncated
+    /// or rewritten): what was read is all there is of this incarnation. An
+    /// unterminated line pending in the framer is dropped, not emitted when the file is
+    /// finished: it is the start of a line whose end, if it was written, went with the
+    /// old content (or is in a copy, read there), so it would be a torn record.
+    pub fn abandon(&mut self, rules: Arc<FramingRules>) {
+        self.file = None;
+        self.framer = Framer::new(rules, self.framer.position());
+        // Nothing is known of the bytes before the new read position as they are now.
+        self.read_marker = None;
+    }
+
     /// Settled: nothing buffered in the framer and every issued byte acknowledged.
     pub fn is_settled(&self) -> bool {
         self.watermark.is_settled() && self.framer.pending_len() == 0
     }
 
     /// The checkpoint entry for the current watermark (`None` if the marker cannot be
-    /// computed because the descriptor is closed and the position moved).
+    /// computed: the descriptor is closed and the position moved, or the file no longer
+    /// holds the bytes read).
     pub fn checkpoint(&self, flow: &str) -> Option<FileCheckpoint> {
         let offset = self.watermark.offset();
         // The marker must name the bytes that were read and acknowledged, not what the

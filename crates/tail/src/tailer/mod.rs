@@ -267,6 +267,13 @@ impl FlowTailer {
         let mut open_count = self.files.values().filter(|f| f.file.is_some()).count();
         for id in ids {
             if !self.ensure_open(id, &mut open_count) {
+                // A rotated-away file without a descriptor reads no more (abandoned, or
+                // never opened): it must still be finished, or it is never retired.
+                let mut batch = Vec::new();
+                self.finish_if_drained(id, &mut batch);
+                if !batch.is_empty() {
+                    batches.push(batch);
+                }
                 continue;
             }
             let pending_before = self
@@ -306,7 +313,7 @@ impl FlowTailer {
                     Ok(ReadOutcome::Changed) => {
                         // Rewritten after it left the pattern: what was read is all
                         // there is of it.
-                        file.file = None;
+                        file.abandon(self.rules.clone());
                         0
                     }
                     Err(e) => {

@@ -196,7 +196,7 @@ impl FlowTailer {
             }
         } else {
             tracing::warn!(path = %c.path.display(), read = pos, size = c.size, "file truncated or replaced; reading it again from 0");
-            file.file = None;
+            file.abandon(self.rules.clone());
             file.lifecycle = Lifecycle::RotatedAway;
         }
         if let Some(handle) = open_candidate(c) {

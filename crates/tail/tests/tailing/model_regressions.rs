@@ -94,3 +94,51 @@ async fn acks_applied_after_an_unseen_truncate_and_refill_do_not_skip_the_new_by
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(flow.stop().await, ["new line one\n", "new line two\n"]);
 }
+
+/// Model: a file truncated and refilled under an unterminated line it had read, then
+/// renamed out of the pattern before the next scan. Finishing it emitted the pending
+/// bytes as a record: a torn line (a writer completes its line before the rotation; the
+/// tailer only read it half-written).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_partial_line_of_a_file_rewritten_under_it_is_not_emitted() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "complete line\npartial").unwrap();
+    let flow = Flow::start(config(&log), &dir.path().join("cp"), AckPolicy::Immediately);
+    flow.wait_for("the complete line", |l| l.len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Back to back, so that the next scan finds the file gone, not truncated.
+    let mut f = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
+    f.set_len(0).unwrap();
+    std::io::Write::write_all(&mut f, b"rewritten, longer than before\n").unwrap();
+    std::fs::rename(&log, dir.path().join("elsewhere")).unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(flow.stop().await, ["complete line\n"]);
+}
+
+/// Model (its status, at the end): the incarnation a truncation in place leaves behind
+/// was never finished, so it stayed in the tailer (and its status) for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_incarnation_before_a_truncation_is_retired() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "old 1\nold 2\n").unwrap();
+    let flow = Flow::start(config(&log), &dir.path().join("cp"), AckPolicy::Immediately);
+    flow.wait_for("the old lines", |l| l.len() == 2).await;
+    std::fs::write(&log, "new\n").unwrap();
+    flow.wait_for("the new line", |l| l.len() == 3).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // Status is published every 100 ms: wait for one that shows the new incarnation.
+    let settled = |files: &[firetail_tail::FileStatus]| {
+        files.len() == 1 && files[0].acked_offset == 4 && !files[0].rotated_away
+    };
+    while !settled(&flow.status.borrow().files) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old incarnation is never retired: {:#?}",
+            flow.status.borrow().files
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(flow.stop().await, ["old 1\n", "old 2\n", "new\n"]);
+}
