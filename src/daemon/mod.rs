@@ -157,7 +157,8 @@ pub async fn run(
     };
     let generators = crate::daemon::flow::start_generators(&settings)?;
     let observability =
-        crate::telemetry::Observability::new(crate::telemetry::install(), views_rx.clone());
+        crate::telemetry::Observability::new(crate::telemetry::install(), views_rx.clone())
+            .with_checkpoints(store.clone());
     let metrics_stop = CancellationToken::new();
     tokio::spawn({
         let obs = observability.clone();

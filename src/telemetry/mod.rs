@@ -38,6 +38,7 @@ pub struct FlowView {
 pub struct Observability {
     handle: PrometheusHandle,
     flows: watch::Receiver<Vec<FlowView>>,
+    checkpoints: Option<firetail_tail::CheckpointStore>,
     started: Instant,
 }
 
@@ -79,8 +80,15 @@ impl Observability {
         Observability {
             handle,
             flows,
+            checkpoints: None,
             started: Instant::now(),
         }
+    }
+
+    /// Reports whether `store` is being saved, in `/metrics` and `/health/ready`.
+    pub fn with_checkpoints(mut self, store: firetail_tail::CheckpointStore) -> Self {
+        self.checkpoints = Some(store);
+        self
     }
 
     /// Drains the histograms' pending samples into their buckets. Rendering does it
@@ -97,11 +105,19 @@ impl Observability {
             export_flow(f);
         }
         metrics::gauge!("firetail_uptime_seconds").set(self.started.elapsed().as_secs_f64());
+        if let Some(store) = &self.checkpoints {
+            let health = store.write_health();
+            metrics::counter!("firetail_checkpoint_write_failures_total")
+                .absolute(health.failures_total);
+            metrics::gauge!("firetail_checkpoint_write_failing")
+                .set(if health.failing.is_some() { 1.0 } else { 0.0 });
+        }
         self.handle.render()
     }
 
-    /// `/health/ready`: every flow has either delivered or had nothing to deliver, and
-    /// none is failing permanently. Returns (ready, JSON body).
+    /// `/health/ready`: every flow has either delivered or had nothing to deliver, none is
+    /// failing permanently, and the checkpoint file is being saved (when it is not,
+    /// delivery goes on but a restart would re-send). Returns (ready, JSON body).
     pub fn readiness(&self) -> (bool, serde_json::Value) {
         let mut ready = true;
         let mut flows = serde_json::Map::new();
@@ -129,7 +145,19 @@ impl Observability {
                 serde_json::json!({"ready": ok, "reason": why, "records_sent": sent, "bytes_behind": behind}),
             );
         }
-        (ready, serde_json::json!({"ready": ready, "flows": flows}))
+        let mut body = serde_json::json!({"ready": ready, "flows": flows});
+        if let Some(store) = &self.checkpoints {
+            let health = store.write_health();
+            let saved = health.failing.is_none();
+            body["checkpoints"] = serde_json::json!({
+                "saved": saved,
+                "error": health.failing,
+                "path": store.path().display().to_string(),
+            });
+            ready &= saved;
+            body["ready"] = serde_json::json!(ready);
+        }
+        (ready, body)
     }
 }
 

@@ -25,20 +25,11 @@ use firetail_local_firehose::Options;
 use serde_json::json;
 
 use crate::support::daemon::{agent_config, eventually, firehose_flow, tally, Daemon, LineWriter};
+use crate::support::fs::{fill, is_root, SmallTmpfs};
 
 /// Firehose's record limit; longer lines are cut to it.
 const MAX_RECORD: usize = 1_024_000;
 const HEALTHY: &str = "h-healthy";
-
-fn is_root() -> bool {
-    // The effective uid, from /proc (no libc dependency in the root package).
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        == Some("0")
-}
 
 /// The bytes of `n` pseudo-random bytes (xorshift, seeded), ending with a newline.
 fn binary_blob(n: usize) -> Vec<u8> {
@@ -99,46 +90,6 @@ fn sorted_records(records: &[Bytes]) -> Vec<Vec<u8>> {
     v.sort();
     v
 }
-
-/// A 1 MiB tmpfs mounted at `path`, unmounted on drop. `None` when mounting is not allowed.
-struct SmallTmpfs(PathBuf);
-
-impl SmallTmpfs {
-    fn mount(path: &Path) -> Option<SmallTmpfs> {
-        std::fs::create_dir_all(path).ok()?;
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-            .arg(path)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .ok()?;
-        status.success().then(|| SmallTmpfs(path.to_path_buf()))
-    }
-}
-
-impl Drop for SmallTmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-/// Fills the file system holding `dir` until a write fails with ENOSPC.
-fn fill(dir: &Path) -> std::io::Result<()> {
-    let mut f = std::fs::File::create(dir.join("filler"))?;
-    let block = vec![b'#'; 4096];
-    loop {
-        if let Err(e) = f.write_all(&block) {
-            return if e.raw_os_error() == Some(ENOSPC) {
-                Ok(())
-            } else {
-                Err(e)
-            };
-        }
-    }
-}
-
-/// errno for "No space left on device" on Linux.
-const ENOSPC: i32 = 28;
 
 /// The flows of the hostile run: one directory (and stream) per input.
 struct Corpus {
@@ -260,7 +211,7 @@ fn build_corpus(root: &Path) -> Corpus {
     c.ok_beside("unreadable", &unreadable);
 
     let full_dir = root.join("full-mount");
-    match SmallTmpfs::mount(&full_dir) {
+    match SmallTmpfs::mount(&full_dir, "1m") {
         Some(fs) => {
             let name = "full";
             let dir = full_dir.clone();

@@ -33,6 +33,9 @@ mod daemon_kill;
 /// End to end: a missing stream is reported, never checkpointed past, and recovered from.
 mod daemon_permanent;
 
+/// End to end: the checkpoint file system fills up; reported, nothing lost, recovered.
+mod daemon_checkpoint_disk;
+
 /// End to end: SIGTERM under load exits in time with a sound checkpoint.
 mod daemon_shutdown;
 

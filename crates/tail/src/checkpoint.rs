@@ -9,6 +9,13 @@
 //! old or the new state, never a torn one. The stored offsets are watermarks, so they
 //! never pass an unacknowledged byte (see `watermark.rs`).
 //!
+//! A write that fails (a full or read-only file system) loses nothing by itself: delivery
+//! goes on, the state stays dirty and every tick tries again, and the old file stays whole.
+//! What it costs is duplicates: a restart before the next good write re-sends what was
+//! acknowledged since the last one. So failures are loud but not noisy (one ERROR, then one
+//! a minute), visible in [`CheckpointStore::write_health`] (the daemon's readiness and
+//! metrics), and the partial temp file is removed so it does not hold the space it lacked.
+//!
 //! Format (pinned by a golden test): `{"version":1,"checkpoints":[...]}`, entries keyed
 //! by flow id and `(dev, inode)`, sorted. Entries of files gone for longer than the TTL
 //! are forgotten when the store is opened.
@@ -18,7 +25,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
@@ -86,7 +93,20 @@ struct StoreInner {
     state: Mutex<StoreState>,
     /// Serialises writers so two flushes never interleave their temp files.
     write_lock: Mutex<()>,
+    health: Mutex<WriteHealth>,
 }
+
+/// Whether the checkpoint file is being saved.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteHealth {
+    /// While writes fail: the latest error.
+    pub failing: Option<String>,
+    /// Failed writes since the store was opened.
+    pub failures_total: u64,
+}
+
+/// How often a write failure that goes on is logged again.
+const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The checkpoint file of the daemon. Cheap to clone (an `Arc`).
 #[derive(Clone)]
@@ -177,6 +197,7 @@ impl CheckpointStore {
                 flush_interval,
                 state: Mutex::new(state),
                 write_lock: Mutex::new(()),
+                health: Mutex::new(WriteHealth::default()),
             }),
         })
     }
@@ -194,27 +215,74 @@ impl CheckpointStore {
         flush(&self.inner)
     }
 
+    /// Whether the latest write succeeded, and how many failed so far.
+    pub fn write_health(&self) -> WriteHealth {
+        lock(&self.inner.health).clone()
+    }
+
+    /// The checkpoint file's path.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
     /// Flushes every `flush_interval` until `shutdown` fires, then a final time. Cancel
     /// `shutdown` only after the flows' `run_flow` returned, so their final acks are in.
     pub async fn run_writer(&self, shutdown: CancellationToken) -> Result<(), TailError> {
         let mut tick = tokio::time::interval(self.inner.flush_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failures = FailureLog::default();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tick.tick() => {
                     let inner = self.inner.clone();
-                    let result = tokio::task::spawn_blocking(move || flush(&inner)).await;
-                    match result {
-                        Ok(Ok(())) => {}
-                        // Keep going: the state is still dirty and the next tick retries.
-                        Ok(Err(e)) => tracing::error!(error = %e, "checkpoint write failed"),
+                    match tokio::task::spawn_blocking(move || flush(&inner)).await {
+                        Ok(result) => failures.record(&result),
                         Err(e) => tracing::error!(error = %e, "checkpoint writer task failed"),
                     }
                 }
             }
         }
         self.flush_now()
+    }
+}
+
+/// Logs failed writes once when they start, once a minute while they go on, and once
+/// when they stop. Every tick retries, so logging each one would flood the journal.
+#[derive(Default)]
+struct FailureLog {
+    in_a_row: u64,
+    last_logged: Option<Instant>,
+}
+
+impl FailureLog {
+    fn record(&mut self, result: &Result<(), TailError>) {
+        match result {
+            Ok(()) => {
+                if self.in_a_row > 0 {
+                    tracing::info!(
+                        failed_attempts = self.in_a_row,
+                        "checkpoint file written again"
+                    );
+                }
+                *self = FailureLog::default();
+            }
+            Err(e) => {
+                self.in_a_row += 1;
+                let due = self
+                    .last_logged
+                    .is_none_or(|t| t.elapsed() >= FAILURE_LOG_INTERVAL);
+                if due {
+                    tracing::error!(
+                        error = %e,
+                        failed_attempts = self.in_a_row,
+                        "cannot save checkpoints; delivery goes on, but a restart now would \
+                         re-send what was acknowledged since the last save (retrying every tick)"
+                    );
+                    self.last_logged = Some(Instant::now());
+                }
+            }
+        }
     }
 }
 
@@ -229,8 +297,14 @@ fn flush(inner: &StoreInner) -> Result<(), TailError> {
         encode(state.entries.values())
     };
     let result = write_atomically(&inner.path, &bytes);
-    if result.is_err() {
-        lock(&inner.state).dirty = true;
+    let mut health = lock(&inner.health);
+    match &result {
+        Ok(()) => health.failing = None,
+        Err(e) => {
+            lock(&inner.state).dirty = true;
+            health.failing = Some(e.to_string());
+            health.failures_total += 1;
+        }
     }
     result
 }
@@ -254,15 +328,20 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TailError> {
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".tmp");
     let tmp = PathBuf::from(tmp_name);
-    let mut file = OpenOptions::new()
+    let written = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .open(&tmp)
-        .map_err(io_err)?;
-    file.write_all(bytes).map_err(io_err)?;
-    file.sync_all().map_err(io_err)?;
-    drop(file);
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        });
+    if let Err(e) = written {
+        // On a full file system a partial temp file holds the very space that is missing.
+        let _ = fs::remove_file(&tmp);
+        return Err(io_err(e));
+    }
     fs::rename(&tmp, path).map_err(io_err)?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -332,6 +411,33 @@ impl FlowCheckpoints {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_write_keeps_the_state_dirty_reports_it_and_recovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoints.json");
+        let store = CheckpointStore::open(&path, Duration::from_secs(1)).unwrap();
+        // A directory where the file should be: the rename over it fails, as a full or
+        // read-only file system would make some step fail.
+        fs::create_dir(&path).unwrap();
+        store.flow("f").put(sample("f", 7));
+        assert!(store.flush_now().is_err());
+        let health = store.write_health();
+        assert_eq!(health.failures_total, 1);
+        assert!(health.failing.unwrap().contains("checkpoints.json"));
+
+        fs::remove_dir(&path).unwrap();
+        store.flush_now().unwrap();
+        assert_eq!(
+            store.write_health(),
+            WriteHealth {
+                failing: None,
+                failures_total: 1
+            }
+        );
+        let reopened = CheckpointStore::open(&path, Duration::from_secs(1)).unwrap();
+        assert_eq!(reopened.flow("f").entries().len(), 1, "the retried write saved the state");
+    }
 
     fn sample(flow: &str, inode: u64) -> FileCheckpoint {
         FileCheckpoint {

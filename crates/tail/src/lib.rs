@@ -32,7 +32,7 @@ pub mod watermark;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use checkpoint::{CheckpointStore, FileCheckpoint, FlowCheckpoints};
+pub use checkpoint::{CheckpointStore, FileCheckpoint, FlowCheckpoints, WriteHealth};
 pub use error::TailError;
 pub use firetail_record::{Acker, FileId, Record, Span};
 pub use frame::FramingConfig;

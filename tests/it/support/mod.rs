@@ -2,4 +2,5 @@
 //! them.
 
 pub mod daemon;
+pub mod fs;
 pub mod moto;
