@@ -109,8 +109,11 @@ impl Observability {
             let health = store.write_health();
             metrics::counter!("firetail_checkpoint_write_failures_total")
                 .absolute(health.failures_total);
-            metrics::gauge!("firetail_checkpoint_write_failing")
-                .set(if health.failing.is_some() { 1.0 } else { 0.0 });
+            metrics::gauge!("firetail_checkpoint_write_failing").set(if health.failing.is_some() {
+                1.0
+            } else {
+                0.0
+            });
         }
         self.handle.render()
     }

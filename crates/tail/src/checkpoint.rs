@@ -436,7 +436,11 @@ mod tests {
             }
         );
         let reopened = CheckpointStore::open(&path, Duration::from_secs(1)).unwrap();
-        assert_eq!(reopened.flow("f").entries().len(), 1, "the retried write saved the state");
+        assert_eq!(
+            reopened.flow("f").entries().len(),
+            1,
+            "the retried write saved the state"
+        );
     }
 
     fn sample(flow: &str, inode: u64) -> FileCheckpoint {
