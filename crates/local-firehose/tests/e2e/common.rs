@@ -21,6 +21,28 @@ pub struct Harness {
     pub dir: TempDir,
 }
 
+impl Harness {
+    /// One PutRecordBatch of `records` to `stream`, as the SDK sends it.
+    pub async fn put_batch(
+        &self,
+        stream: &str,
+        records: Vec<Record>,
+    ) -> Result<
+        aws_sdk_firehose::operation::put_record_batch::PutRecordBatchOutput,
+        aws_sdk_firehose::error::SdkError<
+            aws_sdk_firehose::operation::put_record_batch::PutRecordBatchError,
+            aws_sdk_firehose::config::http::HttpResponse,
+        >,
+    > {
+        self.client
+            .put_record_batch()
+            .delivery_stream_name(stream)
+            .set_records(Some(records))
+            .send()
+            .await
+    }
+}
+
 pub async fn harness(opts: Options) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let server = start(Options {

@@ -59,13 +59,7 @@ async fn objects_follow_the_s3_layout() {
         CompressionFormat::Uncompressed,
     )
     .await;
-    h.client
-        .put_record_batch()
-        .delivery_stream_name("web")
-        .set_records(Some(records(20, line)))
-        .send()
-        .await
-        .unwrap();
+    h.put_batch("web", records(20, line)).await.unwrap();
     h.server.flush().await;
     let found = objects(h.dir.path());
     assert_eq!(found.len(), 1);
@@ -82,11 +76,7 @@ async fn gzip_objects_decompress_to_the_records() {
     let h = harness(Options::default()).await;
     create_stream(&h.client, "gz", "p-", 5, 300, CompressionFormat::Gzip).await;
     for chunk in 0..3 {
-        h.client
-            .put_record_batch()
-            .delivery_stream_name("gz")
-            .set_records(Some(records(100, |i| line(chunk * 100 + i))))
-            .send()
+        h.put_batch("gz", records(100, |i| line(chunk * 100 + i)))
             .await
             .unwrap();
     }
@@ -145,11 +135,7 @@ async fn size_hint_flushes_full_buffers() {
     .await;
     // 2 × 300 × 2 KiB = 1.2 MiB: the second call crosses the 1 MiB hint.
     for _ in 0..2 {
-        h.client
-            .put_record_batch()
-            .delivery_stream_name("big")
-            .set_records(Some(records(300, |_| vec![b'z'; 2048])))
-            .send()
+        h.put_batch("big", records(300, |_| vec![b'z'; 2048]))
             .await
             .unwrap();
     }
@@ -168,13 +154,7 @@ async fn record_log_file_lists_every_accepted_record() {
         ..Options::default()
     })
     .await;
-    h.client
-        .put_record_batch()
-        .delivery_stream_name("s")
-        .set_records(Some(records(5, line)))
-        .send()
-        .await
-        .unwrap();
+    h.put_batch("s", records(5, line)).await.unwrap();
     h.server.shutdown().await;
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<serde_json::Value> = text

@@ -27,14 +27,7 @@ async fn partial_failures_fail_records_independently() {
         42,
     )
     .await;
-    let out = h
-        .client
-        .put_record_batch()
-        .delivery_stream_name("s")
-        .set_records(Some(records(500, line)))
-        .send()
-        .await
-        .unwrap();
+    let out = h.put_batch("s", records(500, line)).await.unwrap();
     let responses = out.request_responses();
     let failed: Vec<usize> = (0..500)
         .filter(|&i| responses[i].error_code().is_some())
@@ -72,14 +65,7 @@ async fn throttling_is_service_unavailable() {
         1,
     )
     .await;
-    let err = h
-        .client
-        .put_record_batch()
-        .delivery_stream_name("s")
-        .set_records(Some(records(3, line)))
-        .send()
-        .await
-        .unwrap_err();
+    let err = h.put_batch("s", records(3, line)).await.unwrap_err();
     assert_eq!(err.raw_response().unwrap().status().as_u16(), 503);
     let err = err.into_service_error();
     assert!(err.is_service_unavailable_exception(), "{err:?}");
@@ -108,14 +94,7 @@ async fn errors_are_500_internal_failure() {
         1,
     )
     .await;
-    let err = h
-        .client
-        .put_record_batch()
-        .delivery_stream_name("s")
-        .set_records(Some(records(3, line)))
-        .send()
-        .await
-        .unwrap_err();
+    let err = h.put_batch("s", records(3, line)).await.unwrap_err();
     assert_eq!(err.raw_response().unwrap().status().as_u16(), 500);
     assert_eq!(err.code(), Some("InternalFailure"));
     assert!(h.server.delivered("s").is_empty());
@@ -134,11 +113,7 @@ async fn resets_surface_as_dispatch_failures_and_are_recorded() {
     .await;
     for call in 0..8 {
         let err = h
-            .client
-            .put_record_batch()
-            .delivery_stream_name("s")
-            .set_records(Some(records(2, |i| line(call * 10 + i))))
-            .send()
+            .put_batch("s", records(2, |i| line(call * 10 + i)))
             .await
             .unwrap_err();
         assert!(
@@ -245,13 +220,7 @@ async fn same_seed_same_partial_failures() {
         .await;
         let mut outcome = Vec::new();
         for _ in 0..5 {
-            let r = h
-                .client
-                .put_record_batch()
-                .delivery_stream_name("s")
-                .set_records(Some(records(20, line)))
-                .send()
-                .await;
+            let r = h.put_batch("s", records(20, line)).await;
             outcome.push(match r {
                 Ok(out) => format!(
                     "{:?}",

@@ -16,11 +16,7 @@ async fn started() -> Harness {
 async fn more_than_500_records_is_a_validation_error() {
     let h = started().await;
     let err = h
-        .client
-        .put_record_batch()
-        .delivery_stream_name("s")
-        .set_records(Some(records(501, line)))
-        .send()
+        .put_batch("s", records(501, line))
         .await
         .unwrap_err()
         .into_service_error();
@@ -35,22 +31,14 @@ async fn a_batch_over_4_mib_is_an_invalid_argument() {
     let h = started().await;
     // 5 records of exactly 1,000 KiB: each is allowed, together they exceed 4 MiB.
     let err = h
-        .client
-        .put_record_batch()
-        .delivery_stream_name("s")
-        .set_records(Some(records(5, |_| vec![b'a'; 1_024_000])))
-        .send()
+        .put_batch("s", records(5, |_| vec![b'a'; 1_024_000]))
         .await
         .unwrap_err()
         .into_service_error();
     assert!(err.is_invalid_argument_exception(), "{err:?}");
     // Four fit.
     let ok = h
-        .client
-        .put_record_batch()
-        .delivery_stream_name("s")
-        .set_records(Some(records(4, |_| vec![b'a'; 1_024_000])))
-        .send()
+        .put_batch("s", records(4, |_| vec![b'a'; 1_024_000]))
         .await
         .unwrap();
     assert_eq!(ok.failed_put_count(), 0);
@@ -72,11 +60,7 @@ async fn a_record_over_1000_kib_is_a_validation_error() {
     assert_eq!(err.code(), Some("ValidationException"), "{err:?}");
     assert!(err.message().unwrap().contains("1024000"));
     let err = h
-        .client
-        .put_record_batch()
-        .delivery_stream_name("s")
-        .set_records(Some(vec![record("ok"), record(vec![b'a'; 1_024_001])]))
-        .send()
+        .put_batch("s", vec![record("ok"), record(vec![b'a'; 1_024_001])])
         .await
         .unwrap_err()
         .into_service_error();
@@ -96,22 +80,14 @@ async fn bad_and_unknown_stream_names() {
     let h = started().await;
     for bad in ["has space", "", &"x".repeat(65), "slash/name"] {
         let err = h
-            .client
-            .put_record_batch()
-            .delivery_stream_name(bad)
-            .set_records(Some(records(1, line)))
-            .send()
+            .put_batch(bad, records(1, line))
             .await
             .unwrap_err()
             .into_service_error();
         assert_eq!(err.code(), Some("ValidationException"), "{bad:?}: {err:?}");
     }
     let err = h
-        .client
-        .put_record_batch()
-        .delivery_stream_name("nope")
-        .set_records(Some(records(1, line)))
-        .send()
+        .put_batch("nope", records(1, line))
         .await
         .unwrap_err()
         .into_service_error();

@@ -108,14 +108,7 @@ async fn put_record_and_batch_are_delivered_in_order() {
         .await
         .unwrap();
     assert!(!one.record_id().is_empty());
-    let batch = h
-        .client
-        .put_record_batch()
-        .delivery_stream_name("s")
-        .set_records(Some(records(500, line)))
-        .send()
-        .await
-        .unwrap();
+    let batch = h.put_batch("s", records(500, line)).await.unwrap();
     assert_eq!(batch.failed_put_count(), 0);
     assert_eq!(batch.request_responses().len(), 500);
     let ids: std::collections::HashSet<_> = batch
@@ -143,13 +136,7 @@ async fn auto_create_uses_the_demo_bucket() {
         ..Options::default()
     })
     .await;
-    h.client
-        .put_record_batch()
-        .delivery_stream_name("demo")
-        .set_records(Some(records(3, line)))
-        .send()
-        .await
-        .unwrap();
+    h.put_batch("demo", records(3, line)).await.unwrap();
     h.server.flush().await;
     let found = objects(h.dir.path());
     assert_eq!(found.len(), 1);
@@ -183,13 +170,7 @@ async fn discard_counts_without_keeping() {
         ..Options::default()
     })
     .await;
-    h.client
-        .put_record_batch()
-        .delivery_stream_name("bench")
-        .set_records(Some(records(10, line)))
-        .send()
-        .await
-        .unwrap();
+    h.put_batch("bench", records(10, line)).await.unwrap();
     h.server.flush().await;
     assert!(h.server.delivered("bench").is_empty());
     assert!(objects(h.dir.path()).is_empty());
