@@ -1,9 +1,15 @@
 //! The process stage of one flow: framed records in, records ready to send out.
 //!
-//! It runs the flow's `dataProcessingOptions` chain, applies the destination's size
-//! check to what the chain produced (the framer already cut raw records), picks Kinesis
-//! partition keys, and settles records the chain skipped: a LOGTOJSON no-match is
-//! acknowledged here, since nothing will ever be sent for it.
+//! It runs the flow's `dataProcessingOptions` chain, picks Kinesis partition keys, cuts
+//! records to the destination's limit, and settles records the chain skipped: a LOGTOJSON
+//! no-match is acknowledged here, since nothing will ever be sent for it.
+//!
+//! The order is the agent's: the key is taken from the record before it is cut, and for
+//! Kinesis the key counts against the 1 MiB record limit, so the data is cut to
+//! `1 MiB - key length`. That is why RANDOM keys are drawn here and not in the sink: a
+//! record cut without its key in mind would be rejected by Kinesis as a whole request.
+//! (The framer already cut raw records to the limit without a key; this cut only ever
+//! shortens them further.)
 
 use std::sync::Arc;
 
@@ -21,7 +27,7 @@ use crate::daemon::counters::FlowCounters;
 pub struct ProcessSettings {
     /// `None` for Firehose; for Kinesis, how keys are chosen.
     pub partition_keys: Option<PartitionKeys>,
-    /// The largest record the destination accepts (Kinesis: before the key).
+    /// The largest record the destination accepts (Kinesis: data and key together).
     pub max_record_size: usize,
     /// Written over the last bytes of a record cut to `max_record_size`.
     pub truncated_record_terminator: Vec<u8>,
@@ -104,44 +110,37 @@ pub struct Converted {
     pub partition_key: Option<String>,
 }
 
-/// Runs the chain over one framed record, then cuts what it produced to the destination's
-/// limit and picks its partition key. `scratch` is reused between calls.
+/// Runs the chain over one framed record, picks its partition key, then cuts it to the
+/// destination's limit. `scratch` is reused between calls.
 pub fn convert(
     chain: &Chain,
     settings: &ProcessSettings,
     data: Bytes,
     scratch: &mut Vec<u8>,
 ) -> Converted {
-    if chain.is_empty() {
-        // The framer already cut raw records to the destination's limit.
-        return Converted {
-            outcome: Outcome::Raw,
-            partition_key: partition_key(settings, &data),
-            data: Some(data),
-            cut: false,
-        };
-    }
-    scratch.clear();
-    let outcome = chain.process(&data, scratch);
-    let data = match outcome {
-        Outcome::Converted => Bytes::copy_from_slice(scratch),
-        Outcome::Skipped => {
-            return Converted {
-                outcome,
-                data: None,
-                cut: false,
-                partition_key: None,
+    let (outcome, data) = if chain.is_empty() {
+        (Outcome::Raw, data)
+    } else {
+        scratch.clear();
+        match chain.process(&data, scratch) {
+            Outcome::Converted => (Outcome::Converted, Bytes::copy_from_slice(scratch)),
+            Outcome::Skipped => {
+                return Converted {
+                    outcome: Outcome::Skipped,
+                    data: None,
+                    cut: false,
+                    partition_key: None,
+                }
             }
+            outcome @ (Outcome::RawFallback | Outcome::Raw) => (outcome, data),
         }
-        Outcome::RawFallback | Outcome::Raw => data,
     };
-    // The key hashes the record before it is cut, as the agent's does.
     let partition_key = partition_key(settings, &data);
-    let (data, cut) = firetail_tail::frame::truncate_record(
-        data,
-        settings.max_record_size,
-        &settings.truncated_record_terminator,
-    );
+    let limit = settings
+        .max_record_size
+        .saturating_sub(partition_key.as_ref().map_or(0, String::len));
+    let (data, cut) =
+        firetail_tail::frame::truncate_record(data, limit, &settings.truncated_record_terminator);
     Converted {
         outcome,
         data: Some(data),
@@ -151,9 +150,100 @@ pub fn convert(
 }
 
 fn partition_key(settings: &ProcessSettings, data: &[u8]) -> Option<String> {
-    match settings.partition_keys? {
-        // Left to the sink, which draws a fresh one per record.
-        PartitionKeys::Random => None,
-        PartitionKeys::Deterministic => Some(firetail_process::deterministic_partition_key(data)),
+    Some(match settings.partition_keys? {
+        // Drawn once per record: a retry keeps its key, as the agent's does.
+        PartitionKeys::Random => firetail_process::random_partition_key(&mut rand::thread_rng()),
+        PartitionKeys::Deterministic => firetail_process::deterministic_partition_key(data),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1_048_576;
+
+    fn kinesis(keys: PartitionKeys) -> ProcessSettings {
+        ProcessSettings {
+            partition_keys: Some(keys),
+            max_record_size: MIB,
+            truncated_record_terminator: b"\n".to_vec(),
+        }
+    }
+
+    fn line(len: usize) -> Bytes {
+        let mut data = vec![b'c'; len - 1];
+        data.push(b'\n');
+        Bytes::from(data)
+    }
+
+    #[test]
+    fn a_kinesis_key_counts_against_the_record_limit() {
+        // The agent's numbers: a 1 048 570-byte line with a 32-character key is cut to
+        // 1 048 544 bytes, and the key hashes the line before the cut.
+        let mut scratch = Vec::new();
+        let input = line(1_048_570);
+        let out = convert(
+            &Chain::empty(),
+            &kinesis(PartitionKeys::Deterministic),
+            input.clone(),
+            &mut scratch,
+        );
+        let data = out.data.unwrap();
+        let key = out.partition_key.unwrap();
+        assert_eq!(key, firetail_process::deterministic_partition_key(&input));
+        assert_eq!((data.len(), key.len()), (1_048_544, 32));
+        assert!(out.cut && data.ends_with(b"\n"));
+
+        // RANDOM keys vary in length; data and key together always fit exactly.
+        for _ in 0..20 {
+            let out = convert(
+                &Chain::empty(),
+                &kinesis(PartitionKeys::Random),
+                line(MIB),
+                &mut scratch,
+            );
+            let (data, key) = (out.data.unwrap(), out.partition_key.unwrap());
+            assert_eq!(data.len() + key.len(), MIB, "{key}");
+            assert!(data.ends_with(b"\n"));
+        }
+    }
+
+    #[test]
+    fn converted_kinesis_records_are_cut_with_their_key_and_short_ones_are_untouched() {
+        let chain =
+            Chain::from_options(&serde_json::json!([{"optionName": "SINGLELINE"}])).unwrap();
+        let mut scratch = Vec::new();
+        let out = convert(
+            &chain,
+            &kinesis(PartitionKeys::Random),
+            line(MIB + 100),
+            &mut scratch,
+        );
+        assert_eq!(out.outcome, Outcome::Converted);
+        let (data, key) = (out.data.unwrap(), out.partition_key.unwrap());
+        assert_eq!(data.len() + key.len(), MIB);
+
+        let short = line(200);
+        let out = convert(
+            &Chain::empty(),
+            &kinesis(PartitionKeys::Random),
+            short.clone(),
+            &mut scratch,
+        );
+        assert_eq!((out.data.unwrap(), out.cut), (short, false));
+    }
+
+    #[test]
+    fn firehose_records_have_no_key_and_the_whole_limit() {
+        let settings = ProcessSettings {
+            partition_keys: None,
+            max_record_size: 1_024_000,
+            truncated_record_terminator: b"\n".to_vec(),
+        };
+        let out = convert(&Chain::empty(), &settings, line(1_024_000), &mut Vec::new());
+        assert_eq!(out.partition_key, None);
+        assert_eq!((out.data.unwrap().len(), out.cut), (1_024_000, false));
     }
 }

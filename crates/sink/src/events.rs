@@ -16,8 +16,8 @@ pub trait SinkEvents: Send + Sync {
         let _ = (flow, records, bytes, latency);
     }
 
-    /// The destination accepted `records` records (`bytes` request bytes); their spans
-    /// were acknowledged.
+    /// The destination accepted `records` records (`bytes` data bytes, Kinesis partition
+    /// keys not included); their spans were acknowledged.
     fn records_acked(&self, flow: &str, records: usize, bytes: usize) {
         let _ = (flow, records, bytes);
     }

@@ -195,7 +195,7 @@ impl SinkConfig {
 pub struct SinkSummary {
     /// Records the destination accepted (and whose spans were acknowledged).
     pub records_accepted: u64,
-    /// Request bytes of the accepted records.
+    /// Data bytes of the accepted records (Kinesis partition keys not included).
     pub bytes_accepted: u64,
     /// Requests made (PutRecordBatch / PutRecords calls), whatever their outcome.
     pub requests: u64,

@@ -426,7 +426,8 @@ impl<C: PutClient + ?Sized> Flow<C> {
             match result {
                 RecordResult::Ok => {
                     acked_records += 1;
-                    acked_bytes += size;
+                    // Data bytes only, as the agent's BytesSent: a Kinesis key is overhead.
+                    acked_bytes += record.data.len();
                     acks.push(record.span);
                 }
                 RecordResult::Failed { code, message } => {
