@@ -264,17 +264,19 @@ pub enum ConfigWarning {
         /// Why.
         reason: String,
     },
-    /// A list key whose value is not a usable array; the default is used, as the agent does
-    /// (silently, in the agent's case).
-    #[error("{at}: '{key}' is not an array of objects; ignored and the default used (as the Kinesis Agent does)")]
+    /// A list key whose value is not an array at all; the default (for
+    /// `dataProcessingOptions`: no converters) is used, as the agent does (silently, in the
+    /// agent's case). An array with a non-object item is an error instead.
+    #[error("{at}: '{key}' is not an array; ignored and the default (no converters) used, as the Kinesis Agent does")]
     ListFallback {
         /// Where.
         at: Location,
         /// The key.
         key: String,
     },
-    /// An agent.d file that could not be parsed; skipped as the agent does. `detail` holds the
-    /// parser's reason.
+    /// An agent.d file that could not be parsed, or whose `flows` is not an array; skipped as
+    /// the agent does. `name` is the base name, as the agent prints it; `detail` holds the
+    /// reason, with the full path.
     #[error("Error reading configuration file, ignoring - {name} ({detail})")]
     DropInIgnored {
         /// The file.

@@ -324,37 +324,64 @@ fn coerce_value(
             Some(s) if s.parse::<std::net::SocketAddr>().is_ok() => Ok(Val::Str(s.to_owned())),
             _ => Err(bad()),
         },
-        Kind::List => list_value(spec, value, at, diag).ok_or_else(bad),
+        Kind::List => list_value(spec, value, at, diag)?.ok_or_else(bad),
         Kind::Ignored => Ok(Val::Unset),
     }
 }
 
-/// Lists: an array is kept raw for the caller. For `dataProcessingOptions` the agent's
-/// `readList(key, type, fallback)` silently falls back to no options when the value is not an
-/// array of objects; firetail does the same but warns. Other lists must be arrays.
-fn list_value(spec: &KeySpec, value: &Value, at: &Location, diag: &mut Diagnostics) -> Option<Val> {
+/// Lists: an array is kept raw for the caller. Other lists must be arrays, except
+/// `dataProcessingOptions` (see [`processing_options`]).
+fn list_value(
+    spec: &KeySpec,
+    value: &Value,
+    at: &Location,
+    diag: &mut Diagnostics,
+) -> Result<Option<Val>, ConfigError> {
     if spec.name == "flows" {
         // Flows are built (and their errors reported) by the settings code, per file.
-        return Some(Val::Unset);
+        return Ok(Some(Val::Unset));
     }
-    let is_array_of_objects = value
-        .as_array()
-        .is_some_and(|a| a.iter().all(Value::is_object));
     if spec.name == "dataProcessingOptions" {
-        if !is_array_of_objects {
-            diag.warnings.push(ConfigWarning::ListFallback {
-                at: at.clone(),
-                key: spec.name.to_owned(),
-            });
-            return Some(Val::Unset);
-        }
-        return Some(if value.as_array().is_some_and(Vec::is_empty) {
-            Val::Unset
-        } else {
-            Val::Raw(value.clone())
+        return processing_options(spec, value, at, diag).map(Some);
+    }
+    Ok(value.is_array().then(|| Val::Raw(value.clone())))
+}
+
+/// `dataProcessingOptions`, read as the agent's `readList(key, Configuration.class, fallback)`:
+/// only a value that is not an array falls back (to no converters; silently in the agent,
+/// with a warning here). The items of an array are converted one by one and a failure is not
+/// caught: a string item throws `Failed to convert list item`, and a `null` item makes the
+/// chain's `toString()` throw, so the agent refuses to start. Shipping the flow unconverted
+/// instead would hide a typo such as `["LOGTOJSON"]`, hence an error.
+fn processing_options(
+    spec: &KeySpec,
+    value: &Value,
+    at: &Location,
+    diag: &mut Diagnostics,
+) -> Result<Val, ConfigError> {
+    let Some(items) = value.as_array() else {
+        diag.warnings.push(ConfigWarning::ListFallback {
+            at: at.clone(),
+            key: spec.name.to_owned(),
+        });
+        return Ok(Val::Unset);
+    };
+    if let Some((index, item)) = items.iter().enumerate().find(|(_, v)| !v.is_object()) {
+        return Err(ConfigError::BadValue {
+            at: at.clone(),
+            key: spec.name.to_owned(),
+            value: show(value),
+            expected: format!(
+                "an array of objects: item {index} is {} (the Kinesis Agent refuses to start on it)",
+                crate::settings::json_type(item)
+            ),
         });
     }
-    value.is_array().then(|| Val::Raw(value.clone()))
+    Ok(if items.is_empty() {
+        Val::Unset
+    } else {
+        Val::Raw(value.clone())
+    })
 }
 
 fn check_bounds(

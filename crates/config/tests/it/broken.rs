@@ -221,20 +221,49 @@ fn unknown_keys_warn_with_suggestions_and_never_fail() {
     );
 }
 
+/// The agent converts every item of the array and does not catch a failure: a string item
+/// ("Failed to convert list item") or a `null` item (a NullPointerException in the chain's
+/// `toString()`) stops it at startup, so firetail must not ship the flow unconverted.
+#[test]
+fn data_processing_options_array_with_a_non_object_item_is_a_located_error() {
+    for (bad, item) in [
+        (json!(["SINGLELINE"]), "item 0 is a string"),
+        (
+            json!([{"optionName": "SINGLELINE"}, null]),
+            "item 1 is null",
+        ),
+        (
+            json!([{"optionName": "SINGLELINE"}, [1]]),
+            "item 1 is an array",
+        ),
+    ] {
+        let mut cfg = base(false);
+        cfg["flows"][0]["dataProcessingOptions"] = bad.clone();
+        let msg = err(&cfg).to_string();
+        assert_eq!(
+            msg,
+            format!(
+                "test.json: flows[0] (fh:ds:/tmp/app.log*): 'dataProcessingOptions': {bad} is not an array of objects: {item} (the Kinesis Agent refuses to start on it)"
+            )
+        );
+    }
+}
+
 #[test]
 fn data_processing_options_not_an_array_falls_back_with_a_warning() {
     for bad in [
         json!({"optionName": "SINGLELINE"}),
-        json!(["SINGLELINE"]),
+        json!({}),
         json!("x"),
+        json!(7),
     ] {
         let mut cfg = base(false);
         cfg["flows"][0]["dataProcessingOptions"] = bad;
         let loaded = ok(&cfg);
         assert_eq!(loaded.settings.flows[0].data_processing_options, None);
-        assert!(loaded.warnings.iter().any(|w| w
-            .to_string()
-            .contains("'dataProcessingOptions' is not an array of objects")));
+        assert!(loaded.warnings.iter().any(|w| w.to_string().contains(
+            "'dataProcessingOptions' is not an array; ignored and the default (no converters) used"
+        )));
     }
     let mut cfg = base(false);
     cfg["flows"][0]["dataProcessingOptions"] =
