@@ -2,8 +2,9 @@
 //!
 //! `agent.d` is the directory next to the main file. Every regular file in it is read, in
 //! sorted name order (the agent uses `File.listFiles()` order, which is unspecified), and only
-//! its `flows` are used. A file that cannot be read or parsed is skipped with the agent's
-//! warning; a file that parses but has bad flow values is an error, as in the agent.
+//! its `flows` are used. A file that cannot be read or parsed, or whose `flows` is not an
+//! array, is skipped with the agent's warning; a file whose flows have bad values is an
+//! error, as in the agent.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -123,20 +124,39 @@ fn drop_in_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The flows of one agent.d file, or `None` if it was skipped.
+///
+/// The agent's two log lines name the file by its base name (`File.getName()`), so these do
+/// too; errors and notes about the file's content keep the full path, which locates it.
 fn read_drop_in(file: &Path, diag: &mut Diagnostics) -> Option<Vec<FlowSettings>> {
-    let name = file.display().to_string();
-    tracing::info!("Reading flow configuration from file: {name}");
+    let path = file.display().to_string();
+    let base_name = file
+        .file_name()
+        .map_or_else(|| path.clone(), |n| n.to_string_lossy().into_owned());
+    tracing::info!("Reading flow configuration from file: {base_name}");
     let parsed = std::fs::read_to_string(file)
         .map_err(|e| e.to_string())
-        .and_then(|text| parse_object(&text, &name, &mut diag.warnings).map_err(|e| e.to_string()));
+        .and_then(|text| parse_object(&text, &path, &mut diag.warnings).map_err(|e| e.to_string()))
+        .and_then(|obj| match obj.get("flows") {
+            // The agent casts `flows` to a List and adds it inside the same `try` as the
+            // parse: an object, string or number (ClassCastException) or a null
+            // (NullPointerException in `addAll`) skips the file with the same warning.
+            Some(flows) if !flows.is_array() => Err(format!(
+                "{path}: 'flows' is {}, not an array of flow objects",
+                json_type(flows)
+            )),
+            _ => Ok(obj),
+        });
     let obj = match parsed {
         Ok(obj) => obj,
         Err(detail) => {
-            diag.warnings
-                .push(ConfigWarning::DropInIgnored { name, detail });
+            diag.warnings.push(ConfigWarning::DropInIgnored {
+                name: base_name,
+                detail,
+            });
             return None;
         }
     };
+    let name = path;
     let ignored: Vec<&str> = obj
         .keys()
         .map(String::as_str)
@@ -151,11 +171,7 @@ fn read_drop_in(file: &Path, diag: &mut Diagnostics) -> Option<Vec<FlowSettings>
             ),
         });
     }
-    Some(build_flows(
-        obj.get("flows").filter(|v| !v.is_null()),
-        &name,
-        diag,
-    ))
+    Some(build_flows(obj.get("flows"), &name, diag))
 }
 
 /// Cross-file checks (no flows, duplicate ids), then the result.

@@ -71,17 +71,65 @@ fn unparsable_agent_d_file_is_skipped_with_the_agent_warning() {
     let loaded = load(&main).unwrap();
     assert_eq!(loaded.settings.flows.len(), 1);
     let text: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
-    let expected = format!(
-        "Error reading configuration file, ignoring - {}",
-        broken.display()
+    // The agent names the file by its base name; the detail still gives the full path.
+    let expected = "Error reading configuration file, ignoring - broken.json (";
+    assert!(
+        text.iter()
+            .any(|w| w.starts_with(expected) && w.contains(&broken.display().to_string())),
+        "{text:?}"
     );
-    assert!(text.iter().any(|w| w.starts_with(&expected)), "{text:?}");
     assert_eq!(
         text.iter()
             .filter(|w| w.starts_with("Error reading configuration file"))
             .count(),
         2
     );
+}
+
+/// The agent casts `flows` to a List inside the `try` that reads the file, so a drop-in whose
+/// `flows` is an object, a string, a number or null is skipped with the usual warning, and the
+/// other files' flows are kept.
+#[test]
+fn agent_d_file_with_non_array_flows_is_skipped_with_the_agent_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = write(dir.path(), "agent.json", MAIN);
+    let d = dir.path().join("agent.d");
+    fs::create_dir(&d).unwrap();
+    write(
+        &d,
+        "a.json",
+        r#"{ "flows": [ { "filePattern": "/var/log/a.log", "deliveryStream": "a" } ] }"#,
+    );
+    let bad = [
+        (
+            "b.json",
+            r#"{ "flows": { "filePattern": "/var/log/b.log", "deliveryStream": "b" } }"#,
+            "an object",
+        ),
+        ("c.json", r#"{ "flows": "/var/log/c.log" }"#, "a string"),
+        ("d.json", r#"{ "flows": 3 }"#, "a number"),
+        ("e.json", r#"{ "flows": null }"#, "null"),
+    ];
+    for (name, text, _) in bad {
+        write(&d, name, text);
+    }
+    let loaded = load(&main).unwrap();
+    let ids: Vec<&str> = loaded
+        .settings
+        .flows
+        .iter()
+        .map(|f| f.id.as_str())
+        .collect();
+    assert_eq!(ids, ["fh:main:/var/log/main.log", "fh:a:/var/log/a.log"]);
+    assert_eq!(loaded.sources, vec![main, d.join("a.json")]);
+    let text: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    for (name, _, found) in bad {
+        let expected = format!(
+            "Error reading configuration file, ignoring - {name} ({}: 'flows' is {found}, not an array of flow objects)",
+            d.join(name).display()
+        );
+        assert!(text.contains(&expected), "{expected}\n{text:?}");
+    }
 }
 
 #[test]
