@@ -139,13 +139,13 @@ pub struct Settings {
     pub cloudwatch_endpoint: Option<String>,
     /// `cloudwatch.emitMetrics`
     pub cloudwatch_emit_metrics: bool,
-    /// `cloudwatch.tagInstance` (accepted, no effect)
+    /// `cloudwatch.tagInstance`: add the `Instance` dimension
     pub cloudwatch_tag_instance: bool,
     /// `cloudwatch.namespace`
     pub cloudwatch_namespace: String,
     /// `cloudwatch.metricsBufferTimeMillis`
     pub cloudwatch_metrics_buffer_time: Duration,
-    /// `cloudwatch.metricsQueueSize` (accepted, no effect)
+    /// `cloudwatch.metricsQueueSize`: distinct datums held between flushes
     pub cloudwatch_metrics_queue_size: u32,
     /// `log.emitMetrics` (accepted, no effect)
     pub log_emit_metrics: bool,
@@ -304,7 +304,7 @@ pub struct FlowSettings {
     pub wait_on_full_publish_queue: Duration,
     /// `waitOnEmptyPublishQueueMillis` (accepted, no effect)
     pub wait_on_empty_publish_queue: Duration,
-    /// `minTimeBetweenFilePollsMillis` (accepted, no effect)
+    /// `minTimeBetweenFilePollsMillis`: the polling period when inotify is unavailable
     pub min_time_between_file_polls: Duration,
     /// `maxTimeBetweenFileTrackerRefreshMillis` (accepted, no effect)
     pub max_time_between_file_tracker_refresh: Duration,

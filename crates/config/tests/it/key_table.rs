@@ -318,3 +318,22 @@ fn octal_strings_are_read_as_the_agent_reads_them_with_a_warning() {
         .iter()
         .any(|w| w.to_string().contains("octal")));
 }
+
+/// Keys the daemon acts on must not be documented as "accepted only": `cloudwatch.tagInstance`
+/// adds the `Instance` dimension and `cloudwatch.metricsQueueSize` caps the datums held
+/// (src/cloudwatch.rs), `minTimeBetweenFilePollsMillis` is the poll period without inotify
+/// (src/daemon/flow.rs).
+#[test]
+fn keys_the_daemon_uses_are_marked_used() {
+    for name in [
+        "cloudwatch.tagInstance",
+        "cloudwatch.metricsQueueSize",
+        "minTimeBetweenFilePollsMillis",
+    ] {
+        let spec = KEYS
+            .iter()
+            .find(|k| k.name == name)
+            .unwrap_or_else(|| panic!("{name} is not in the key table"));
+        assert_eq!(spec.support, Support::Used, "{name}");
+    }
+}
