@@ -81,6 +81,13 @@ pub struct FlowPipeline {
 type SinkOutcome = Result<firetail_sink::SinkSummary, firetail_sink::SinkError>;
 
 impl FlowPipeline {
+    /// What the metrics and status lines read of this flow.
+    pub fn view(&self) -> crate::telemetry::FlowView {
+        crate::telemetry::FlowView {
+            counters: self.counters.clone(),
+            status: self.status.clone(),
+        }
+    }
     pub fn spawn(
         flow: &FlowSettings,
         clients: &Clients,

@@ -74,20 +74,13 @@ pub struct RunReport {
 struct RunningFlows {
     by_id: BTreeMap<String, (FlowSettings, FlowPipeline)>,
     views: watch::Sender<Vec<FlowView>>,
-    /// Counters of flows that have stopped (removed on reload), kept for the final report.
-    retired: Vec<Arc<FlowCounters>>,
+    /// Flows that have stopped (removed on reload), kept for the final report.
+    retired: Vec<FlowView>,
 }
 
 impl RunningFlows {
     fn publish(&self) {
-        let views = self
-            .by_id
-            .values()
-            .map(|(_, p)| FlowView {
-                counters: p.counters.clone(),
-                status: p.status.clone(),
-            })
-            .collect();
+        let views = self.by_id.values().map(|(_, p)| p.view()).collect();
         self.views.send_replace(views);
     }
 
@@ -97,7 +90,7 @@ impl RunningFlows {
         if let Some((_, mut p)) = self.by_id.remove(id) {
             p.stop_reading();
             p.drain_until(tokio::time::Instant::now() + timeout).await;
-            self.retired.push(p.counters.clone());
+            self.retired.push(p.view());
             p.join().await;
         }
     }
@@ -194,10 +187,12 @@ pub async fn run(
                 .collect(),
         );
     }
+    let internal_metrics = settings.log_emit_internal_metrics;
     let reporter = tokio::spawn(report_status(
         views_rx,
         settings.log_status_reporting_period,
         started,
+        internal_metrics,
         shutdown.clone(),
     ));
 
@@ -224,6 +219,7 @@ pub async fn run(
     }
 
     tracing::info!("Agent: shutting down: stop reading, drain in-flight batches");
+    let shutdown_began = Instant::now();
     generators.stop();
     let deadline = tokio::time::Instant::now() + current.shutdown_timeout;
     for (_, p) in running.by_id.values_mut() {
@@ -232,9 +228,9 @@ pub async fn run(
     for (_, p) in running.by_id.values_mut() {
         p.drain_until(deadline).await;
     }
-    let mut all: Vec<Arc<FlowCounters>> = running.retired.clone();
+    let mut all: Vec<FlowView> = running.retired.clone();
     for (_, (_, p)) in std::mem::take(&mut running.by_id) {
-        all.push(p.counters.clone());
+        all.push(p.view());
         p.join().await;
     }
     cloudwatch_stop.cancel();
@@ -250,9 +246,16 @@ pub async fn run(
     }
     metrics_stop.cancel();
     let _ = reporter.await; // it only logs; a panic there has already been reported
+                            // The agent logs its status once more at shutdown, then how long shutting down took.
+    emit_status(&all, started, internal_metrics);
+    tracing::info!(
+        "Agent: Shut down completed in {} ms. Uptime: {} ms",
+        shutdown_began.elapsed().as_millis(),
+        started.elapsed().as_millis()
+    );
     let mut report = RunReport::default();
-    for c in &all {
-        tracing::info!("{}", status::tailer_progress(c));
+    for v in &all {
+        let c = &v.counters;
         report.records_sent += c.records_sent.load(Relaxed);
         report.records_parsed += c.records_parsed.load(Relaxed);
         report.abandoned += c.abandoned.load(Relaxed);
@@ -329,11 +332,13 @@ fn same_flow(a: &FlowSettings, b: &FlowSettings) -> bool {
     a == *b
 }
 
-/// Logs the Kinesis Agent's status lines every `period` until shutdown.
+/// Logs the Kinesis Agent's status lines every `period` until shutdown (the final report
+/// is logged by [`run`] once the flows have drained).
 async fn report_status(
     flows: watch::Receiver<Vec<FlowView>>,
     period: Duration,
     started: Instant,
+    internal_metrics: bool,
     shutdown: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(period.max(Duration::from_secs(1)));
@@ -344,32 +349,49 @@ async fn report_status(
             _ = shutdown.cancelled() => return,
         }
         let views = flows.borrow().clone();
-        let (mut parsed, mut bytes, mut sent, mut behind) = (0, 0, 0, 0);
-        for v in &views {
-            let c = &v.counters;
-            tracing::info!(target: "firetail::FileTailer", "{}", status::tailer_progress(c));
-            let flow_behind = crate::telemetry::bytes_behind(&v.status.borrow());
-            let subject = format!("FileTailer[{}]: Tailer", c.flow_id);
-            log_behind(&subject, flow_behind, false);
-            parsed += c.records_parsed.load(Relaxed);
-            bytes += c.bytes_parsed.load(Relaxed);
-            sent += c.records_sent.load(Relaxed);
-            behind += flow_behind;
-        }
-        tracing::info!(
-            target: "firetail::Agent",
-            "{}",
-            status::agent_progress(parsed, bytes, sent, started.elapsed().as_millis())
-        );
-        log_behind("Agent: Tailing", behind, false);
+        emit_status(&views, started, internal_metrics);
     }
 }
 
-fn log_behind(subject: &str, bytes: u64, internal_metrics: bool) {
-    let Some(level) = status::behind_level(bytes, internal_metrics) else {
+/// One round of status lines: per flow, progress and how far behind; then the agent's.
+/// "Behind" here is the agent's: bytes not read yet (the Prometheus gauge counts bytes
+/// not acknowledged yet, which a restart would read again).
+fn emit_status(views: &[FlowView], started: Instant, internal_metrics: bool) {
+    let (mut parsed, mut bytes, mut sent, mut behind, mut files_behind) = (0, 0, 0, 0, 0);
+    for v in views {
+        let c = &v.counters;
+        let tail = v.status.borrow().clone();
+        let unread = status::Unread::of(&tail);
+        tracing::info!(
+            target: "firetail::FileTailer",
+            "{}",
+            status::tailer_progress(c, tail.bytes_read)
+        );
+        let subject = format!("FileTailer[{}]: Tailer", c.flow_id);
+        log_behind(&subject, unread, internal_metrics);
+        parsed += c.records_parsed.load(Relaxed);
+        bytes += tail.bytes_read;
+        sent += c.records_sent.load(Relaxed);
+        behind += unread.bytes;
+        files_behind += unread.files;
+    }
+    tracing::info!(
+        target: "firetail::Agent",
+        "{}",
+        status::agent_progress(parsed, bytes, sent, started.elapsed().as_millis())
+    );
+    let total = status::Unread {
+        bytes: behind,
+        files: files_behind,
+    };
+    log_behind("Agent: Tailing", total, internal_metrics);
+}
+
+fn log_behind(subject: &str, unread: status::Unread, internal_metrics: bool) {
+    let Some(level) = status::behind_level(unread.bytes, internal_metrics) else {
         return;
     };
-    let line = status::behind(subject, bytes, 0);
+    let line = status::behind(subject, unread.bytes, unread.files);
     match level {
         tracing::Level::WARN => tracing::warn!("{line}"),
         tracing::Level::INFO => tracing::info!("{line}"),

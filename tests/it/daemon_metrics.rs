@@ -139,10 +139,66 @@ async fn metrics_agree_with_the_endpoint_and_status_lines_match_the_agents_forma
         writer.written() * crate::support::daemon::LINE_LEN as u64
     );
     assert_eq!(n(6), sent, "sent in the status line vs the metric");
+    // At shutdown the agent-wide line comes once more, with the same totals, and then the
+    // agent's shutdown line.
+    let last_agent = agent_lines.last().unwrap();
+    assert_eq!(
+        (&last_agent[1], &last_agent[2], &last_agent[3]),
+        (&last[2], &last[3], &last[6])
+    );
+    let lines: Vec<&str> = log.lines().collect();
+    let done = lines
+        .iter()
+        .position(|l| l.contains("Agent: Shut down completed in ") && l.contains(" ms. Uptime: "))
+        .unwrap_or_else(|| panic!("no shutdown line\n{log}"));
+    let final_agent = lines.iter().rposition(|l| agent.is_match(l)).unwrap();
+    assert!(
+        final_agent < done,
+        "the final status comes before the shutdown line"
+    );
     eprintln!(
         "daemon_metrics: {} tailer and {} agent status lines; {:.1} s",
         tailer_lines.len(),
         agent_lines.len(),
         started.elapsed().as_secs_f64()
     );
+}
+
+/// The status lines' byte figure is every byte read, as the agent's `TotalBytesConsumed`:
+/// skipped header lines and an unfinished last line count, though no record holds them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_lines_count_every_byte_read_and_come_once_more_at_shutdown() {
+    const STREAM: &str = "e2e-status-bytes";
+    let rig = LocalRig::auto_create().await;
+    std::fs::create_dir_all(&rig.logs).unwrap();
+    let body = "#Version: 1.0\n#Fields: a b\nline one\nline two\nline three\nunfinished";
+    std::fs::write(rig.logs.join("access.log"), body).unwrap();
+    let mut flow = rig.flow(STREAM);
+    flow["skipHeaderLines"] = json!(2);
+    let mut cfg = rig.config(vec![flow]);
+    // Longer than the test: the only status lines are the ones logged at shutdown.
+    cfg["log.statusReportingPeriodSeconds"] = json!(300);
+    let mut daemon = Daemon::start(rig.dir(), &cfg);
+    let delivered = eventually(Duration::from_secs(20), || {
+        rig.server.delivered(STREAM).len() == 3
+    })
+    .await;
+    assert!(delivered, "{}", daemon.log_tail(20));
+    let (status, _) = daemon.stop(Duration::from_secs(10)).await;
+    assert!(status.success());
+    let log = daemon.log();
+    let expect_tailer = format!(
+        "Tailer Progress: Tailer has parsed 3 records ({} bytes), transformed 0 records, \
+         skipped 0 records, and has successfully sent 3 records to destination.",
+        body.len()
+    );
+    let expect_agent = format!(
+        "Agent: Progress: 3 records parsed ({} bytes), and 3 records sent successfully to \
+         destinations.",
+        body.len()
+    );
+    let count = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(count(&expect_tailer), 1, "{log}");
+    assert_eq!(count(&expect_agent), 1, "{log}");
+    assert_eq!(count("Agent: Shut down completed in "), 1, "{log}");
 }
