@@ -42,6 +42,7 @@ impl Clients {
             .any(|f| matches!(f.destination, Destination::Kinesis { .. }));
         let base = aws::load_base(&AwsSettings::from_settings(settings)).await;
         let firehose = if wants_firehose {
+            warn_of_agent_region_default(settings, &base);
             let client = aws::firehose_client(&base, &ServiceEndpoint::firehose(settings))?;
             Some(Arc::new(firetail_sink::FirehoseClient::new(&client)))
         } else {
@@ -61,6 +62,30 @@ impl Clients {
             metadata: None,
         })
     }
+}
+
+/// The Kinesis Agent sends to Firehose in us-east-1 whenever `firehose.endpoint` is unset,
+/// whatever the host's region; firetail uses the host's region instead. A fleet that relied
+/// on the old default would see "stream not found", so say so once at start.
+fn warn_of_agent_region_default(settings: &Settings, base: &aws_config::SdkConfig) {
+    if let Some(warning) = agent_region_default_warning(settings, base) {
+        tracing::warn!("{warning}");
+    }
+}
+
+fn agent_region_default_warning(
+    settings: &Settings,
+    base: &aws_config::SdkConfig,
+) -> Option<String> {
+    if settings.firehose_region().is_some() || settings.firehose_endpoint.is_some() {
+        return None;
+    }
+    let region = base.region().filter(|r| r.as_ref() != "us-east-1")?;
+    Some(format!(
+        "Firehose region is {region}, from the AWS SDK's region chain. The Kinesis Agent \
+         would have used us-east-1 (its default while firehose.endpoint is unset); if the \
+         delivery streams are there, set firetail.firehose.region to us-east-1."
+    ))
 }
 
 /// A running flow.
@@ -326,4 +351,41 @@ pub fn start_generators(settings: &Settings) -> anyhow::Result<Generators> {
         });
     }
     Ok(Generators { stop })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use aws_config::{Region, SdkConfig};
+
+    fn settings(extra: &str) -> Settings {
+        let text = format!(
+            r#"{{ {extra} "flows": [{{"filePattern": "/var/log/a*", "deliveryStream": "s"}}] }}"#
+        );
+        firetail_config::parse_str(&text, "agent.json")
+            .unwrap()
+            .settings
+    }
+
+    #[test]
+    fn a_host_region_other_than_the_agents_default_is_pointed_out() {
+        let host = |r: &'static str| SdkConfig::builder().region(Region::from_static(r)).build();
+        let warning = agent_region_default_warning(&settings(""), &host("eu-west-1")).unwrap();
+        assert!(warning.contains("eu-west-1") && warning.contains("firetail.firehose.region"));
+        assert_eq!(
+            agent_region_default_warning(&settings(""), &host("us-east-1")),
+            None
+        );
+        let pinned = settings(r#""firetail.firehose.region": "eu-west-1","#);
+        assert_eq!(
+            agent_region_default_warning(&pinned, &host("eu-west-1")),
+            None
+        );
+        let endpoint = settings(r#""firehose.endpoint": "firehose.eu-west-1.amazonaws.com","#);
+        assert_eq!(
+            agent_region_default_warning(&endpoint, &host("eu-west-1")),
+            None
+        );
+    }
 }
