@@ -6,7 +6,9 @@
 //! `region`, `metadataTimestamp` and `tags` are put (a colliding key keeps its position and
 //! takes the new value, like Java's `LinkedHashMap.putAll`). Metadata is fetched through an
 //! [`InstanceMetadataSource`] at the first record and again when it is older than
-//! `metadataTTL` seconds; while none is available the record passes through unchanged.
+//! `metadataTTL` seconds. While none is available the input passes through unchanged,
+//! whatever it is: the agent checks for metadata before parsing, so a previous converter's
+//! output is kept and not replaced by the raw record.
 
 use std::sync::{Arc, Mutex};
 
@@ -37,6 +39,9 @@ pub struct Ec2Metadata {
 pub trait InstanceMetadataSource: Send + Sync {
     fn fetch(&self) -> Result<Ec2Metadata, String>;
 }
+
+/// The agent's TTL when `metadataTTL` is absent or unusable: one hour.
+const DEFAULT_TTL_SECS: i64 = 3600;
 
 #[derive(Debug)]
 struct Cached {
@@ -69,7 +74,7 @@ impl AddEc2Metadata {
             JsonFormat::Compact,
             false,
         )?;
-        let ttl_secs = opt.long("metadataTTL")?.unwrap_or(3600);
+        let ttl_secs = ttl_secs(opt);
         Ok(AddEc2Metadata {
             ttl_millis: ttl_secs.saturating_mul(1000),
             json: opt.json_format()?,
@@ -105,8 +110,8 @@ impl AddEc2Metadata {
         Some((c.metadata.clone()?, c.fetched_at_millis))
     }
 
-    /// Writes the enriched record, the unchanged input when no metadata is available, or
-    /// fails when the record is not a JSON object.
+    /// Writes the enriched record, or the unchanged input when no metadata is available; fails
+    /// when there is metadata and the record is not a JSON object.
     pub fn convert(
         &self,
         input: &[u8],
@@ -114,17 +119,20 @@ impl AddEc2Metadata {
         now_millis: i64,
         source: Option<&dyn InstanceMetadataSource>,
     ) -> Result<(), String> {
+        // Before parsing, as the agent does: without metadata any input is passed on as a
+        // successful conversion, so `[SINGLELINE, ADDEC2METADATA]` still sends SINGLELINE's
+        // output for a non-JSON line instead of falling back to the raw record.
+        let Some((meta, fetched_at)) = self.current(now_millis, source) else {
+            tracing::debug!("Unable to append metadata, no metadata found");
+            out.extend_from_slice(input);
+            return Ok(());
+        };
         let text = utf8::decode(input);
         let mut record: Map<String, Value> = serde_json::Deserializer::from_str(&text)
             .into_iter::<Map<String, Value>>()
             .next()
             .ok_or_else(|| "empty record".to_owned())?
             .map_err(|e| format!("record is not a JSON object: {e}"))?;
-        let Some((meta, fetched_at)) = self.current(now_millis, source) else {
-            tracing::debug!("Unable to append metadata, no metadata found");
-            out.extend_from_slice(input);
-            return Ok(());
-        };
         let opt = |v: &Option<String>| v.clone().map_or(Value::Null, Value::String);
         record.insert("privateIp".into(), opt(&meta.private_ip));
         record.insert("availabilityZone".into(), opt(&meta.availability_zone));
@@ -147,6 +155,26 @@ impl AddEc2Metadata {
         JsonWriter::new(out, self.json).value(&Value::Object(record));
         out.push(b'\n');
         Ok(())
+    }
+}
+
+/// `metadataTTL` in seconds. The agent wraps `readInteger("metadataTTL")` in a try/catch that
+/// logs `Error converting metadataTTL, ignoring` and keeps one hour, so a value it cannot read
+/// (not an integer, or outside the Java `int` range) is a warning here too, not a startup
+/// error.
+fn ttl_secs(opt: &OptionReader<'_>) -> i64 {
+    let value = opt.raw("metadataTTL");
+    match opt.long("metadataTTL") {
+        Ok(None) => DEFAULT_TTL_SECS,
+        Ok(Some(n)) if i32::try_from(n).is_ok() => n,
+        _ => {
+            let shown = value.map_or_else(String::new, Value::to_string);
+            tracing::warn!(
+                "dataProcessingOptions[{}]: ADDEC2METADATA: Error converting metadataTTL, ignoring: {shown} is not a Java int; the default of {DEFAULT_TTL_SECS} s is kept",
+                opt.index
+            );
+            DEFAULT_TTL_SECS
+        }
     }
 }
 
@@ -208,11 +236,73 @@ mod tests {
 
     #[test]
     fn non_object_fails_and_no_source_passes_through() {
-        let c = conv(60);
+        let fake = Fake(AtomicUsize::new(0));
         let mut out = Vec::new();
-        assert!(c.convert(b"plain\n", &mut out, 0, None).is_err());
+        assert!(conv(60)
+            .convert(b"plain\n", &mut out, 0, Some(&fake))
+            .is_err());
         out.clear();
-        c.convert(b"{\"a\":1}\n", &mut out, 0, None).unwrap();
+        conv(60).convert(b"{\"a\":1}\n", &mut out, 0, None).unwrap();
         assert_eq!(out, b"{\"a\":1}\n");
+    }
+
+    struct Down;
+    impl InstanceMetadataSource for Down {
+        fn fetch(&self) -> Result<Ec2Metadata, String> {
+            Err("IMDS unreachable".into())
+        }
+    }
+
+    /// The agent's `convert()` returns its input when it has no metadata before it parses the
+    /// record, so a non-JSON input is a success, not a raw fallback.
+    #[test]
+    fn no_metadata_passes_any_input_through_before_parsing() {
+        for source in [None, Some(&Down as &dyn InstanceMetadataSource)] {
+            let mut out = Vec::new();
+            conv(60)
+                .convert(b"  hello  \n", &mut out, 0, source)
+                .unwrap();
+            assert_eq!(out, b"  hello  \n");
+        }
+        // In a chain the previous converter's output is kept (the agent sends `hello\n`).
+        let chain = crate::Chain::from_options(&serde_json::json!([
+            {"optionName": "SINGLELINE"},
+            {"optionName": "ADDEC2METADATA", "logFormat": "SYSLOG"}
+        ]))
+        .unwrap()
+        .with_metadata_source(Arc::new(Down));
+        let mut out = Vec::new();
+        assert_eq!(
+            chain.process(b"  hello  \n", &mut out),
+            crate::Outcome::Converted
+        );
+        assert_eq!(out, b"hello\n");
+    }
+
+    fn ttl_millis(ttl: Value) -> i64 {
+        let option = serde_json::json!({"optionName": "ADDEC2METADATA", "logFormat": "SYSLOG", "metadataTTL": ttl});
+        AddEc2Metadata::from_option(&OptionReader::new(0, &option).unwrap())
+            .unwrap()
+            .ttl_millis
+    }
+
+    /// The agent catches a failing `readInteger("metadataTTL")` ("Error converting
+    /// metadataTTL, ignoring") and keeps one hour.
+    #[test]
+    fn unreadable_metadata_ttl_keeps_the_default() {
+        use serde_json::json;
+        assert_eq!(ttl_millis(json!(60)), 60_000);
+        assert_eq!(ttl_millis(json!("60")), 60_000);
+        assert_eq!(ttl_millis(json!(null)), 3_600_000);
+        for bad in [
+            json!("1h"),
+            json!(1.5),
+            json!(true),
+            json!(3_000_000_000_i64),
+            json!([60]),
+            json!({}),
+        ] {
+            assert_eq!(ttl_millis(bad.clone()), 3_600_000, "{bad}");
+        }
     }
 }
