@@ -83,6 +83,12 @@ impl<'a> OptionReader<'a> {
         self.map.get(key).filter(|v| !v.is_null())
     }
 
+    /// True if `key` is present with an explicit `null`. The agent's readers return that null
+    /// instead of the fallback, which some converters only trip over per record.
+    pub fn is_null(&self, key: &str) -> bool {
+        self.map.get(key).is_some_and(Value::is_null)
+    }
+
     pub fn invalid(&self, key: &'static str, value: &Value, allowed: &str) -> ProcessConfigError {
         ProcessConfigError::InvalidValue {
             index: self.index,

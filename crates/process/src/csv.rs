@@ -6,7 +6,12 @@
 //!
 //! The agent compiles the delimiter only when it splits a line, so an invalid delimiter does
 //! not stop the flow: every record fails conversion and is sent raw. The compile error is kept
-//! here and reported per record for the same effect.
+//! here and reported per record for the same effect. An explicit `"delimiter": null` is the
+//! same case: `readString("delimiter", ",")` returns the null and `split(null)` throws on
+//! every record, so every record is sent raw (no data is lost; its bytes are sent as read).
+//!
+//! `"customFieldNames": null` is refused at startup, as in the agent: `readList` returns
+//! null and the chain's constructor calls `toString()`, which dereferences the field list.
 
 use std::borrow::Cow;
 
@@ -23,6 +28,19 @@ enum Delimiter {
     Literal(char),
     Regex(JavaRegex),
     Invalid(JavaRegexError),
+    /// An explicit `"delimiter": null`.
+    Null,
+}
+
+/// Why CSVTOJSON could not convert a record; the chain then sends the record raw.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CsvError {
+    /// The delimiter is not a usable Java regex.
+    #[error(transparent)]
+    Delimiter(#[from] JavaRegexError),
+    /// `"delimiter": null`: the agent's `split(null)` throws on every record.
+    #[error("\"delimiter\" is null, so the Kinesis Agent cannot split any record")]
+    NullDelimiter,
 }
 
 #[derive(Debug)]
@@ -40,9 +58,17 @@ impl CsvToJson {
                     key: "customFieldNames",
                 })?;
         let json = opt.json_format()?;
-        let delimiter = opt.string("delimiter")?.unwrap_or_else(|| ",".to_owned());
+        let delimiter = if opt.is_null("delimiter") {
+            tracing::warn!(
+                "dataProcessingOptions[{}]: CSVTOJSON \"delimiter\" is null: every record is sent unconverted, as the Kinesis Agent does; remove the key to split on ','",
+                opt.index
+            );
+            Delimiter::Null
+        } else {
+            compile_delimiter(&opt.string("delimiter")?.unwrap_or_else(|| ",".to_owned()))
+        };
         Ok(CsvToJson {
-            delimiter: compile_delimiter(&delimiter),
+            delimiter,
             template: FlatObjectTemplate::new(&fields, json),
         })
     }
@@ -56,13 +82,14 @@ impl CsvToJson {
         }
     }
 
-    pub fn convert(&self, input: &[u8], out: &mut Vec<u8>) -> Result<(), JavaRegexError> {
+    pub fn convert(&self, input: &[u8], out: &mut Vec<u8>) -> Result<(), CsvError> {
         let text = utf8::decode(input);
         let line = text.strip_suffix('\n').unwrap_or(&text);
         let columns: Vec<Cow<'_, str>> = match &self.delimiter {
             Delimiter::Literal(c) => split_literal(line, *c),
             Delimiter::Regex(re) => re.split(line),
-            Delimiter::Invalid(e) => return Err(e.clone()),
+            Delimiter::Invalid(e) => return Err(e.clone().into()),
+            Delimiter::Null => return Err(CsvError::NullDelimiter),
         };
         self.template
             .write(out, |i| columns.get(i).map(|c| c.as_ref()));
@@ -135,6 +162,34 @@ mod tests {
             "{\"a\":\"x\",\"b\":\"y\\r\"}\n"
         );
         assert_eq!(run(&["a"], ",", ",,,\n"), "{\"a\":null}\n");
+    }
+
+    /// The agent sends every record raw when `"delimiter"` is an explicit null.
+    #[test]
+    fn null_delimiter_sends_every_record_raw() {
+        let chain = crate::Chain::from_options(&serde_json::json!([
+            {"optionName": "CSVTOJSON", "customFieldNames": ["a", "b"], "delimiter": null}
+        ]))
+        .unwrap();
+        let mut out = Vec::new();
+        for record in [&b"x,y\n"[..], b"plain\n", b""] {
+            assert_eq!(
+                chain.process(record, &mut out),
+                crate::Outcome::RawFallback,
+                "{record:?}"
+            );
+        }
+    }
+
+    /// The agent cannot start with `"customFieldNames": null` (the chain's `toString()`
+    /// dereferences the null list), so neither does firetail.
+    #[test]
+    fn null_field_names_are_refused() {
+        let e = crate::Chain::from_options(&serde_json::json!([
+            {"optionName": "CSVTOJSON", "customFieldNames": null}
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("customFieldNames"), "{e}");
     }
 
     #[test]
