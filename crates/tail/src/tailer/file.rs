@@ -130,7 +130,13 @@ impl TrackedFile {
     /// end-of-data rules. Before reading past a previous EOF, checks that the file was
     /// not truncated or rewritten under the read position (`Changed`: nothing is read,
     /// the reconcile scan decides).
-    pub fn read_some(&mut self, max: usize, out: &mut Vec<Frame>) -> io::Result<ReadOutcome> {
+    pub fn read_some(
+        &mut self,
+        max: usize,
+        fp_len: usize,
+        out: &mut Vec<Frame>,
+    ) -> io::Result<ReadOutcome> {
+        let (fingerprint, read_marker) = (self.fingerprint, self.read_marker);
         let Some(file) = self.file.as_mut() else {
             return Ok(ReadOutcome::Read(0));
         };
@@ -144,7 +150,7 @@ impl TrackedFile {
             // Idle: nothing new (a same-size rewrite shows in mtime, for the scan).
             return Ok(ReadOutcome::Read(0));
         }
-        if len < pos || identity::marker(file, pos)? != self.read_marker {
+        if len < pos || changed_under(file, pos, read_marker, fingerprint, fp_len)? {
             self.suspect = true;
             return Ok(ReadOutcome::Changed);
         }
@@ -250,4 +256,32 @@ impl TrackedFile {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// [`changed_under`] for this file's state.
+    pub fn changed_under(&self, f: &File, fp_len: usize) -> io::Result<bool> {
+        let pos = self.framer.read_position();
+        changed_under(f, pos, self.read_marker, self.fingerprint, fp_len)
+    }
+}
+
+/// True if `f` no longer holds the bytes read before `pos`: their marker differs, or,
+/// while `pos` is still inside the fingerprinted bytes, the fingerprint does. Before
+/// `MARKER_BYTES` the marker proves little, and at 0 nothing: a file copytruncated
+/// before the tailer read it would pass for the file it fingerprinted, keep that
+/// fingerprint (now its copy's: a restart no longer matches its checkpoint) and leave
+/// the copy judged "a copy of a live file", never read.
+pub(crate) fn changed_under(
+    f: &File,
+    pos: u64,
+    read_marker: Option<u64>,
+    fingerprint: Option<u64>,
+    fp_len: usize,
+) -> io::Result<bool> {
+    if identity::marker(f, pos)? != read_marker {
+        return Ok(true);
+    }
+    Ok(match fingerprint {
+        Some(fp) if pos < fp_len as u64 => identity::fingerprint(f, fp_len)? != Some(fp),
+        _ => false,
+    })
 }

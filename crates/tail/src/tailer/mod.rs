@@ -296,7 +296,8 @@ impl FlowTailer {
                 let Some(file) = self.files.get_mut(&id) else {
                     break;
                 };
-                let n = match file.read_some(allowance, &mut self.frames) {
+                let fp_len = self.cfg.fingerprint_bytes;
+                let n = match file.read_some(allowance, fp_len, &mut self.frames) {
                     Ok(ReadOutcome::Read(n)) => {
                         // Right after a read, while the bytes read are surely still
                         // there (the scan may come much later: the tailer can wait on

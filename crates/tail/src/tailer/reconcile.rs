@@ -132,7 +132,7 @@ impl FlowTailer {
             tracing::debug!(path = %c.path.display(), error = %e, "fingerprint failed");
         }
         let truncated = c.size < file.framer.read_position();
-        let replaced = !truncated && changed && marker_changed(file, c);
+        let replaced = !truncated && changed && marker_changed(file, c, fp_len);
         if truncated || replaced {
             self.on_truncated(id, c, all, claimed);
         }
@@ -504,17 +504,17 @@ fn find_by_inode(entry: &FileCheckpoint) -> Option<Candidate> {
         .find_map(|e| candidate(e.path()))
 }
 
-/// True if the bytes before the tracked file's read position are not what was read.
-fn marker_changed(file: &TrackedFile, c: &Candidate) -> bool {
-    let pos = file.framer.read_position();
+/// True if the bytes before the tracked file's read position are not what was read
+/// (`changed_under`: marker, and fingerprint while the position is inside it).
+fn marker_changed(file: &TrackedFile, c: &Candidate, fp_len: usize) -> bool {
     let current = match &file.file {
-        Some(f) => identity::marker(f, pos),
+        Some(f) => file.changed_under(f, fp_len),
         None => match open_candidate(c) {
-            Some(f) => identity::marker(&f, pos),
+            Some(f) => file.changed_under(&f, fp_len),
             None => return false,
         },
     };
-    matches!(current, Ok(m) if m != file.read_marker)
+    matches!(current, Ok(true))
 }
 
 /// True if candidate `k` starts with fingerprint `fp` and holds, before `pos`, the bytes
