@@ -64,17 +64,18 @@ async fn chaos_every_rotation_mode_every_fault_and_sigkill_lose_nothing() {
     .unwrap();
 
     let logs = tmp.path().join("logs");
-    let generators: Vec<Child> = MODES
-        .iter()
-        .enumerate()
-        .map(|(i, mode)| spawn_generator(&logs, mode, i as u64, tmp.path()))
-        .collect();
     let mut cfg = agent_config(tmp.path());
     cfg["firehose.endpoint"] = json!(server.endpoint_url());
     let mut flow = firehose_flow(&logs.join("*/access.log*"), STREAM);
     flow["maxBufferSizeRecords"] = json!(100);
     cfg["flows"] = json!([flow]);
+    // The daemon first: on a flow's first start, files already rotated count as read.
     let mut daemon = Daemon::start(tmp.path(), &cfg);
+    let generators: Vec<Child> = MODES
+        .iter()
+        .enumerate()
+        .map(|(i, mode)| spawn_generator(&logs, mode, i as u64, tmp.path()))
+        .collect();
 
     let mut resendable = Vec::new();
     let mut violations = Vec::new();

@@ -103,7 +103,31 @@ impl Daemon {
             logs: Vec::new(),
         };
         d.restart();
+        let flows = config["flows"].as_array().map_or(0, Vec::len);
+        d.wait_for_first_scans(flows);
         d
+    }
+
+    /// Blocks until each of `flows` flows logged its first scan (or 20 s passed). A flow's
+    /// first start counts files already rotated as read (as the Kinesis Agent does), so a
+    /// test that rotates right after starting must let the first scan happen first.
+    fn wait_for_first_scans(&mut self, flows: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            let scans = self
+                .current_log()
+                .lines()
+                .filter(|l| l.contains("first scan: "))
+                .count();
+            let exited = self
+                .child
+                .as_mut()
+                .is_none_or(|c| c.try_wait().ok().flatten().is_some());
+            if scans >= flows || exited {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The running child's process id.

@@ -22,7 +22,7 @@ mod reconcile;
 mod reconcile_tests;
 mod watch;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -152,6 +152,9 @@ pub(crate) struct FlowTailer {
     /// The flow had checkpoints at startup: `initialPosition` never applies.
     restarted: bool,
     first_scan_done: bool,
+    /// On a flow's very first scan (no checkpoints): the matching files that are rotations
+    /// of another matching file (`access.log.1` of `access.log`). They count as read.
+    first_start_rotated: HashSet<(u64, u64)>,
     /// Inodes known to be copies of a tracked file (copy rotation), not read, with the
     /// size they were judged at (judged again if it changes).
     copies: HashMap<(u64, u64), u64>,
@@ -184,6 +187,7 @@ impl FlowTailer {
             by_inode: HashMap::new(),
             resume,
             first_scan_done: false,
+            first_start_rotated: HashSet::new(),
             copies: HashMap::new(),
             last_reconcile: Instant::now(),
             last_sync: Instant::now(),

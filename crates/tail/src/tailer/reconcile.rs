@@ -16,7 +16,11 @@
 //! (truncated under the scan) while the new inode holds them at that position: the next
 //! scan hands the read position over to it, as for any copytruncate. Otherwise it resumes
 //! from its checkpoint (found by fingerprint even if renamed, validated by size and
-//! marker) or starts at 0 (`initialPosition` only on a flow's very first scan). A copy
+//! marker) or starts at 0. On a flow's very first scan (no checkpoints at all), files that
+//! are rotations of another matching file (`access.log.1`, `access.log-20261126` of
+//! `access.log`) count as read, as the Kinesis Agent reads only the newest file of a
+//! rotation set: a first start does not ship every rotated archive still on disk. The
+//! live files (`access.log`; several for `*/access.log`) start at `initialPosition`. A copy
 //! whose size changes is judged again, so a new file that merely starts like a tracked
 //! one (a common header) is read once its own content shows.
 //!
@@ -61,6 +65,15 @@ impl FlowTailer {
     pub(super) fn reconcile_with(&mut self, candidates: &[Candidate]) {
         self.last_reconcile = Instant::now();
         self.rescan_now = false;
+        if !self.first_scan_done && !self.restarted {
+            self.first_start_rotated = rotated_on_first_start(candidates);
+            if !self.first_start_rotated.is_empty() {
+                tracing::info!(
+                    rotated = self.first_start_rotated.len(),
+                    "first start: rotated files of the pattern count as read; the live files start at initialPosition (as in the Kinesis Agent)"
+                );
+            }
+        }
         let index: HashMap<Key, usize> = candidates
             .iter()
             .enumerate()
@@ -109,6 +122,13 @@ impl FlowTailer {
         if !self.first_scan_done {
             self.first_scan_done = true;
             self.resume_leftovers();
+            // Says at once whether the pattern finds anything (the agent's users were left
+            // guessing, its issue #44); tests also wait for it before rotating files.
+            if candidates.is_empty() {
+                tracing::info!(pattern = %self.cfg.file_pattern, "first scan: no file matches the pattern yet");
+            } else {
+                tracing::info!(pattern = %self.cfg.file_pattern, files = candidates.len(), "first scan: files match the pattern");
+            }
         }
     }
 
@@ -254,12 +274,15 @@ impl FlowTailer {
             // Looked at again by the next scan, when it has grown or differs.
             return;
         }
+        let first_start = !self.first_scan_done && !self.restarted;
         let start = match self.take_resume(c, fp, &handle) {
             Some(offset) => offset,
-            None if !self.first_scan_done
-                && !self.restarted
-                && self.cfg.initial_position == InitialPosition::EndOfFile =>
-            {
+            None if first_start && self.first_start_rotated.contains(&key(c)) => {
+                // A rotated file on the first start: read already, as far as this flow is
+                // concerned (its bytes are older than anything it will ship).
+                handle.metadata().map_or(c.size, |m| m.len())
+            }
+            None if first_start && self.cfg.initial_position == InitialPosition::EndOfFile => {
                 end_of_file_position(&handle, c.size, self.cfg.framing.read_buffer_size)
             }
             None => 0,
@@ -395,15 +418,25 @@ impl FlowTailer {
             if marker != entry.marker || self.by_inode.contains_key(&key(&c)) {
                 continue;
             }
-            tracing::info!(path = %c.path.display(), offset = entry.offset, "draining a file rotated away while stopped");
             let fp = identity::fingerprint(&handle, self.cfg.fingerprint_bytes)
                 .ok()
                 .flatten();
+            // Found by inode at a name the pattern matches: the scan's listing missed it
+            // (logrotate renaming while the directory was read). It is a live file; the
+            // next scan must find it tracked, or a second tracker would read it again.
+            let live = self.pattern.matches(&c.path);
+            if live {
+                tracing::info!(path = %c.path.display(), offset = entry.offset, "resuming a file the first scan missed");
+            } else {
+                tracing::info!(path = %c.path.display(), offset = entry.offset, "draining a file rotated away while stopped");
+            }
             if let Some(id) = self.track(&c, handle, fp, entry.offset) {
-                if let Some(f) = self.files.get_mut(&id) {
-                    f.lifecycle = Lifecycle::RotatedAway;
+                if !live {
+                    if let Some(f) = self.files.get_mut(&id) {
+                        f.lifecycle = Lifecycle::RotatedAway;
+                    }
+                    self.by_inode.remove(&key(&c));
                 }
-                self.by_inode.remove(&key(&c));
             }
         }
     }
@@ -453,6 +486,28 @@ enum Kinship {
     /// A copy of this file, which has been truncated since: it takes over the file's
     /// read position.
     CopyOfTruncated(FileId),
+}
+
+/// The candidates named as rotations of another candidate in the same directory: the
+/// other's name, then a separator (`.`, `-`, `_`), then anything (`access.log.1`,
+/// `access.log-20261126`, `access.log_old`; compressed names never match the pattern).
+fn rotated_on_first_start(candidates: &[Candidate]) -> HashSet<Key> {
+    let name = |c: &Candidate| c.path.file_name().map(|n| n.as_encoded_bytes().to_vec());
+    candidates
+        .iter()
+        .filter(|c| {
+            let Some(mine) = name(c) else { return false };
+            candidates.iter().any(|head| {
+                head.path.parent() == c.path.parent()
+                    && name(head).is_some_and(|h| {
+                        mine.len() > h.len()
+                            && mine.starts_with(&h)
+                            && matches!(mine[h.len()], b'.' | b'-' | b'_')
+                    })
+            })
+        })
+        .map(key)
+        .collect()
 }
 
 /// Opens `path` if it is still the inode `(dev, inode)`.
