@@ -267,7 +267,7 @@ pub static KEYS: &[KeySpec] = &[
     key("log.emitInternalMetrics", Flow, Bool, D::Bool(false), Accepted, "Per-flow `File Tailer Status:` JSON line."),
     // ---- flow: firetail extensions ----
     key("firetail.maxOpenFiles", Flow, Int(r(1, 65_536)), D::Int(1024), Used, "Max files of this flow open at once."),
-    key("firetail.maxInFlightBytes", Flow, Long(r(1_048_576, 1_073_741_824)), D::Int(4_194_304), Used, "Bytes read but not yet acknowledged; tailing pauses above it (bounds memory and duplicates after a crash)."),
+    key("firetail.maxInFlightBytes", Flow, Long(r(1_048_576, 1_073_741_824)), D::Int(2_097_152), Used, "Bytes read but not yet acknowledged; tailing pauses above it (bounds memory and duplicates after a crash)."),
     key("firetail.reconcileIntervalMillis", Flow, Long(r(10, 60_000)), D::Int(1000), Used, "Directory rescan interval backing inotify, ms."),
     key("firetail.idleFlushMillis", Flow, Long(Bounds::ZeroOr(100, 3_600_000)), D::Int(0), Used, "Emit an unterminated last line after the file is idle this long, ms (0 = never, as the agent)."),
     key("firetail.fingerprintBytes", Flow, Int(r(16, 4096)), D::Int(256), Used, "Leading bytes hashed into a file's identity."),
