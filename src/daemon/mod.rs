@@ -246,7 +246,8 @@ pub async fn run(
     }
     metrics_stop.cancel();
     let _ = reporter.await; // it only logs; a panic there has already been reported
-                            // The agent logs its status once more at shutdown, then how long shutting down took.
+
+    // The agent logs its status once more at shutdown, then how long shutting down took.
     emit_status(&all, started, internal_metrics);
     tracing::info!(
         "Agent: Shut down completed in {} ms. Uptime: {} ms",

@@ -25,8 +25,8 @@ use crate::daemon::counters::FlowCounters;
 /// How the stage treats partition keys and record sizes for its destination.
 #[derive(Clone, Debug)]
 pub struct ProcessSettings {
-    /// `None` for Firehose; for Kinesis, how keys are chosen.
-    pub partition_keys: Option<PartitionKeys>,
+    /// `None` for Firehose; for Kinesis, how keys are chosen (`partitionKeyOption`).
+    pub partition_keys: Option<PartitionKeyOption>,
     /// The largest record the destination accepts (Kinesis: data and key together).
     pub max_record_size: usize,
     /// Written over the last bytes of a record cut to `max_record_size`.
@@ -38,24 +38,12 @@ impl ProcessSettings {
         ProcessSettings {
             partition_keys: match &flow.destination {
                 Destination::Firehose { .. } => None,
-                Destination::Kinesis { partition_key, .. } => Some(match partition_key {
-                    PartitionKeyOption::Random => PartitionKeys::Random,
-                    PartitionKeyOption::Deterministic => PartitionKeys::Deterministic,
-                }),
+                Destination::Kinesis { partition_key, .. } => Some(*partition_key),
             },
             max_record_size: flow.max_record_size_bytes(),
             truncated_record_terminator: flow.truncated_record_terminator.as_bytes().to_vec(),
         }
     }
-}
-
-/// Kinesis partition keys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PartitionKeys {
-    /// The agent's default: a random decimal, spreading records over shards.
-    Random,
-    /// MD5 of the record as sent, so equal records land on the same shard.
-    Deterministic,
 }
 
 /// Runs until `input` closes (the tailer stopped), then closes `output`.
@@ -106,7 +94,8 @@ pub struct Converted {
     pub data: Option<Bytes>,
     /// The chain's output was cut to the destination's record limit.
     pub cut: bool,
-    /// Kinesis DETERMINISTIC flows: the key; random keys are drawn by the sink.
+    /// Kinesis flows: the record's key (RANDOM ones are drawn here too, see the module
+    /// docs); `None` for Firehose.
     pub partition_key: Option<String>,
 }
 
@@ -152,8 +141,10 @@ pub fn convert(
 fn partition_key(settings: &ProcessSettings, data: &[u8]) -> Option<String> {
     Some(match settings.partition_keys? {
         // Drawn once per record: a retry keeps its key, as the agent's does.
-        PartitionKeys::Random => firetail_process::random_partition_key(&mut rand::thread_rng()),
-        PartitionKeys::Deterministic => firetail_process::deterministic_partition_key(data),
+        PartitionKeyOption::Random => {
+            firetail_process::random_partition_key(&mut rand::thread_rng())
+        }
+        PartitionKeyOption::Deterministic => firetail_process::deterministic_partition_key(data),
     })
 }
 
@@ -164,7 +155,7 @@ mod tests {
 
     const MIB: usize = 1_048_576;
 
-    fn kinesis(keys: PartitionKeys) -> ProcessSettings {
+    fn kinesis(keys: PartitionKeyOption) -> ProcessSettings {
         ProcessSettings {
             partition_keys: Some(keys),
             max_record_size: MIB,
@@ -186,7 +177,7 @@ mod tests {
         let input = line(1_048_570);
         let out = convert(
             &Chain::empty(),
-            &kinesis(PartitionKeys::Deterministic),
+            &kinesis(PartitionKeyOption::Deterministic),
             input.clone(),
             &mut scratch,
         );
@@ -200,7 +191,7 @@ mod tests {
         for _ in 0..20 {
             let out = convert(
                 &Chain::empty(),
-                &kinesis(PartitionKeys::Random),
+                &kinesis(PartitionKeyOption::Random),
                 line(MIB),
                 &mut scratch,
             );
@@ -217,7 +208,7 @@ mod tests {
         let mut scratch = Vec::new();
         let out = convert(
             &chain,
-            &kinesis(PartitionKeys::Random),
+            &kinesis(PartitionKeyOption::Random),
             line(MIB + 100),
             &mut scratch,
         );
@@ -228,7 +219,7 @@ mod tests {
         let short = line(200);
         let out = convert(
             &Chain::empty(),
-            &kinesis(PartitionKeys::Random),
+            &kinesis(PartitionKeyOption::Random),
             short.clone(),
             &mut scratch,
         );
