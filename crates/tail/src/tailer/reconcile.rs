@@ -492,7 +492,9 @@ enum Kinship {
 /// other's name, then a separator (`.`, `-`, `_`), then anything (`access.log.1`,
 /// `access.log-20261126`, `access.log_old`; compressed names never match the pattern).
 fn rotated_on_first_start(candidates: &[Candidate]) -> HashSet<Key> {
-    let name = |c: &Candidate| c.path.file_name().map(|n| n.as_encoded_bytes().to_vec());
+    fn name(c: &Candidate) -> Option<&[u8]> {
+        c.path.file_name().map(|n| n.as_encoded_bytes())
+    }
     candidates
         .iter()
         .filter(|c| {
@@ -501,7 +503,7 @@ fn rotated_on_first_start(candidates: &[Candidate]) -> HashSet<Key> {
                 head.path.parent() == c.path.parent()
                     && name(head).is_some_and(|h| {
                         mine.len() > h.len()
-                            && mine.starts_with(&h)
+                            && mine.starts_with(h)
                             && matches!(mine[h.len()], b'.' | b'-' | b'_')
                     })
             })
