@@ -11,19 +11,10 @@ use serde_json::Value;
 const REQUIRED_KEYS: [&str; 5] = ["index", "offset", "length", "status", "output_b64"];
 const OPTIONAL_KEYS: [&str; 2] = ["truncated", "partition_key"];
 
+/// The Kinesis Agent vectors, copied into the repository from `shared/vectors`
+/// (`scripts/refresh-vectors` refreshes the copy).
 fn vectors_dir() -> PathBuf {
-    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
-    loop {
-        let candidate = dir.join("shared/vectors");
-        if candidate.is_dir() {
-            return candidate;
-        }
-        assert!(
-            dir.pop(),
-            "no shared/vectors above {}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
 }
 
 fn preview(args: &[&std::ffi::OsStr]) -> Output {

@@ -1,4 +1,4 @@
-//! Every case in `../shared/vectors`, converter and framing alike, through the same code
+//! Every case in `tests/vectors`, converter and framing alike, through the same code
 //! path `firetail preview` uses: configuration loading, framing, the processing chain,
 //! truncation and partition keys. A case added to the folder is picked up as it is.
 
@@ -7,19 +7,10 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use serde_json::Value;
 
+/// The Kinesis Agent vectors, copied into the repository from `tests/vectors`
+/// (`scripts/refresh-vectors` refreshes the copy).
 fn vectors_dir() -> PathBuf {
-    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
-    loop {
-        let candidate = dir.join("shared/vectors");
-        if candidate.is_dir() {
-            return candidate;
-        }
-        assert!(
-            dir.pop(),
-            "no shared/vectors above {}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
 }
 
 fn read_json(path: &Path) -> Option<Value> {

@@ -1,4 +1,4 @@
-//! Every converter and configuration case in `shared/vectors` (all but `framing_*`): the chain
+//! Every converter and configuration case in `tests/vectors` (all but `framing_*`): the chain
 //! built from the case's options must reproduce the agent's records byte for byte, and a case
 //! with `error.json` must be rejected. New case directories are picked up automatically.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -11,13 +11,10 @@ use firetail_process::{Chain, Outcome};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+/// The Kinesis Agent vectors, copied into the repository from `tests/vectors`
+/// (`scripts/refresh-vectors` refreshes the copy).
 fn vectors_dir() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .map(|a| a.join("shared/vectors"))
-        .find(|p| p.is_dir())
-        .expect("shared/vectors next to the repository")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors")
 }
 
 fn b64(s: &str) -> Vec<u8> {

@@ -1,4 +1,4 @@
-//! Every `framing_*` vector of the shared set, byte-exact: the framer must cut the same
+//! Every `framing_*` vector of the agent vector set (`tests/vectors`), byte-exact: the framer must cut the same
 //! records at the same offsets as the Kinesis Agent. Converter cases are compared on
 //! their framing part only (offsets, lengths, input bytes); converters run downstream.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,17 +10,10 @@ use firetail_tail::frame::{end_of_file_start, DiscardReason, Frame, Framer, Fram
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+/// The Kinesis Agent vectors, copied into the repository from `tests/vectors`
+/// (`scripts/refresh-vectors` refreshes the copy).
 fn vectors_dir() -> PathBuf {
-    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
-    loop {
-        let candidate = dir.join("shared/vectors");
-        if candidate.is_dir() {
-            return candidate;
-        }
-        if !dir.pop() {
-            panic!("no shared/vectors above {}", env!("CARGO_MANIFEST_DIR"));
-        }
-    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors")
 }
 
 fn read_json(path: &Path) -> Value {
