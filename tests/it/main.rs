@@ -36,6 +36,9 @@ mod daemon_permanent;
 /// End to end: the checkpoint file system fills up; reported, nothing lost, recovered.
 mod daemon_checkpoint_disk;
 
+/// End to end: every record size, 100 B to 1 MiB and aggregated, at the destination's pace.
+mod record_sizes;
+
 /// End to end: SIGTERM under load exits in time with a sound checkpoint.
 mod daemon_shutdown;
 

@@ -9,7 +9,7 @@
 //! per-file watermark, and only the watermark is ever checkpointed.
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// The tailer's handle for one tracked file, unique for the life of the process.
 ///
@@ -58,16 +58,41 @@ pub struct Record {
 /// The channel is unbounded on purpose: its length is bounded by the flow's in-flight
 /// byte budget (no more spans are outstanding than records read), and an ack must never
 /// block a sender task that is itself holding the budget.
+///
+/// It also carries the one thing downstream must know of the tailer: whether reading is
+/// paused until acknowledgements come back ([`Acker::reader_waiting`]). A stage that
+/// holds records back for a reason of its own (the sink's open batch, waiting to fill)
+/// must let them go while the reader waits, or the flow stalls: nothing more will
+/// arrive to fill the batch until something is acknowledged.
 #[derive(Clone, Debug)]
 pub struct Acker {
     tx: mpsc::UnboundedSender<Span>,
+    waiting: watch::Receiver<bool>,
+}
+
+/// The tailer's half of the acknowledgement channel: spans in, and the reader's
+/// "waiting for acknowledgements" state out.
+#[derive(Debug)]
+pub struct AckReceiver {
+    rx: mpsc::UnboundedReceiver<Span>,
+    waiting: watch::Sender<bool>,
 }
 
 impl Acker {
     /// Creates an acknowledgement channel; the receiver belongs to the flow's tailer.
-    pub fn channel() -> (Acker, mpsc::UnboundedReceiver<Span>) {
+    pub fn channel() -> (Acker, AckReceiver) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (Acker { tx }, rx)
+        let (waiting_tx, waiting_rx) = watch::channel(false);
+        (
+            Acker {
+                tx,
+                waiting: waiting_rx,
+            },
+            AckReceiver {
+                rx,
+                waiting: waiting_tx,
+            },
+        )
     }
 
     /// Marks the bytes of `span` as settled. After the tailer has stopped, acks are
@@ -77,5 +102,70 @@ impl Acker {
         // Ignored on purpose: a closed receiver means the tailer has shut down and its
         // final checkpoint is already written; see the method docs.
         let _ = self.tx.send(span);
+    }
+
+    /// True while the tailer has stopped reading until some of the bytes it handed out
+    /// are acknowledged (its in-flight budget is spent).
+    pub fn reader_waiting(&self) -> bool {
+        *self.waiting.borrow()
+    }
+
+    /// Resolves when [`Acker::reader_waiting`] may have changed. Returns false once the
+    /// tailer is gone (it never changes again: stop polling).
+    pub async fn reader_waiting_changed(&mut self) -> bool {
+        self.waiting.changed().await.is_ok()
+    }
+}
+
+impl AckReceiver {
+    /// The next acknowledgement; `None` once every [`Acker`] is dropped.
+    pub async fn recv(&mut self) -> Option<Span> {
+        self.rx.recv().await
+    }
+
+    /// An acknowledgement already queued, if any.
+    pub fn try_recv(&mut self) -> Option<Span> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Publishes whether reading is paused until acknowledgements arrive; downstream is
+    /// woken only when the state changes.
+    pub fn set_reader_waiting(&self, waiting: bool) {
+        self.waiting.send_if_modified(|current| {
+            let changed = *current != waiting;
+            *current = waiting;
+            changed
+        });
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_reader_waiting_state_reaches_every_acker_and_wakes_only_on_change() {
+        let (mut acker, mut acks) = Acker::channel();
+        let other = acker.clone();
+        assert!(!acker.reader_waiting());
+        acks.set_reader_waiting(true);
+        assert!(acker.reader_waiting_changed().await);
+        assert!(acker.reader_waiting() && other.reader_waiting());
+        acks.set_reader_waiting(true); // no change: no wake-up
+        let woke = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            acker.reader_waiting_changed(),
+        )
+        .await;
+        assert!(woke.is_err());
+        acker.ack(Span {
+            file: FileId(1),
+            start: 0,
+            end: 3,
+        });
+        assert_eq!(acks.try_recv().map(|s| s.len()), Some(3));
+        drop(acks);
+        assert!(!acker.reader_waiting_changed().await, "tailer gone");
     }
 }

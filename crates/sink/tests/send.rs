@@ -614,3 +614,74 @@ async fn per_record_permanent_codes_hold_the_flow_like_a_permanent_call_error() 
         2
     );
 }
+
+/// A partial batch waits for its age only while more records may come: once the tailer
+/// says it is waiting for acknowledgements (its in-flight budget is spent), nothing more
+/// arrives until something is acknowledged, so the open batch must go at once. Without
+/// that, records too large to fill a batch within the budget moved once per
+/// `maxBufferAgeMillis` (issue 15).
+#[tokio::test(start_paused = true)]
+async fn an_open_batch_leaves_at_once_while_the_reader_waits_for_acks() {
+    for reader_waits in [false, true] {
+        let fake = Fake::new(FH, |_| (Plan::Accept, Duration::from_millis(5)));
+        let mut cfg = config(FH);
+        cfg.max_records = 500;
+        cfg.max_age = Duration::from_secs(900);
+        let (acker, mut acks) = acker();
+        acks.set_reader_waiting(reader_waits);
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let start = Instant::now();
+        let sink = run(
+            cfg,
+            &fake,
+            rx,
+            acker,
+            Recorder::new(),
+            CancellationToken::new(),
+        );
+        tx.send((0..10).map(record).collect()).await.unwrap();
+        // Keep the input open (a live tailer), and wait long enough for a prompt send.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let calls = fake.state().calls.clone();
+        if reader_waits {
+            assert_eq!(calls.len(), 1, "the batch left without waiting for its age");
+            assert!(calls[0] - start < Duration::from_millis(10));
+            assert_eq!(drain_acks(&mut acks).len(), 1, "one merged ack");
+        } else {
+            assert!(
+                calls.is_empty(),
+                "a reader that still reads: the batch may fill"
+            );
+        }
+        drop(tx);
+        let summary = sink.await.unwrap();
+        assert_eq!(summary.records_accepted, 10);
+    }
+}
+
+/// The reader may start waiting while the batch is already open and the sink is idle:
+/// the change alone must wake it.
+#[tokio::test(start_paused = true)]
+async fn the_reader_starting_to_wait_wakes_an_idle_sink() {
+    let fake = Fake::new(FH, |_| (Plan::Accept, Duration::from_millis(5)));
+    let mut cfg = config(FH);
+    cfg.max_age = Duration::from_secs(900);
+    let (acker, acks) = acker();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let sink = run(
+        cfg,
+        &fake,
+        rx,
+        acker,
+        Recorder::new(),
+        CancellationToken::new(),
+    );
+    tx.send((0..3).map(record).collect()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(fake.state().calls.is_empty());
+    acks.set_reader_waiting(true);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(fake.state().calls.len(), 1);
+    drop(tx);
+    sink.await.unwrap();
+}

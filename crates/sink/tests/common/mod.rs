@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use firetail_record::{Acker, FileId, Span};
+use firetail_record::{AckReceiver, Acker, FileId, Span};
 use firetail_sink::{
     DestinationKind, OutRecord, PutClient, PutError, PutFuture, RecordResult, SinkConfig,
     SinkEvents,
@@ -217,9 +217,9 @@ pub fn feed(n: u64, chunk: u64) -> mpsc::Receiver<Vec<OutRecord>> {
 }
 
 /// Drains an ack receiver.
-pub fn drain_acks(rx: &mut mpsc::UnboundedReceiver<Span>) -> Vec<Span> {
+pub fn drain_acks(rx: &mut AckReceiver) -> Vec<Span> {
     let mut spans = Vec::new();
-    while let Ok(span) = rx.try_recv() {
+    while let Some(span) = rx.try_recv() {
         spans.push(span);
     }
     spans
@@ -246,7 +246,7 @@ pub fn ack_counts(spans: &[Span], n: u64) -> Vec<usize> {
     counts
 }
 
-pub fn acker() -> (Acker, mpsc::UnboundedReceiver<Span>) {
+pub fn acker() -> (Acker, AckReceiver) {
     Acker::channel()
 }
 

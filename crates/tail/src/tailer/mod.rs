@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use firetail_record::{FileId, Record, Span};
+use firetail_record::{AckReceiver, FileId, Record, Span};
 use tokio::sync::{mpsc, watch as watch_channel, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -69,7 +69,7 @@ pub async fn run_flow(
     cfg: TailConfig,
     checkpoints: FlowCheckpoints,
     records: mpsc::Sender<Vec<Record>>,
-    mut acks: mpsc::UnboundedReceiver<Span>,
+    mut acks: AckReceiver,
     status: watch_channel::Sender<FlowTailStatus>,
     shutdown: CancellationToken,
 ) -> Result<(), TailError> {
@@ -81,7 +81,7 @@ pub async fn run_flow(
     tailer.reconcile();
 
     while !shutdown.is_cancelled() {
-        while let Ok(span) = acks.try_recv() {
+        while let Some(span) = acks.try_recv() {
             tailer.ack(span);
         }
         if tailer.reconcile_due(watcher.take_event()) {
@@ -102,6 +102,9 @@ pub async fn run_flow(
         if records.is_none() {
             break;
         }
+        // Downstream must not hold records back (an open batch waiting to fill) while
+        // reading waits for their acknowledgements: that is a stall until a timer.
+        acks.set_reader_waiting(tailer.paused);
         tailer.maintain(&status);
         if read_any && !tailer.paused {
             tokio::task::yield_now().await;
@@ -121,6 +124,7 @@ pub async fn run_flow(
 
     // Stop reading; close the record channel so downstream can drain and ack.
     drop(records);
+    acks.set_reader_waiting(false);
     drop(watcher);
     let mut sync = tokio::time::interval(CHECKPOINT_SYNC);
     while acks_open {
