@@ -289,6 +289,19 @@ impl Framer {
         }
     }
 
+    /// Lets go of the read buffer's spare capacity, keeping only the pending bytes (an
+    /// unterminated line) in a buffer of their own size. The buffer shares its
+    /// allocation with the records sliced from it, and its spare room would otherwise
+    /// pin a whole read's allocation for as long as the file stays quiet: call it when
+    /// the reader is at the end of the data.
+    pub fn release_buffer(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = BytesMut::new();
+        } else if self.buf.capacity() > 2 * self.buf.len() {
+            self.buf = BytesMut::from(&self.buf[..]);
+        }
+    }
+
     /// Appends up to `max` bytes read from `reader` (capped at [`Framer::room`]) without
     /// framing them; call [`Framer::drain`] after. Returns the bytes read (0 at EOF).
     pub fn fill_from(
