@@ -296,6 +296,7 @@ fn tail_config(flow: &FlowSettings, converts: bool) -> anyhow::Result<firetail_t
         max_open_files: flow.max_open_files as usize,
         max_in_flight_bytes: flow.max_in_flight_bytes,
         reconcile_interval: flow.reconcile_interval,
+        full_scan_interval: flow.max_time_between_file_tracker_refresh,
         idle_flush: flow.idle_flush,
         fingerprint_bytes: flow.fingerprint_bytes as usize,
         poll_interval: flow

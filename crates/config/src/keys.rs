@@ -257,7 +257,7 @@ pub static KEYS: &[KeySpec] = &[
     key("waitOnEmptyPublishQueueMillis", Flow, Long(r(1000, 900_000)), D::Int(60_000), Accepted, "Agent publisher's longest wait for a buffer, ms."),
     key("waitOnFullRetryQueueMillis", Flow, Ignored, D::Unset, Support::Ignored, "Defined but never read by the agent."),
     key("minTimeBetweenFilePollsMillis", Flow, Long(r(0, JAVA_LONG_MAX)), D::Int(100), Used, "Polling period of the flow's files when inotify is unavailable, ms (at least 10)."),
-    key("maxTimeBetweenFileTrackerRefreshMillis", Flow, Long(r(0, JAVA_LONG_MAX)), D::Int(10_000), Accepted, "Agent's forced rescan interval, ms (firetail: firetail.reconcileIntervalMillis)."),
+    key("maxTimeBetweenFileTrackerRefreshMillis", Flow, Long(r(0, JAVA_LONG_MAX)), D::Int(10_000), Used, "Full rescan of the pattern while inotify works, ms (a safety net: file events trigger reads and scans at once; at least firetail.reconcileIntervalMillis)."),
     key("multiLineStartPattern", Flow, Str, D::Unset, Used, "Java regex that starts a record; empty = unset."),
     key("skipHeaderLines", Flow, Int(r(0, JAVA_INT_MAX)), D::Int(0), Used, "Lines skipped at the start of every file read from offset 0."),
     key("truncatedRecordTerminator", Flow, Str, D::Str("\n"), Used, "Written over the end of truncated records."),
@@ -268,7 +268,7 @@ pub static KEYS: &[KeySpec] = &[
     // ---- flow: firetail extensions ----
     key("firetail.maxOpenFiles", Flow, Int(r(1, 65_536)), D::Int(1024), Used, "Max files of this flow open at once."),
     key("firetail.maxInFlightBytes", Flow, Long(r(1_048_576, 1_073_741_824)), D::Int(2_097_152), Used, "Bytes read but not yet acknowledged; tailing pauses above it (bounds memory and duplicates after a crash)."),
-    key("firetail.reconcileIntervalMillis", Flow, Long(r(10, 60_000)), D::Int(1000), Used, "Directory rescan interval backing inotify, ms."),
+    key("firetail.reconcileIntervalMillis", Flow, Long(r(10, 60_000)), D::Int(1000), Used, "Rescan of the pattern when inotify is unavailable, and how long a rotated file stays quiet before it is finished, ms."),
     key("firetail.idleFlushMillis", Flow, Long(Bounds::ZeroOr(100, 3_600_000)), D::Int(0), Used, "Emit an unterminated last line after the file is idle this long, ms (0 = never, as the agent)."),
     key("firetail.fingerprintBytes", Flow, Int(r(16, 4096)), D::Int(256), Used, "Leading bytes hashed into a file's identity."),
     key("firetail.maxRequestsInFlight", Flow, Int(r(1, 64)), D::Int(4), Used, "Concurrent PutRecordBatch/PutRecords calls per flow."),

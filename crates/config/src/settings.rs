@@ -306,7 +306,7 @@ pub struct FlowSettings {
     pub wait_on_empty_publish_queue: Duration,
     /// `minTimeBetweenFilePollsMillis`: the polling period when inotify is unavailable
     pub min_time_between_file_polls: Duration,
-    /// `maxTimeBetweenFileTrackerRefreshMillis` (accepted, no effect)
+    /// `maxTimeBetweenFileTrackerRefreshMillis`: the full rescan while inotify works
     pub max_time_between_file_tracker_refresh: Duration,
     /// `multiLineStartPattern` (Java regex text; empty = unset)
     pub multi_line_start_pattern: Option<String>,

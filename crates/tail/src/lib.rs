@@ -62,8 +62,13 @@ pub struct TailConfig {
     pub max_open_files: usize,
     /// Bytes read and not yet acknowledged, across the flow's files.
     pub max_in_flight_bytes: u64,
-    /// Full rescan of the pattern, for lost events and filesystems without inotify.
+    /// Rescan of the pattern while polling (no inotify), and how long a rotated file must
+    /// stay quiet at its end before it is finished.
     pub reconcile_interval: Duration,
+    /// Rescan of the pattern while inotify works (`maxTimeBetweenFileTrackerRefreshMillis`):
+    /// a safety net only, since namespace events trigger a scan at once and write
+    /// events a read. At least `reconcile_interval`.
+    pub full_scan_interval: Duration,
     /// Emit a pending unterminated line (or multi-line event) after this long without
     /// growth. `None` (the agent's behaviour): wait for its end.
     pub idle_flush: Option<Duration>,
@@ -82,8 +87,9 @@ impl TailConfig {
             framing,
             initial_position: InitialPosition::EndOfFile,
             max_open_files: 1024,
-            max_in_flight_bytes: 64 * 1024 * 1024,
+            max_in_flight_bytes: 2 * 1024 * 1024,
             reconcile_interval: Duration::from_secs(1),
+            full_scan_interval: Duration::from_secs(10),
             idle_flush: None,
             fingerprint_bytes: 256,
             poll_interval: Duration::from_millis(100),

@@ -1313,37 +1313,63 @@ fn random_action_sequences_keep_the_delivery_promises() {
     let shrink_iters = env_u64("FIRETAIL_MODEL_SHRINK").map_or(200, |n| n as u32);
     let max_actions = env_u64("FIRETAIL_MODEL_ACTIONS").map_or(25, |n| n as usize);
     for k in only.map_or(0..cases, |k| k..k + 1) {
-        let config = Config {
-            cases: 1,
-            failure_persistence: None,
-            // A case runs for about a second: shrink for a bounded time only.
-            max_shrink_time: 120_000,
-            max_shrink_iters: shrink_iters,
-            ..Config::default()
-        };
-        let mut runner = TestRunner::new_with_rng(config, case_rng(seed, k));
-        let case_started = Instant::now();
-        let result = runner.run(&case(max_actions), |(cfg, actions)| {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            let summary = rt.block_on(run_case(cfg, actions));
-            eprintln!("model: case {k}: {summary}");
-            Ok(())
-        });
-        match result {
-            Ok(()) => eprintln!("model: case {k} passed in {:?}", case_started.elapsed()),
-            Err(TestError::Fail(why, (cfg, actions))) => panic!(
-                "model case failed: reproduce with FIRETAIL_MODEL_SEED={seed} FIRETAIL_MODEL_CASE={k}\n\
-                 shrunk to config {cfg:?} and {} actions:\n{actions:#?}\n{why}",
-                actions.len()
-            ),
-            Err(e) => panic!("model case {k} (FIRETAIL_MODEL_SEED={seed}): {e}"),
-        }
+        run_seeded_case(seed, k, shrink_iters, max_actions);
     }
     eprintln!("model: {cases} cases in {:?}", started.elapsed());
+}
+
+/// Cases that once failed, replayed on every run (their actions are fixed by seed and
+/// case number; each failed every time it was replayed before its fix).
+const REGRESSIONS: &[(u64, u64, &str)] = &[(
+    1796413391220127739,
+    36,
+    "an inode freed by a deleted file, reused by the copy of a copytruncate before the \
+     tailer saw the deletion, was read from 0 as the old file's new content: a duplicate",
+)];
+
+#[test]
+fn cases_that_once_failed_keep_passing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    for (seed, k, what) in REGRESSIONS {
+        eprintln!("model regression: {what}");
+        run_seeded_case(*seed, *k, 0, 25);
+    }
+}
+
+/// Runs case `k` of `seed`, shrinking a failure for at most `shrink_iters` steps.
+fn run_seeded_case(seed: u64, k: u64, shrink_iters: u32, max_actions: usize) {
+    let config = Config {
+        cases: 1,
+        failure_persistence: None,
+        // A case runs for about a second: shrink for a bounded time only.
+        max_shrink_time: 120_000,
+        max_shrink_iters: shrink_iters,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new_with_rng(config, case_rng(seed, k));
+    let case_started = Instant::now();
+    let result = runner.run(&case(max_actions), |(cfg, actions)| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let summary = rt.block_on(run_case(cfg, actions));
+        eprintln!("model: case {k}: {summary}");
+        Ok(())
+    });
+    match result {
+        Ok(()) => eprintln!("model: case {k} passed in {:?}", case_started.elapsed()),
+        Err(TestError::Fail(why, (cfg, actions))) => panic!(
+            "model case failed: reproduce with FIRETAIL_MODEL_SEED={seed} FIRETAIL_MODEL_CASE={k}\n\
+             shrunk to config {cfg:?} and {} actions:\n{actions:#?}\n{why}",
+            actions.len()
+        ),
+        Err(e) => panic!("model case {k} (FIRETAIL_MODEL_SEED={seed}): {e}"),
+    }
 }
 
 /// The inodes of files in `logs` named as a rotation of another file there (its name, a

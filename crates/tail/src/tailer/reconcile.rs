@@ -219,9 +219,13 @@ impl FlowTailer {
             file.abandon(self.rules.clone());
             file.lifecycle = Lifecycle::RotatedAway;
         }
-        if let Some(handle) = open_candidate(c) {
-            self.track(c, handle, None, 0);
-        }
+        // What the inode holds now is judged like any new file, not read from 0 blindly:
+        // an inode number freed by a deleted file is soon reused, often by the very next
+        // file created, which under logrotate is the copy of another tracked file
+        // (copytruncate). Read from 0, that copy would be read twice; unclaimed, it can
+        // still be handed the original's read position, in this scan or the next.
+        claimed.remove(&key(c));
+        self.discover(c);
     }
 
     /// A tracked file not listed: gone after two scans in a row (the second one soon).
