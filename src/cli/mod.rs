@@ -117,8 +117,12 @@ fn io_exit(result: std::io::Result<()>) -> ExitCode {
 
 /// A multi-threaded tokio runtime, or an error message for the user.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
+    let mut b = match std::env::var("FT_RT").as_deref() {
+        Ok("current") => tokio::runtime::Builder::new_current_thread(),
+        Ok("one") => { let mut b = tokio::runtime::Builder::new_multi_thread(); b.worker_threads(1); b }
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    b.enable_all()
         .thread_name("firetail")
         .build()
         .map_err(|e| {

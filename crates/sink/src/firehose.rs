@@ -14,6 +14,7 @@ use aws_sdk_firehose::types::Record;
 
 use crate::client::{DestinationKind, PutClient, PutError, PutFuture, RecordResult};
 use crate::sdk::map_sdk_error;
+use crate::trim::TrimIds;
 use crate::OutRecord;
 
 /// Sends to Kinesis Data Firehose.
@@ -30,6 +31,7 @@ impl FirehoseClient {
             .config()
             .to_builder()
             .retry_config(RetryConfig::disabled())
+            .interceptor(TrimIds)
             .build();
         FirehoseClient {
             client: aws_sdk_firehose::Client::from_conf(config),

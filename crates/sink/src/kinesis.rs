@@ -10,6 +10,7 @@ use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use crate::client::{DestinationKind, PutClient, PutError, PutFuture, RecordResult};
 use crate::partition::PartitionKeyPolicy;
 use crate::sdk::map_sdk_error;
+use crate::trim::TrimIds;
 use crate::OutRecord;
 
 /// Sends to Kinesis Data Streams.
@@ -25,6 +26,7 @@ impl KinesisClient {
             .config()
             .to_builder()
             .retry_config(RetryConfig::disabled())
+            .interceptor(TrimIds)
             .build();
         KinesisClient {
             client: aws_sdk_kinesis::Client::from_conf(config),

@@ -12,6 +12,7 @@
 //! - [`send`]: [`run_sink`], the per-flow loop that ties them together.
 //! - [`events`]: the observability hooks ([`SinkEvents`]).
 //! - [`partition`]: Kinesis partition keys.
+//! - [`trim`]: the SDK's HTTP client, wrapped to drop per-record ids from answers.
 //!
 //! # Invariants
 //! - A span is acknowledged only for a record whose own response entry carries no error
@@ -35,6 +36,7 @@ pub mod partition;
 pub mod retry;
 mod sdk;
 pub mod send;
+pub mod trim;
 
 use std::time::Duration;
 

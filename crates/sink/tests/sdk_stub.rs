@@ -278,6 +278,33 @@ async fn kinesis_put_records_shape_and_partial_failure() {
     assert!(body.get("StreamName").is_none());
 }
 
+/// The per-record ids are dropped before the SDK decodes an answer (`trim`): ids of a
+/// type the SDK could not decode prove it, since the answer still maps record by record.
+#[tokio::test]
+async fn answers_are_decoded_without_their_per_record_ids() {
+    let stub = Stub::start().await;
+    stub.ok(json!({
+        "FailedPutCount": 1,
+        "RequestResponses": [
+            {"RecordId": {"not": ["a", "string"]}},
+            {"ErrorCode": "InternalFailure", "ErrorMessage": "m", "RecordId": 7}
+        ]
+    }));
+    let results = firehose(&stub)
+        .put_batch("s", &records(2, false))
+        .await
+        .unwrap();
+    assert_eq!(results[0], RecordResult::Ok);
+    assert!(matches!(&results[1], RecordResult::Failed { code, .. } if code == "InternalFailure"));
+
+    stub.ok(json!({
+        "FailedRecordCount": 0,
+        "Records": [{"SequenceNumber": [1, 2], "ShardId": {"x": null}}]
+    }));
+    let results = kinesis(&stub).put_batch("k", &records(1, true)).await.unwrap();
+    assert_eq!(results, [RecordResult::Ok]);
+}
+
 #[tokio::test]
 async fn whole_call_errors_are_classified_and_not_retried_by_the_sdk() {
     let stub = Stub::start().await;
