@@ -28,7 +28,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let rt = match crate::cli::runtime() {
+    let rt = match crate::cli::daemon_runtime(settings.worker_threads) {
         Ok(rt) => rt,
         Err(code) => return code,
     };
