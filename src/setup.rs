@@ -800,6 +800,10 @@ mod embedded {
             include_str!("../config/aws/opensearch/access-policy.json"),
         ),
         (
+            "opensearch/dashboards-import.sh",
+            include_str!("../config/aws/opensearch/dashboards-import.sh"),
+        ),
+        (
             "opensearch/dashboards.ndjson",
             include_str!("../config/aws/opensearch/dashboards.ndjson"),
         ),
