@@ -507,28 +507,8 @@ fn parse_opensearch_config(
         }
         (None, None, _) => return Err(null("domainARN")),
     };
-    let rotation_name = c.rotation.unwrap_or_else(|| "OneDay".into());
-    let rotation = IndexRotation::parse(&rotation_name).ok_or_else(|| {
-        ApiError::invalid_argument(format!("IndexRotationPeriod {rotation_name} is not valid"))
-    })?;
-    let backup_all = match c.backup_mode.as_deref() {
-        None | Some("FailedDocumentsOnly") => false,
-        Some("AllDocuments") => true,
-        Some(other) => {
-            return Err(ApiError::invalid_argument(format!(
-                "S3BackupMode {other} is not valid"
-            )))
-        }
-    };
-    let document_ids = match c.document_ids.and_then(|d| d.format).as_deref() {
-        None | Some("FIREHOSE_DEFAULT") => true,
-        Some("NO_DOCUMENT_ID") => false,
-        Some(other) => {
-            return Err(ApiError::invalid_argument(format!(
-                "DefaultDocumentIdFormat {other} is not valid"
-            )))
-        }
-    };
+    let (rotation, backup_all, document_ids) =
+        parse_opensearch_modes(c.rotation, c.backup_mode.as_deref(), c.document_ids)?;
     if compression_of(s3.compression.as_deref()).is_none() {
         return Err(ApiError::invalid_argument(
             "the S3 backup is UNCOMPRESSED or GZIP here",
@@ -564,6 +544,38 @@ fn parse_opensearch_config(
         backup,
     }));
     Ok(config)
+}
+
+/// `IndexRotationPeriod` (default `OneDay`), `S3BackupMode` (default failed documents only)
+/// and `DocumentIdOptions` (default Firehose's ids).
+fn parse_opensearch_modes(
+    rotation: Option<String>,
+    backup_mode: Option<&str>,
+    document_ids: Option<DocumentIdIn>,
+) -> Result<(IndexRotation, bool, bool), ApiError> {
+    let rotation_name = rotation.unwrap_or_else(|| "OneDay".into());
+    let rotation = IndexRotation::parse(&rotation_name).ok_or_else(|| {
+        ApiError::invalid_argument(format!("IndexRotationPeriod {rotation_name} is not valid"))
+    })?;
+    let backup_all = match backup_mode {
+        None | Some("FailedDocumentsOnly") => false,
+        Some("AllDocuments") => true,
+        Some(other) => {
+            return Err(ApiError::invalid_argument(format!(
+                "S3BackupMode {other} is not valid"
+            )))
+        }
+    };
+    let document_ids = match document_ids.and_then(|d| d.format).as_deref() {
+        None | Some("FIREHOSE_DEFAULT") => true,
+        Some("NO_DOCUMENT_ID") => false,
+        Some(other) => {
+            return Err(ApiError::invalid_argument(format!(
+                "DefaultDocumentIdFormat {other} is not valid"
+            )))
+        }
+    };
+    Ok((rotation, backup_all, document_ids))
 }
 
 /// The bucket of `arn:<partition>:s3:::<bucket>`, if the ARN has that shape.
