@@ -557,6 +557,35 @@ def visualization_query(vis, props_by_id):
     return body, list(metrics)
 
 
+# Plans the job with the production property groups as rendered (enhanced fan-out source,
+# Firehose sink): the connectors' factories validate every option while planning, and
+# nothing is called. Credentials are added only because the factories require some.
+PLAN_PRODUCTION = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import main as job
+props = job.load_properties(sys.argv[2])
+creds = {"aws.credentials.provider": "BASIC", "aws.credentials.basic.accesskeyid": "AKIDLOCAL",
+         "aws.credentials.basic.secretkey": "local"}
+_, t_env = job.create_environment(props=props)
+job.define_aggregates(t_env, dict(props["source"], **creds))
+t_env.execute_sql(job.sink_ddl(dict(props["sink"], **creds)))
+job.upserts(t_env, t_env.from_path("aggregates")).explain()
+print(props["source"]["scan.stream.recordpublisher"], props["source"]["scan.stream.efo.consumername"])
+"""
+
+
+def check_production_flink_config(rendered):
+    flink = os.path.join(rendered, "flink")
+    done = subprocess.run([FLINK_PYTHON, "-c", PLAN_PRODUCTION, flink, os.path.join(flink, "application_properties.json")],
+                          capture_output=True, text=True, env={**os.environ, "FIRETAIL_FLINK_JAR": JAR})
+    ok = done.returncode == 0
+    detail = done.stdout.strip().splitlines()[-1] if ok else done.stderr.strip().splitlines()[-1:]
+    log(f"check flink-production-options: the rendered source and sink groups plan with the connectors: "
+        f"{'yes' if ok else 'NO'} ({detail})")
+    return ok
+
+
 def check_dashboards(rendered, os_url):
     """Every saved object's query against the real indices: index patterns' time fields are
     dates in the live mappings, every visualization returns buckets with values."""
@@ -647,6 +676,7 @@ def main():
         results["aggregates"] = check_aggregates(os_url, lines, procs)
         results["dashboards"] = check_dashboards(rendered, os_url)
         results["import-body"] = check_import_body(rendered)
+        results["flink-options"] = check_production_flink_config(rendered)
     except (Exception, SystemExit) as e:  # noqa: BLE001 (reported, then the processes are stopped)
         log(f"FAILED: {type(e).__name__}: {e} (logs in {work})")
         results["run"] = False
@@ -654,7 +684,8 @@ def main():
         procs.stop_all()
     passed = sum(1 for v in results.values() if v)
     failed = len(results) - passed
-    print(f"test-pipeline: {passed} passed, {failed} failed ({time.time() - started:.0f} s)")
+    print(f"test-pipeline: finished in {time.time() - started:.0f} s (work directory {work})")
+    print(f"test-pipeline: {passed} passed, {failed} failed")
     if failed == 0 and not os.environ.get("FIRETAIL_KEEP"):
         shutil.rmtree(work, ignore_errors=True)
     return 1 if failed else 0
