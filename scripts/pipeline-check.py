@@ -32,7 +32,6 @@ or Debian), so its saved objects are checked by running their queries; the ISM p
 not published on Maven Central, so the ISM policies are sent and the refusal reported.
 """
 
-import base64
 import collections
 import datetime
 import email.parser
@@ -532,7 +531,7 @@ def check_aggregates(os_url, lines, procs):
     return True
 
 
-def visualization_query(vis, props_by_id):
+def visualization_query(vis):
     """The search OpenSearch Dashboards sends for an aggregation-based visualization."""
     state = json.loads(vis["attributes"]["visState"])
     search = json.loads(vis["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])
@@ -546,7 +545,8 @@ def visualization_query(vis, props_by_id):
             bucket = (agg["id"], {"date_histogram": {"field": params["field"], "fixed_interval": "1m",
                                                       "min_doc_count": params.get("min_doc_count", 1)}})
         elif agg["type"] == "terms":
-            order = {params["orderBy"]: params["order"]} if params.get("orderBy") in metrics or True else {}
+            # Terms ordered by the metric the visualization names (its id), as Dashboards does.
+            order = {params["orderBy"]: params["order"]}
             bucket = (agg["id"], {"terms": {"field": params["field"], "size": params["size"], "order": order}})
     query = search["query"]["query"]
     body = {"size": 0, "query": {"query_string": {"query": query}} if query else {"match_all": {}}}
@@ -601,7 +601,7 @@ def check_dashboards(rendered, os_url):
             f"in {len(answer) if status == 200 else 0} live indices")
     for vis in (o for o in objects if o["type"] == "visualization"):
         index_id = next(r["id"] for r in vis["references"] if r["type"] == "index-pattern")
-        body, metric_ids = visualization_query(vis, patterns)
+        body, metric_ids = visualization_query(vis)
         status, answer = http("POST", f"{os_url}/{patterns[index_id]['title']}/_search", body)
         buckets = next(iter(answer.get("aggregations", {}).values()), {}).get("buckets", []) if status == 200 else []
         valued = sum(1 for b in buckets if all(b.get(m, {}).get("value") is not None for m in metric_ids))
