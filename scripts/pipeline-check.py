@@ -29,7 +29,8 @@ SubscribeToShard, so no enhanced fan-out); the raw index stream is Direct PUT in
 reading the data stream (local-firehose has no Kinesis source); buffering intervals are
 2 s instead of 60-300 s; OpenSearch Dashboards cannot run here (not on Maven Central, PyPI
 or Debian), so its saved objects are checked by running their queries; the ISM plugin is
-not published on Maven Central, so the ISM policies are sent and the refusal reported.
+not to be had from Maven Central here, so the ISM policies are sent and the refusal
+reported.
 """
 
 import collections
@@ -234,7 +235,8 @@ def apply_opensearch_bodies(rendered, os_url):
     log(f"check opensearch-setup: {len(applied)} bodies applied ({', '.join(applied)})")
     if refused:
         log(f"  not applied: {len(refused)} ISM policies ({', '.join(refused)}): this node has no ISM plugin "
-            "(opensearch-index-management is not published on Maven Central); validate-templates checks them")
+            "(no version of opensearch-index-management, zip or jar, 2.17 to 2.19.6, could be fetched from "
+            "Maven Central here); validate-templates checks them")
     return manifest
 
 
@@ -608,7 +610,7 @@ def check_dashboards(rendered, os_url):
         ok &= status == 200 and valued > 0
         log(f"check dashboards visualization {vis['id']}: HTTP {status}, {len(buckets)} buckets, "
             f"{valued} with every metric")
-    log("  OpenSearch Dashboards itself does not run here (no Maven Central, PyPI or Debian package); "
+    log("  OpenSearch Dashboards itself does not run here (no package of it on Maven Central, PyPI, npm or Debian); "
         "its saved objects were checked through their queries")
     return ok
 
