@@ -26,7 +26,7 @@ Renders every template with the manifest's test values (the same rules as
   enhanced fan-out); the Flink application names one connector jar; ISM policies and the
   aggregates ingest pipeline are consistent with the index templates.
 
-Usage: validate-templates.py [--templates DIR] [--rendered DIR]
+Usage: validate-templates.py [--templates DIR] [--rendered DIR] [--examples DIR]
   --rendered DIR  a rendering made by `firetail setup render` with the manifest's test
                   values; it must equal this script's rendering byte for byte.
 Needs botocore (FIRETAIL_PYTHON from scripts/test has it). Exit status 1 on any problem.
@@ -748,10 +748,8 @@ def agent_json(path):
         return json.loads("\n".join(line for line in f if not line.lstrip().startswith("//")))
 
 
-def validate_examples(manifest, rendered, problems):
+def validate_examples(manifest, rendered, problems, examples_dir):
     """Every example is classified; a pipeline example names only streams a template creates."""
-    root = repo_root()
-    examples_dir = os.path.join(root, "config", "examples")
     classified = manifest.get("examples", {})
     created = {"deliveryStream": set(), "kinesisStream": set()}
     for entry in manifest["cli_inputs"]:
@@ -847,6 +845,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--templates", default=os.path.join(repo_root(), "config", "aws"))
     parser.add_argument("--rendered", help="a `firetail setup render` output to compare with")
+    parser.add_argument("--examples", default=os.path.join(repo_root(), "config", "examples"),
+                        help="the example agent.json files (config/examples)")
     args = parser.parse_args()
     problems = Problems()
     if botocore is None:
@@ -883,7 +883,7 @@ def main():
     validate_log_groups(manifest, rendered, values, problems)
     validate_trust_conditions(manifest, rendered, problems)
     validate_kda_sql(rendered, problems)
-    validate_examples(manifest, rendered, problems)
+    validate_examples(manifest, rendered, problems, args.examples)
     validate_domain_policy(rendered, problems)
     validate_stream_readers(rendered, problems)
     validate_opensearch_bodies(manifest, rendered, problems)
