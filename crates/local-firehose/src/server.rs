@@ -31,6 +31,7 @@ use crate::batch::{decode_put_record, decode_put_record_batch, DecodedPut};
 use crate::delivery::{run_writer, WriterMsg};
 use crate::error::Error;
 use crate::faults::{CallFault, FaultInjector, RecordFault};
+use crate::opensearch::OpenSearchMsg;
 use crate::options::{Faults, LocalFirehoseArgs, Options};
 use crate::record_log::{Accepted, AcceptedRecord, Outcome, RecordLog};
 use crate::stats::{Stats, StatsCell};
@@ -56,6 +57,7 @@ struct State {
     stats: Arc<StatsCell>,
     log: RecordLog,
     writer_tx: mpsc::Sender<WriterMsg>,
+    opensearch_tx: mpsc::Sender<OpenSearchMsg>,
 }
 
 /// Reusable per-thread buffers for the put path (no `.await` happens while they are borrowed).
@@ -100,6 +102,12 @@ pub async fn start(opts: Options) -> Result<Server, Error> {
     let stats = Arc::new(StatsCell::default());
     let (writer_tx, writer_rx) = mpsc::channel(WRITER_QUEUE);
     spawn_writer(opts.dir.clone(), writer_rx, Arc::clone(&stats));
+    let (opensearch_tx, opensearch_rx) = mpsc::channel(WRITER_QUEUE);
+    tokio::spawn(crate::opensearch::run(
+        opensearch_rx,
+        writer_tx.clone(),
+        Arc::clone(&stats),
+    ));
     let state = Arc::new(State {
         log: RecordLog::new(
             opts.memory_log_cap,
@@ -107,9 +115,10 @@ pub async fn start(opts: Options) -> Result<Server, Error> {
             opts.record_log_data,
         )?,
         faults: FaultInjector::new(opts.faults.clone(), opts.seed),
-        streams: Streams::default(),
+        streams: Streams::new(opts.opensearch_url.clone()),
         stats,
         writer_tx,
+        opensearch_tx,
         opts,
     });
     let shutdown = CancellationToken::new();
@@ -237,6 +246,16 @@ async fn flush_all(state: &State) {
             send_chunk(state, chunk).await;
         }
     }
+    // OpenSearch first: its failed documents become objects for the writer.
+    let (done_tx, done_rx) = oneshot::channel();
+    if state
+        .opensearch_tx
+        .send(OpenSearchMsg::Barrier(done_tx))
+        .await
+        .is_ok()
+    {
+        let _ = done_rx.await;
+    }
     let (done_tx, done_rx) = oneshot::channel();
     if state
         .writer_tx
@@ -251,7 +270,23 @@ async fn flush_all(state: &State) {
 }
 
 async fn send_chunk(state: &State, chunk: Chunk) {
-    if state.writer_tx.send(WriterMsg::Write(chunk)).await.is_err() {
+    if chunk.config.opensearch.is_some() {
+        if state
+            .opensearch_tx
+            .send(OpenSearchMsg::Deliver(Box::new(chunk)))
+            .await
+            .is_err()
+        {
+            tracing::error!("OpenSearch delivery is gone; dropping a chunk");
+        }
+        return;
+    }
+    if state
+        .writer_tx
+        .send(WriterMsg::Write(Box::new(chunk)))
+        .await
+        .is_err()
+    {
         tracing::error!("object writer is gone; dropping a chunk");
     }
 }

@@ -5,5 +5,6 @@ mod common;
 mod delivery;
 mod faults;
 mod limits;
+mod opensearch;
 mod operations;
 mod raw_http;
