@@ -13,6 +13,7 @@ pub mod migrate;
 pub mod preview;
 pub mod run;
 pub mod setup;
+pub mod status;
 
 use std::process::ExitCode;
 
@@ -58,6 +59,10 @@ enum Command {
     MigrateCheckpoints(migrate::MigrateArgs),
     /// Create the raw delivery streams in AWS, or render the pipeline templates.
     Setup(Box<setup::SetupArgs>),
+    /// Ask the running daemon how each flow and file is doing (a table, --json or
+    /// --watch); the exit code is a Nagios check's: 0 OK, 1 WARNING, 2 CRITICAL,
+    /// 3 UNKNOWN.
+    Status(status::StatusArgs),
     /// Print the man page (roff) to stdout, or write one page per subcommand into a
     /// directory; used when packaging.
     #[command(hide = true)]
@@ -96,6 +101,7 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Setup(args) => setup::run(*args),
         Command::MigrateCheckpoints(args) => migrate::run(args),
+        Command::Status(args) => status::run(args),
         Command::Man { out_dir: None } => io_exit(man::man(Cli::command())),
         Command::Man { out_dir: Some(dir) } => {
             io_exit(man::man_pages(Cli::command(), &dir).map(|_| ()))

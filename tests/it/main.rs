@@ -66,5 +66,8 @@ mod reload;
 /// `firetail run` under a stand-in systemd: READY, WATCHDOG, RELOADING, STOPPING.
 mod sd_notify;
 
+/// `firetail status` against a running daemon: table, --json, --watch, Nagios exit codes.
+mod status_cli;
+
 /// `firetail preview` as a command: jsonl against the vectors, human format, exit codes.
 mod preview_cli;
