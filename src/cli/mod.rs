@@ -88,10 +88,12 @@ pub const EXIT_RUNTIME: u8 = 3;
 /// Entry point shared by the binary and by tests that run the CLI in-process.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The demo narrates its own progress; the daemon's INFO lines would drown it unless
+    // The demo narrates its own progress, and `status` prints a table (or JSON) a check
+    // reads: INFO lines (the daemon's, the configuration loader's) would drown them unless
     // the user asked for them.
-    let quiet_demo = matches!(cli.command, Command::Demo(_)) && cli.log_level == "info";
-    crate::logging::init(if quiet_demo { "warn" } else { &cli.log_level });
+    let quiet =
+        matches!(cli.command, Command::Demo(_) | Command::Status(_)) && cli.log_level == "info";
+    crate::logging::init(if quiet { "warn" } else { &cli.log_level });
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::CheckConfig(args) => check_config::run(args),

@@ -195,15 +195,19 @@ pub fn fetch(addr: SocketAddr) -> anyhow::Result<StatusSnapshot> {
 
 /// A one-shot HTTP/1.1 GET with `Connection: close`; the body of a 200 answer.
 fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<Vec<u8>> {
-    let mut stream = TcpStream::connect_timeout(&addr, HTTP_TIMEOUT)?;
+    let mut stream = TcpStream::connect_timeout(&addr, HTTP_TIMEOUT).map_err(io_error)?;
     stream.set_read_timeout(Some(HTTP_TIMEOUT))?;
     stream.set_write_timeout(Some(HTTP_TIMEOUT))?;
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
-    )?;
+    )
+    .map_err(io_error)?;
     let mut raw = Vec::new();
-    stream.take(MAX_RESPONSE).read_to_end(&mut raw)?;
+    stream
+        .take(MAX_RESPONSE)
+        .read_to_end(&mut raw)
+        .map_err(io_error)?;
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -222,6 +226,17 @@ fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<Vec<u8>> {
         bail!("chunked answers are not supported");
     }
     Ok(raw[split + 4..].to_vec())
+}
+
+/// A timed-out socket says "Resource temporarily unavailable"; say what it means.
+fn io_error(e: std::io::Error) -> anyhow::Error {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => anyhow::anyhow!(
+            "no answer within {} s (the daemon is not responding)",
+            HTTP_TIMEOUT.as_secs()
+        ),
+        _ => e.into(),
+    }
 }
 
 /// The whole screen: the Nagios line, the reasons behind it, the daemon, the flows and
