@@ -346,6 +346,25 @@ step_upgrade() {
     check "the restart on upgrade re-sent nothing of before (phase A duplicates: ${dup:-?})" test "${dup:-1}" -eq 0
 }
 
+# The other side of the TLS check: without the test CA in the system store, nothing is
+# delivered and the connection error shows in `firetail status`; with it back, everything
+# is. (The journal says only "requests are failing": the sink logs the TLS cause at DEBUG.)
+step_tls_trust() {
+    ct_sh 'rm /usr/local/share/ca-certificates/firetail-test-ca.crt
+        update-ca-certificates --fresh >/dev/null 2>&1; systemctl restart firetail'
+    write_lines T 20 0.01 "$WEB_LOG"
+    writer_done 30
+    untrusted() {
+        # The SDK's own retries take several seconds before a call fails for good.
+        wait_for 40 ct_sh 'firetail status --json | grep -A1 "\"last_error\": {" | grep -q ConnectionError' &&
+            { ct firetail status || true; } | head -3 && ! delivered T 20 1
+    }
+    check_verbose "without the test CA in the store: nothing delivered, firetail status shows the connection error" untrusted
+    ct_sh 'install -m 0644 /mnt/pkg/tls/ca.crt /usr/local/share/ca-certificates/firetail-test-ca.crt
+        update-ca-certificates >/dev/null 2>&1; systemctl restart firetail'
+    check_verbose "with the test CA back (and a restart): every line arrives" delivered T 20 60
+}
+
 step_security() {
     check_verbose "systemd-analyze security firetail in the container: exposure <= $MAX_EXPOSURE" \
         exposure_at_most "$UNIT" ct
@@ -414,6 +433,7 @@ bookworm_steps() {
     step_kill9
     step_watchdog
     step_upgrade
+    step_tls_trust
     step_security
     step_remove_purge
 }
