@@ -13,6 +13,7 @@ pub mod migrate;
 pub mod preview;
 pub mod run;
 pub mod setup;
+pub mod status;
 
 use std::process::ExitCode;
 
@@ -58,6 +59,10 @@ enum Command {
     MigrateCheckpoints(migrate::MigrateArgs),
     /// Create the raw delivery streams in AWS, or render the pipeline templates.
     Setup(Box<setup::SetupArgs>),
+    /// Ask the running daemon how each flow and file is doing (a table, --json or
+    /// --watch); the exit code is a Nagios check's: 0 OK, 1 WARNING, 2 CRITICAL,
+    /// 3 UNKNOWN.
+    Status(status::StatusArgs),
     /// Print the man page (roff) to stdout, or write one page per subcommand into a
     /// directory; used when packaging.
     #[command(hide = true)]
@@ -83,10 +88,12 @@ pub const EXIT_RUNTIME: u8 = 3;
 /// Entry point shared by the binary and by tests that run the CLI in-process.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The demo narrates its own progress; the daemon's INFO lines would drown it unless
+    // The demo narrates its own progress, and `status` prints a table (or JSON) a check
+    // reads: INFO lines (the daemon's, the configuration loader's) would drown them unless
     // the user asked for them.
-    let quiet_demo = matches!(cli.command, Command::Demo(_)) && cli.log_level == "info";
-    crate::logging::init(if quiet_demo { "warn" } else { &cli.log_level });
+    let quiet =
+        matches!(cli.command, Command::Demo(_) | Command::Status(_)) && cli.log_level == "info";
+    crate::logging::init(if quiet { "warn" } else { &cli.log_level });
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::CheckConfig(args) => check_config::run(args),
@@ -96,6 +103,7 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Setup(args) => setup::run(*args),
         Command::MigrateCheckpoints(args) => migrate::run(args),
+        Command::Status(args) => status::run(args),
         Command::Man { out_dir: None } => io_exit(man::man(Cli::command())),
         Command::Man { out_dir: Some(dir) } => {
             io_exit(man::man_pages(Cli::command(), &dir).map(|_| ()))

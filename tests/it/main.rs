@@ -69,5 +69,12 @@ mod reload;
 /// `firetail run` under a stand-in systemd: READY, WATCHDOG, RELOADING, STOPPING.
 mod sd_notify;
 
+/// Debian's prometheus: promtool checks and tests the rules; a server scrapes the daemon and
+/// every dashboard query has data.
+mod prometheus;
+
+/// `firetail status` against a running daemon: table, --json, --watch, Nagios exit codes.
+mod status_cli;
+
 /// `firetail preview` as a command: jsonl against the vectors, human format, exit codes.
 mod preview_cli;
