@@ -31,6 +31,7 @@ use crate::batch::{decode_put_record, decode_put_record_batch, DecodedPut};
 use crate::delivery::{run_writer, WriterMsg};
 use crate::error::Error;
 use crate::faults::{CallFault, FaultInjector, RecordFault};
+use crate::kinesis::{self, KinesisStreams};
 use crate::options::{Faults, LocalFirehoseArgs, Options};
 use crate::record_log::{Accepted, AcceptedRecord, Outcome, RecordLog};
 use crate::stats::{Stats, StatsCell};
@@ -56,6 +57,8 @@ struct State {
     stats: Arc<StatsCell>,
     log: RecordLog,
     writer_tx: mpsc::Sender<WriterMsg>,
+    /// Kinesis data streams (PutRecords), a namespace of their own.
+    kinesis: KinesisStreams,
 }
 
 /// Reusable per-thread buffers for the put path (no `.await` happens while they are borrowed).
@@ -110,6 +113,7 @@ pub async fn start(opts: Options) -> Result<Server, Error> {
         streams: Streams::default(),
         stats,
         writer_tx,
+        kinesis: KinesisStreams::default(),
         opts,
     });
     let shutdown = CancellationToken::new();
@@ -403,6 +407,17 @@ async fn dispatch(
                 send_chunk(state, chunk).await;
             }
             return Ok(answer);
+        }
+        Operation::PutRecords => {
+            let ctx = kinesis::Context {
+                streams: &state.kinesis,
+                faults: &state.faults,
+                stats: &state.stats,
+                log: &state.log,
+                auto_create: state.opts.auto_create,
+                discard: state.opts.discard,
+            };
+            return kinesis::put_records(&ctx, body, request_id);
         }
     };
     Ok(Some(value.to_string().into_bytes()))

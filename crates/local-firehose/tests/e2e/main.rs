@@ -4,6 +4,7 @@
 mod common;
 mod delivery;
 mod faults;
+mod kinesis;
 mod limits;
 mod operations;
 mod raw_http;
