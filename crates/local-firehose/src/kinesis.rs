@@ -27,6 +27,7 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -486,9 +487,11 @@ fn answer(
                 let shard = stream.shard_of(*hash_key);
                 let sequence = stream.next_sequence[shard].fetch_add(1, Ordering::Relaxed);
                 // Real sequence numbers are 56 decimal digits that grow within a shard.
-                out.push_str(&format!(
+                // Writing to a String cannot fail.
+                let _ = write!(
+                    out,
                     "{{\"SequenceNumber\":\"49{shard:04}{sequence:050}\",\"ShardId\":\"shardId-{shard:012}\"}}"
-                ));
+                );
             }
             // Codes and messages are fixed ASCII without quotes or backslashes.
             Some(fault) => {
