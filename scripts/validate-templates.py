@@ -13,9 +13,20 @@ Renders every template with the manifest's test values (the same rules as
 - the OpenSearch index templates name only fields the raw records and the aggregates
   contain, with types their values index as, and date formats that parse them;
 - the aggregate columns agree across the KDA SQL, the Flink job and the mapping;
-- the dashboards' saved objects reference objects and fields that exist.
+- the dashboards' saved objects reference objects and fields that exist;
+- every log group a Firehose logs to is inside its role's logs:PutLogEvents resources;
+- trust policies only condition on keys their service principal sends;
+- the KDA SQL uses no construct its streaming dialect forbids (COUNT(DISTINCT) in a
+  streaming GROUP BY, a GROUP BY without a ROWTIME-based step);
+- every example agent.json is classified in the manifest, and a pipeline example names
+  only streams a template creates;
+- CIDR placeholders refuse 0.0.0.0/0 and malformed networks; the domain policy lets the
+  unsigned network read and search, never write;
+- the raw stream's polling consumers fit its 5 reads per second per shard (Flink uses
+  enhanced fan-out); the Flink application names one connector jar; ISM policies and the
+  aggregates ingest pipeline are consistent with the index templates.
 
-Usage: validate-templates.py [--templates DIR] [--rendered DIR]
+Usage: validate-templates.py [--templates DIR] [--rendered DIR] [--examples DIR]
   --rendered DIR  a rendering made by `firetail setup render` with the manifest's test
                   values; it must equal this script's rendering byte for byte.
 Needs botocore (FIRETAIL_PYTHON from scripts/test has it). Exit status 1 on any problem.
@@ -66,7 +77,28 @@ def resolve_values(placeholders, given, problems):
             problems.add("manifest.json", f"placeholder {name} has no value and no default")
         elif not re.fullmatch(spec["pattern"], values[name]):
             problems.add("manifest.json", f"{name}={values[name]!r} does not match {spec['pattern']}")
+        elif spec.get("check") == "ipv4-cidr-not-open":
+            reason = open_or_invalid_cidr(values[name])
+            if reason:
+                problems.add("manifest.json", f"{name}={values[name]!r}: {reason}")
     return values
+
+
+def open_or_invalid_cidr(text):
+    """Why `text` is not an acceptable IPv4 network for unsigned access, or None (the same
+    rule as `firetail setup render`)."""
+    m = re.fullmatch(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})", text)
+    if not m:
+        return "not an IPv4 CIDR (a.b.c.d/n)"
+    octets, prefix = [int(g) for g in m.groups()[:4]], int(m.group(5))
+    if any(o > 255 for o in octets) or prefix > 32:
+        return "octets go up to 255 and prefixes up to /32"
+    if prefix < 8:
+        return f"/{prefix} opens the domain to a large part of the internet (at least /8)"
+    address = (octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]
+    if address & ((1 << (32 - prefix)) - 1):
+        return "host bits are set (write the network address)"
+    return None
 
 
 def template_files(root):
@@ -74,7 +106,9 @@ def template_files(root):
     for dirpath, _, files in os.walk(root):
         for name in files:
             rel = os.path.relpath(os.path.join(dirpath, name), root).replace(os.sep, "/")
-            if rel != "manifest.json" and "__pycache__" not in rel:
+            # lib/ and target/ hold the built connector jar (scripts/test-pipeline), not templates.
+            skip = ("__pycache__" in rel or rel.startswith("flink/lib/") or rel.startswith("flink/target/"))
+            if rel != "manifest.json" and not skip:
                 out.append(rel)
     return sorted(out)
 
@@ -448,6 +482,7 @@ def kda_schema(rendered, problems):
     return code
 
 
+FLINK_ONLY_COLUMNS = ("rank", "doc_id")
 SQL_TO_OPENSEARCH = {"BIGINT": {"long"}, "INT": {"integer", "long"}, "INTEGER": {"integer", "long"},
                      "DOUBLE": {"double"}, "STRING": {"keyword", "date"}, "VARCHAR": {"keyword", "date"}}
 
@@ -459,10 +494,10 @@ def aggregate_columns(templates_root, kda_code, problems):
         tree = ast.parse(f.read())
     flink = None
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "SINK_COLUMNS" for t in node.targets):
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "VIEW_COLUMNS" for t in node.targets):
             flink = dict(ast.literal_eval(node.value))
     if flink is None:
-        problems.add("flink/main.py", "no SINK_COLUMNS")
+        problems.add("flink/main.py", "no VIEW_COLUMNS")
         flink = {}
     m = re.search(r'CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" \((.*?)\);', kda_code, re.S)
     kda = {}
@@ -471,8 +506,10 @@ def aggregate_columns(templates_root, kda_code, problems):
     else:
         for name, sqltype in re.findall(r'"([a-z0-9_]+)"\s+([A-Z]+)', m.group(1)):
             kda[name] = sqltype
-    if list(kda) != list(flink):
-        problems.add("kda/aggregate.sql", f"output columns {list(kda)} differ from the Flink job's {list(flink)}")
+    # The row identity (rank, doc_id) exists only in the Flink shape, whose rows are updated.
+    flink_shared = [c for c in flink if c not in FLINK_ONLY_COLUMNS]
+    if list(kda) != flink_shared:
+        problems.add("kda/aggregate.sql", f"output columns {list(kda)} differ from the Flink job's {flink_shared}")
     for name in set(kda) & set(flink):
         a = "INT" if kda[name] == "INTEGER" else kda[name].replace("VARCHAR", "STRING")
         b = flink[name]
@@ -504,16 +541,19 @@ def validate_schemas(templates_root, manifest, rendered, problems):
     window_start = datetime.datetime(2026, 11, 25, 13, 55, tzinfo=datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     with open(os.path.join(templates_root, "flink", "aggregate.sql"), encoding="utf-8") as f:
         flink_sql = f.read()
-    for sql, rel in ((flink_sql, "flink/aggregate.sql"), (code, "kda/aggregate.sql")):
-        if "'yyyy-MM-dd''T''HH:mm:ss''Z'''" not in sql:
+    # The Flink shape formats the record's own time with the seconds written as 00 (the
+    # minute); the KDA shape formats the floored minute.
+    for sql, rel, fmt in ((flink_sql, "flink/aggregate.sql", "'yyyy-MM-dd''T''HH:mm:00''Z'''"),
+                          (code, "kda/aggregate.sql", "'yyyy-MM-dd''T''HH:mm:ss''Z'''")):
+        if fmt not in sql:
             problems.add(rel, "window_start is not written as yyyy-MM-ddTHH:mm:ssZ")
     docs = [
         {"kind": "minute", "window_start": window_start, "requests": 653, "bytes": 25900977, "status_2xx": 398,
          "status_3xx": 74, "status_4xx": 126, "status_5xx": 55, "error_rate": 0.2771822358346095,
-         "distinct_clients": 43, "item": None},
+         "distinct_clients": 43, "item": None, "rank": None, "doc_id": f"minute|{window_start}"},
         {"kind": "top_path", "window_start": window_start, "requests": 120, "bytes": None, "status_2xx": None,
          "status_3xx": None, "status_4xx": None, "status_5xx": None, "error_rate": None,
-         "distinct_clients": None, "item": "/index.html"},
+         "distinct_clients": None, "item": "/index.html", "rank": 1, "doc_id": f"top_path|{window_start}|1"},
     ]
     check_documents(agg_rel, agg_props, docs, problems)
     return raw_props, agg_props
@@ -576,16 +616,237 @@ def validate_flink_application(rendered, problems):
     python = groups.get("kinesis.analytics.flink.run.options", {}).get("python")
     if python not in rendered.get("flink/__files__", ()) and f"flink/{python}" not in rendered:
         problems.add(rel, f"runs {python!r}, which is not in config/aws/flink")
+    # Managed Service for Apache Flink takes a Python application's Java dependencies from
+    # one jar named by `jarfile`; pipeline.jars in the code is not how the service loads them.
+    jarfile = groups.get("kinesis.analytics.flink.run.options", {}).get("jarfile")
+    pom = rendered.get("flink/pom.xml", "")
+    final = re.search(r"<finalName>([^<]+)</finalName>", pom)
+    if not jarfile or not jarfile.endswith(".jar") or "," in jarfile or ";" in jarfile:
+        problems.add(rel, f"run options jarfile {jarfile!r}: name the one uber jar of the connectors")
+    elif not final or os.path.basename(jarfile) != final.group(1) + ".jar":
+        problems.add(rel, f"jarfile {jarfile!r} is not what flink/pom.xml builds")
+    if "pipeline.jars" in rendered.get("flink/main.py", "") and "MSF_PROPERTIES" not in rendered.get("flink/main.py", ""):
+        problems.add("flink/main.py", "sets pipeline.jars on the managed service")
     local = {g["PropertyGroupId"]: g["PropertyMap"] for g in json.loads(rendered["flink/application_properties.json"])}
     for gid in ("source", "sink", "aggregate"):
         if local.get(gid) != groups.get(gid):
             problems.add("flink/application_properties.json", f"group {gid} differs from flink-application.json")
 
 
+# ---- defects found by running the pipeline as a user would (issue 17) ------------------
+
+def iam_glob(pattern, value):
+    """IAM's ARN wildcards: * any run of characters, ? one character."""
+    return re.fullmatch("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern),
+                        value) is not None
+
+
+def role_policies(manifest, rendered):
+    """Role name -> its inline identity policies, from the put-role-policy inputs."""
+    out = {}
+    for entry in manifest["cli_inputs"]:
+        if entry["operation"] != "PutRolePolicy":
+            continue
+        params = json.loads(rendered[entry["file"]])
+        out.setdefault(params["RoleName"], []).append(json.loads(params["PolicyDocument"]))
+    return out
+
+
+def allowed(policies, action, resource):
+    for doc in policies:
+        for st in as_list(doc.get("Statement", [])):
+            if st.get("Effect") != "Allow":
+                continue
+            if not any(iam_glob(a, action) for a in as_list(st.get("Action", []))):
+                continue
+            if any(iam_glob(r, resource) for r in as_list(st.get("Resource", []))):
+                return True
+    return False
+
+
+def logging_options(value):
+    """Every CloudWatchLoggingOptions in a request, with the RoleARN beside it."""
+    if isinstance(value, dict):
+        opts = value.get("CloudWatchLoggingOptions")
+        if isinstance(opts, dict) and opts.get("Enabled"):
+            yield value.get("RoleARN"), opts
+        for item in value.values():
+            yield from logging_options(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from logging_options(item)
+
+
+def validate_log_groups(manifest, rendered, values, problems):
+    """A log group a Firehose logs to must be inside its role's logs resources, or every
+    delivery error is silently not logged."""
+    policies = role_policies(manifest, rendered)
+    for entry in manifest["cli_inputs"]:
+        if entry["operation"] != "CreateDeliveryStream":
+            continue
+        params = json.loads(rendered[entry["file"]])
+        for role_arn, opts in logging_options(params):
+            role = (role_arn or "").rsplit("/", 1)[-1]
+            stream_arn = (f"arn:{values['Partition']}:logs:{values['Region']}:{values['AccountId']}:log-group:"
+                          f"{opts.get('LogGroupName')}:log-stream:{opts.get('LogStreamName')}")
+            if not allowed(policies.get(role, []), "logs:PutLogEvents", stream_arn):
+                problems.add(entry["file"], f"logs to {opts.get('LogGroupName')} / {opts.get('LogStreamName')}, "
+                                            f"outside the logs:PutLogEvents resources of role {role}")
+
+
+# Condition keys each service principal sends when it assumes a role (its documented
+# confused-deputy protection). A condition on a key the service does not send never
+# matches, so the service cannot assume the role at all.
+SERVICE_CONDITION_KEYS = {
+    "firehose.amazonaws.com": {"sts:externalid"},
+    "kinesisanalytics.amazonaws.com": {"aws:sourceaccount", "aws:sourcearn"},
+    "ec2.amazonaws.com": set(),
+}
+
+
+def validate_trust_conditions(manifest, rendered, problems):
+    for entry in manifest["policies"]:
+        if entry["kind"] != "trust":
+            continue
+        doc = json.loads(rendered[entry["file"]])
+        for i, st in enumerate(as_list(doc.get("Statement", []))):
+            services = as_list((st.get("Principal") or {}).get("Service", []))
+            for service in services:
+                sent = SERVICE_CONDITION_KEYS.get(service)
+                if sent is None:
+                    problems.add(entry["file"], f"no known condition keys for the service {service}")
+                    continue
+                for operator, conditions in (st.get("Condition") or {}).items():
+                    for key in conditions:
+                        if key.lower() not in sent:
+                            problems.add(f"{entry['file']} Statement[{i}]",
+                                         f"{operator} {key}: {service} does not send this key "
+                                         f"(it sends {sorted(sent) or 'none'})")
+
+
+def strip_sql_comments(sql):
+    return "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
+
+
+def validate_kda_sql(rendered, problems):
+    """Constructs the Kinesis Data Analytics streaming SQL dialect forbids."""
+    rel = "kda/aggregate.sql"
+    sql = strip_sql_comments(rendered[rel])
+    if re.search(r"COUNT\s*\(\s*DISTINCT\b", sql, re.I):
+        problems.add(rel, "COUNT(DISTINCT ...) in a streaming query: the KDA SQL reference allows it only "
+                          "over a finite group (use SELECT STREAM DISTINCT per step, then COUNT)")
+    for statement in sql.split(";"):
+        if re.search(r"SELECT\s+STREAM", statement, re.I) and re.search(r"GROUP\s+BY", statement, re.I):
+            group_by = re.split(r"GROUP\s+BY", statement, flags=re.I)[-1]
+            if not re.search(r"STEP\s*\(|ROWTIME", group_by, re.I):
+                problems.add(rel, "a streaming GROUP BY without a ROWTIME-based step never emits a row")
+
+
+def agent_json(path):
+    """agent.json allows // comments on their own lines."""
+    with open(path, encoding="utf-8") as f:
+        return json.loads("\n".join(line for line in f if not line.lstrip().startswith("//")))
+
+
+def validate_examples(manifest, rendered, problems, examples_dir):
+    """Every example is classified; a pipeline example names only streams a template creates."""
+    classified = manifest.get("examples", {})
+    created = {"deliveryStream": set(), "kinesisStream": set()}
+    for entry in manifest["cli_inputs"]:
+        params = json.loads(rendered[entry["file"]])
+        if entry["operation"] == "CreateDeliveryStream" and params.get("DeliveryStreamType", "DirectPut") == "DirectPut":
+            created["deliveryStream"].add(params["DeliveryStreamName"])
+        if entry["operation"] == "CreateStream":
+            created["kinesisStream"].add(params["StreamName"])
+    for name in sorted(os.listdir(examples_dir)):
+        rel = f"config/examples/{name}"
+        if not name.endswith(".json"):
+            continue
+        if rel not in classified:
+            problems.add("manifest.json", f"{rel} is not in \"examples\" (pipeline, or why it is not)")
+            continue
+        if classified[rel] != "pipeline":
+            continue
+        for i, flow in enumerate(agent_json(os.path.join(examples_dir, name)).get("flows", [])):
+            for key, names in created.items():
+                if key in flow and flow[key] not in names:
+                    problems.add(rel, f"flows[{i}].{key} {flow[key]!r} is created by no template "
+                                      f"(with the default prefix they create {sorted(names)})")
+
+
+def validate_domain_policy(rendered, problems):
+    """Unsigned requests (allowed by source IP) may read and search, never write."""
+    rel = "opensearch/access-policy.json"
+    reads = {"es:ESHttpGet", "es:ESHttpHead"}
+    search_paths = ("/_dashboards/*", "/_msearch", "/_search", "/_msearch")
+    for i, st in enumerate(json.loads(rendered[rel])["Statement"]):
+        if "aws:SourceIp" not in json.dumps(st.get("Condition", {})):
+            continue
+        for action in as_list(st["Action"]):
+            if action in reads:
+                continue
+            if action == "es:ESHttpPost" and all(r.endswith(search_paths) for r in as_list(st["Resource"])):
+                continue
+            problems.add(f"{rel} Statement[{i}]", f"{action} for unsigned requests from the network: "
+                                                  "read-only there (GET, HEAD, POST to search paths)")
+
+
+def validate_stream_readers(rendered, problems):
+    """Polling consumers share 5 GetRecords calls per second per shard: each Firehose
+    reading the stream polls once a second, a polling Flink source 5 times (200 ms)."""
+    polls, readers = 0, []
+    for rel in ("firehose/raw-archive-from-kinesis.json", "firehose/raw-index-from-kinesis.json"):
+        if json.loads(rendered[rel]).get("DeliveryStreamType") == "KinesisStreamAsSource":
+            polls, readers = polls + 1, readers + [rel]
+    app = json.loads(rendered["flink/flink-application.json"])
+    groups = {g["PropertyGroupId"]: g["PropertyMap"]
+              for g in app["ApplicationConfiguration"]["EnvironmentProperties"]["PropertyGroups"]}
+    if groups.get("source", {}).get("scan.stream.recordpublisher", "POLLING") != "EFO":
+        polls, readers = polls + 5, readers + ["flink/flink-application.json (polling)"]
+    elif not groups["source"].get("scan.stream.efo.consumername"):
+        problems.add("flink/flink-application.json", "enhanced fan-out needs scan.stream.efo.consumername")
+    if polls > 5:
+        problems.add("kinesis/raw-stream.json", f"{polls} GetRecords per second per shard from {readers}; "
+                                               "the limit is 5: use enhanced fan-out for Flink")
+
+
+def validate_opensearch_bodies(manifest, rendered, problems):
+    """ISM policies cover the index templates' patterns with valid state machines; the
+    aggregates template's default pipeline is one the manifest creates."""
+    bodies = {b["file"]: b for b in manifest.get("opensearch_bodies", [])}
+    pipelines = {b["path"].rsplit("/", 1)[-1] for b in bodies.values() if b["path"].startswith("/_ingest/pipeline/")}
+    covered = []
+    for rel, body in bodies.items():
+        doc = json.loads(rendered[rel])
+        if body["path"].startswith("/_plugins/_ism/policies/"):
+            policy = doc["policy"]
+            states = [st["name"] for st in policy["states"]]
+            if policy["default_state"] not in states:
+                problems.add(rel, f"default_state {policy['default_state']} is not a state")
+            for st in policy["states"]:
+                for t in st.get("transitions", []):
+                    if t["state_name"] not in states:
+                        problems.add(rel, f"{st['name']} moves to the missing state {t['state_name']}")
+            if not any("delete" in a for st in policy["states"] for a in st.get("actions", [])):
+                problems.add(rel, "never deletes an index: the domain fills up")
+            for tmpl in policy.get("ism_template", []):
+                covered += tmpl["index_patterns"]
+    for entry in manifest["index_templates"]:
+        template = json.loads(rendered[entry["file"]])
+        for pattern in template["index_patterns"]:
+            if pattern not in covered:
+                problems.add(entry["file"], f"{pattern} has no ISM retention policy")
+        default = template["template"]["settings"].get("index.default_pipeline")
+        if default is not None and default not in pipelines:
+            problems.add(entry["file"], f"default pipeline {default} is created by no opensearch body")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--templates", default=os.path.join(repo_root(), "config", "aws"))
     parser.add_argument("--rendered", help="a `firetail setup render` output to compare with")
+    parser.add_argument("--examples", default=os.path.join(repo_root(), "config", "examples"),
+                        help="the example agent.json files (config/examples)")
     args = parser.parse_args()
     problems = Problems()
     if botocore is None:
@@ -619,6 +880,16 @@ def main():
     raw_props, agg_props = validate_schemas(args.templates, manifest, rendered, problems)
     validate_dashboards(manifest, rendered, raw_props, agg_props, problems)
     validate_flink_application(rendered, problems)
+    validate_log_groups(manifest, rendered, values, problems)
+    validate_trust_conditions(manifest, rendered, problems)
+    validate_kda_sql(rendered, problems)
+    validate_examples(manifest, rendered, problems, args.examples)
+    validate_domain_policy(rendered, problems)
+    validate_stream_readers(rendered, problems)
+    validate_opensearch_bodies(manifest, rendered, problems)
+    for bad in ("0.0.0.0/0", "198.51.100.0/33", "300.1.1.0/24", "198.51.100.7/24"):
+        if open_or_invalid_cidr(bad) is None:
+            problems.add("validate-templates.py", f"the CIDR rule accepts {bad}")
 
     if problems:
         print(f"validate-templates: {len(problems)} problem(s):")

@@ -103,6 +103,7 @@ pub async fn run(plan: DemoPlan, interrupt: CancellationToken) -> anyhow::Result
             let _ = counters_tx.send(c); // the demo may already be failing; nothing to do
         })),
         reload: None,
+        status: None,
     };
     let daemon = tokio::spawn(crate::daemon::run(settings, shutdown.clone(), hooks));
     let counters = counters_rx.await.context("the daemon did not start")?;

@@ -21,6 +21,8 @@ pub mod cli;
 pub mod cloudwatch;
 pub mod daemon;
 pub mod demo;
+#[cfg(debug_assertions)]
+pub mod fault;
 pub mod imds;
 pub mod logging;
 pub mod migrate;

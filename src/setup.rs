@@ -69,6 +69,12 @@ pub mod render {
             pattern: String,
             description: String,
         },
+        #[error("{name}={value:?} refused: {reason}")]
+        Refused {
+            name: String,
+            value: String,
+            reason: String,
+        },
         #[error("{name} is not a placeholder of these templates (known: {known})")]
         UnknownValue { name: String, known: String },
         #[error("{file}:{line}: unknown placeholder {{{{{name}}}}}")]
@@ -142,7 +148,14 @@ pub mod render {
         entries.sort_by_key(|e| e.path());
         for entry in entries {
             let path = entry.path();
-            if path.file_name().is_some_and(|n| n == "__pycache__") {
+            // Build outputs, not templates: bytecode, and the Flink connector jar that
+            // pom.xml builds into target/ and scripts/test-pipeline copies into lib/.
+            let built = ["__pycache__", "lib", "target"];
+            if path.is_dir()
+                && path
+                    .file_name()
+                    .is_some_and(|n| built.iter().any(|b| n == *b))
+            {
                 continue;
             }
             if path.is_dir() {
@@ -170,6 +183,8 @@ pub mod render {
         description: String,
         pattern: String,
         default: Option<String>,
+        /// A rule beyond the pattern (`ipv4-cidr-not-open`).
+        check: Option<String>,
     }
 
     fn placeholders(set: &TemplateSet) -> Result<BTreeMap<String, Placeholder>, RenderError> {
@@ -196,6 +211,7 @@ pub mod render {
                         description: field(spec, "description").unwrap_or_default(),
                         pattern,
                         default: field(spec, "default"),
+                        check: field(spec, "check"),
                     },
                 ))
             })
@@ -253,8 +269,58 @@ pub mod render {
                     description: spec.description.clone(),
                 });
             }
+            if let Some(check) = &spec.check {
+                check_value(name, value, check)?;
+            }
         }
         Ok(values)
+    }
+
+    /// The rules a pattern cannot say (scripts/validate-templates.py applies the same).
+    fn check_value(name: &str, value: &str, check: &str) -> Result<(), RenderError> {
+        let refused = match check {
+            "ipv4-cidr-not-open" => open_or_invalid_cidr(value),
+            other => {
+                return Err(RenderError::Manifest(format!(
+                    "placeholder {name}: unknown check {other:?}"
+                )))
+            }
+        };
+        match refused {
+            None => Ok(()),
+            Some(reason) => Err(RenderError::Refused {
+                name: name.to_string(),
+                value: value.to_string(),
+                reason,
+            }),
+        }
+    }
+
+    /// Why `text` is not an IPv4 network that may be let in unsigned, or `None`. Anything
+    /// wider than a /8 (0.0.0.0/0 above all) would open the domain to the internet.
+    pub(crate) fn open_or_invalid_cidr(text: &str) -> Option<String> {
+        let Some((address, prefix)) = text.split_once('/') else {
+            return Some("not an IPv4 CIDR (a.b.c.d/n)".into());
+        };
+        let Ok(address) = address.parse::<std::net::Ipv4Addr>() else {
+            return Some("not an IPv4 address before the /".into());
+        };
+        let Ok(prefix) = prefix.parse::<u32>() else {
+            return Some("the prefix length is not a number".into());
+        };
+        if prefix > 32 {
+            return Some("prefixes go up to /32".into());
+        }
+        if prefix < 8 {
+            return Some(format!(
+                "/{prefix} opens the domain to a large part of the internet (at least /8)"
+            ));
+        }
+        let host_bits = u32::MAX.checked_shr(prefix).unwrap_or(0);
+        if u32::from(address) & host_bits != 0 {
+            return Some("host bits are set (write the network address)".into());
+        }
+        None
     }
 
     /// A `{{...}}` occurrence: its byte range in the text and what is between the braces.
@@ -525,11 +591,51 @@ pub mod render {
                 ("Region", "eu-west-1"),
                 ("Prefix", "firetail"),
                 ("DashboardsCidr", "198.51.100.0/24"),
+                ("AdminRoleArn", "arn:aws:iam::123456789012:role/Admin"),
             ]);
             let out = render(&TemplateSet::embedded(), &given).unwrap();
             assert!(out.values().all(|t| !t.contains("{{")));
             let stream: Value = serde_json::from_str(&out["firehose/raw-direct-put.json"]).unwrap();
             assert_eq!(stream["DeliveryStreamName"], "firetail-raw");
+        }
+
+        #[test]
+        fn the_admin_role_has_no_default_and_open_networks_are_refused() {
+            let mut given = values(&[
+                ("AccountId", "123456789012"),
+                ("Region", "eu-west-1"),
+                ("Prefix", "firetail"),
+                ("DashboardsCidr", "198.51.100.0/24"),
+            ]);
+            let missing = render(&TemplateSet::embedded(), &given).unwrap_err();
+            assert!(
+                matches!(&missing, RenderError::Missing { name, .. } if name == "AdminRoleArn"),
+                "{missing}"
+            );
+            given.insert(
+                "AdminRoleArn".into(),
+                "arn:aws:iam::123456789012:role/Admin".into(),
+            );
+            for bad in [
+                "0.0.0.0/0",
+                "10.0.0.0/7",
+                "198.51.100.0/33",
+                "300.1.2.0/24",
+                "198.51.100.7/24",
+            ] {
+                given.insert("DashboardsCidr".into(), bad.into());
+                let err = render(&TemplateSet::embedded(), &given).unwrap_err();
+                assert!(
+                    matches!(
+                        &err,
+                        RenderError::Refused { .. } | RenderError::BadValue { .. }
+                    ),
+                    "{bad}: {err}"
+                );
+            }
+            for good in ["198.51.100.0/24", "203.0.113.9/32", "10.0.0.0/8"] {
+                assert_eq!(open_or_invalid_cidr(good), None, "{good}");
+            }
         }
     }
 }
@@ -538,6 +644,42 @@ mod embedded {
     //! `config/aws/` as compiled in; `tests/it/templates.rs` checks this list against the
     //! directory, so a template added there and not here fails the tests.
     pub const FILES: &[(&str, &str)] = &[
+        (
+            "cloudwatch/alarm-firehose-aggregates-delivery.json",
+            include_str!("../config/aws/cloudwatch/alarm-firehose-aggregates-delivery.json"),
+        ),
+        (
+            "cloudwatch/alarm-firehose-aggregates-freshness.json",
+            include_str!("../config/aws/cloudwatch/alarm-firehose-aggregates-freshness.json"),
+        ),
+        (
+            "cloudwatch/alarm-firehose-raw-archive-freshness.json",
+            include_str!("../config/aws/cloudwatch/alarm-firehose-raw-archive-freshness.json"),
+        ),
+        (
+            "cloudwatch/alarm-flink-downtime.json",
+            include_str!("../config/aws/cloudwatch/alarm-flink-downtime.json"),
+        ),
+        (
+            "cloudwatch/alarm-flink-millis-behind.json",
+            include_str!("../config/aws/cloudwatch/alarm-flink-millis-behind.json"),
+        ),
+        (
+            "cloudwatch/alarm-kinesis-iterator-age.json",
+            include_str!("../config/aws/cloudwatch/alarm-kinesis-iterator-age.json"),
+        ),
+        (
+            "cloudwatch/alarm-opensearch-cluster-red.json",
+            include_str!("../config/aws/cloudwatch/alarm-opensearch-cluster-red.json"),
+        ),
+        (
+            "cloudwatch/alarm-opensearch-free-storage.json",
+            include_str!("../config/aws/cloudwatch/alarm-opensearch-free-storage.json"),
+        ),
+        (
+            "cloudwatch/alarm-opensearch-writes-blocked.json",
+            include_str!("../config/aws/cloudwatch/alarm-opensearch-writes-blocked.json"),
+        ),
         (
             "firehose/aggregates-to-opensearch.json",
             include_str!("../config/aws/firehose/aggregates-to-opensearch.json"),
@@ -567,6 +709,7 @@ mod embedded {
             include_str!("../config/aws/flink/flink-application.json"),
         ),
         ("flink/main.py", include_str!("../config/aws/flink/main.py")),
+        ("flink/pom.xml", include_str!("../config/aws/flink/pom.xml")),
         (
             "flink/start-flink-application.json",
             include_str!("../config/aws/flink/start-flink-application.json"),
@@ -657,6 +800,10 @@ mod embedded {
             include_str!("../config/aws/opensearch/access-policy.json"),
         ),
         (
+            "opensearch/dashboards-import.sh",
+            include_str!("../config/aws/opensearch/dashboards-import.sh"),
+        ),
+        (
             "opensearch/dashboards.ndjson",
             include_str!("../config/aws/opensearch/dashboards.ndjson"),
         ),
@@ -673,12 +820,28 @@ mod embedded {
             include_str!("../config/aws/opensearch/index-template-raw.json"),
         ),
         (
+            "opensearch/ingest-pipeline-aggregates.json",
+            include_str!("../config/aws/opensearch/ingest-pipeline-aggregates.json"),
+        ),
+        (
+            "opensearch/ism-policy-aggregates.json",
+            include_str!("../config/aws/opensearch/ism-policy-aggregates.json"),
+        ),
+        (
+            "opensearch/ism-policy-raw.json",
+            include_str!("../config/aws/opensearch/ism-policy-raw.json"),
+        ),
+        (
             "s3/raw-bucket-lifecycle.json",
             include_str!("../config/aws/s3/raw-bucket-lifecycle.json"),
         ),
         (
             "s3/raw-bucket-public-access-block.json",
             include_str!("../config/aws/s3/raw-bucket-public-access-block.json"),
+        ),
+        (
+            "sns/alarm-topic.json",
+            include_str!("../config/aws/sns/alarm-topic.json"),
         ),
     ];
 }

@@ -28,7 +28,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let rt = match crate::cli::runtime() {
+    let rt = match crate::cli::daemon_runtime(settings.worker_threads) {
         Ok(rt) => rt,
         Err(code) => return code,
     };
@@ -40,6 +40,8 @@ pub fn run(args: RunArgs) -> ExitCode {
             reload_tx,
             args.config.clone(),
         ));
+        #[cfg(debug_assertions)]
+        crate::fault::arm();
         let watchdog_stop = CancellationToken::new();
         let hooks = crate::daemon::Hooks {
             ready: Some(Box::new({
@@ -47,6 +49,12 @@ pub fn run(args: RunArgs) -> ExitCode {
                 move |_| on_ready(watchdog_stop)
             })),
             reload: Some(reload_rx),
+            status: Some(Box::new(|snapshot| {
+                // `systemctl status` shows it as "Status: ..."; a no-op outside systemd.
+                if let Err(e) = sd_notify::status(&snapshot.one_line()) {
+                    tracing::debug!("sd_notify STATUS= failed: {e}");
+                }
+            })),
         };
         let result = crate::daemon::run(settings, shutdown, hooks).await;
         watchdog_stop.cancel();
@@ -115,5 +123,6 @@ async fn handle_signals(
         }
     }
     let _ = sd_notify::stopping();
+    let _ = sd_notify::status("Stopping: draining in-flight batches, saving checkpoints");
     shutdown.cancel();
 }

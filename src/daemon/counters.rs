@@ -40,6 +40,10 @@ pub struct FlowCounters {
     pub backoff_ms: AtomicU64,
     /// The permanent error the flow is stuck on, if any; cleared by the next success.
     permanent: Mutex<Option<String>>,
+    /// The latest failure of any kind (throttle, rejected records, failed call,
+    /// permanent error) and when it happened; kept after a success, so `firetail status`
+    /// can say how long ago the flow last had trouble.
+    last_error: Mutex<Option<(String, Instant)>>,
     /// Milliseconds since `started` of the last accepted record; 0 = never.
     last_ack_ms: AtomicU64,
     started: Instant,
@@ -66,6 +70,7 @@ impl FlowCounters {
             concurrency: AtomicU64::new(1),
             backoff_ms: AtomicU64::new(0),
             permanent: Mutex::new(None),
+            last_error: Mutex::new(None),
             last_ack_ms: AtomicU64::new(0),
             started: Instant::now(),
         }
@@ -92,6 +97,18 @@ impl FlowCounters {
     fn set_permanent(&self, error: Option<String>) {
         if let Ok(mut p) = self.permanent.lock() {
             *p = error;
+        }
+    }
+
+    /// The latest failure of this flow and how long ago it happened, if it ever failed.
+    pub fn last_error(&self) -> Option<(String, Duration)> {
+        let last = self.last_error.lock().ok()?.clone();
+        last.map(|(message, at)| (message, at.elapsed()))
+    }
+
+    fn set_last_error(&self, message: String) {
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some((message, Instant::now()));
         }
     }
 
@@ -134,6 +151,7 @@ impl SinkEvents for FlowCounters {
 
     fn records_failed(&self, flow: &str, code: &str, records: usize) {
         self.records_failed.fetch_add(records as u64, Relaxed);
+        self.set_last_error(format!("{code} ({records} records)"));
         metrics::counter!(
             "firetail_records_failed_total",
             "flow" => flow.to_string(),
@@ -146,13 +164,16 @@ impl SinkEvents for FlowCounters {
         self.records_retried.fetch_add(records as u64, Relaxed);
     }
 
-    fn throttled(&self, _flow: &str, _code: &str) {
+    fn throttled(&self, _flow: &str, code: &str) {
         self.throttles.fetch_add(1, Relaxed);
+        self.set_last_error(format!("{code} (throttled)"));
     }
 
     fn permanent_error(&self, _flow: &str, code: &str, message: &str) {
         self.permanent_errors.fetch_add(1, Relaxed);
-        self.set_permanent(Some(format!("{code}: {message}")));
+        let error = format!("{code}: {message}");
+        self.set_last_error(error.clone());
+        self.set_permanent(Some(error));
     }
 
     fn concurrency_changed(&self, _flow: &str, limit: usize) {

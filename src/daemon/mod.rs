@@ -32,7 +32,8 @@ use firetail_config::{FlowSettings, Settings};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::telemetry::FlowView;
+use crate::telemetry::snapshot::StatusSnapshot;
+use crate::telemetry::{FlowView, Observability};
 
 use crate::daemon::counters::FlowCounters;
 pub use crate::daemon::flow::framing_config;
@@ -50,6 +51,9 @@ const TELEMETRY_UPKEEP: Duration = Duration::from_secs(5);
 /// Called once every flow is running, with each flow's counters.
 pub type ReadyHook = Box<dyn FnOnce(Vec<Arc<FlowCounters>>) + Send>;
 
+/// Called with the daemon's status once it is ready, then every status period.
+pub type StatusHook = Box<dyn Fn(&StatusSnapshot) + Send + Sync>;
+
 /// Hooks into a running daemon.
 #[derive(Default)]
 pub struct Hooks {
@@ -58,6 +62,9 @@ pub struct Hooks {
     /// New configurations to apply (SIGHUP): flows added, removed or changed are
     /// started or stopped; unchanged flows keep running untouched.
     pub reload: Option<tokio::sync::mpsc::Receiver<Settings>>,
+    /// Called at ready, then every `log.statusReportingPeriodSeconds` with the status
+    /// snapshot (`firetail run` sends its one-line form to systemd as `STATUS=`).
+    pub status: Option<StatusHook>,
 }
 
 /// What a finished run reports.
@@ -189,10 +196,14 @@ pub async fn run(
     }
     let internal_metrics = settings.log_emit_internal_metrics;
     let reporter = tokio::spawn(report_status(
-        views_rx,
-        settings.log_status_reporting_period,
-        started,
-        internal_metrics,
+        StatusReporting {
+            flows: views_rx,
+            period: settings.log_status_reporting_period,
+            started,
+            internal_metrics,
+            observability,
+            hook: hooks.status.take(),
+        },
         shutdown.clone(),
     ));
 
@@ -333,24 +344,35 @@ fn same_flow(a: &FlowSettings, b: &FlowSettings) -> bool {
     a == *b
 }
 
-/// Logs the Kinesis Agent's status lines every `period` until shutdown (the final report
-/// is logged by [`run`] once the flows have drained).
-async fn report_status(
+/// What [`report_status`] reports from, and to.
+struct StatusReporting {
     flows: watch::Receiver<Vec<FlowView>>,
     period: Duration,
     started: Instant,
     internal_metrics: bool,
-    shutdown: CancellationToken,
-) {
-    let mut tick = tokio::time::interval(period.max(Duration::from_secs(1)));
+    observability: Observability,
+    hook: Option<StatusHook>,
+}
+
+/// Logs the Kinesis Agent's status lines every `period` until shutdown (the final report
+/// is logged by [`run`] once the flows have drained), and hands the status snapshot to
+/// the hook at once and then at the same pace.
+async fn report_status(r: StatusReporting, shutdown: CancellationToken) {
+    if let Some(hook) = &r.hook {
+        hook(&r.observability.snapshot());
+    }
+    let mut tick = tokio::time::interval(r.period.max(Duration::from_secs(1)));
     tick.tick().await; // the first tick is immediate; the agent's first line comes a period in
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.cancelled() => return,
         }
-        let views = flows.borrow().clone();
-        emit_status(&views, started, internal_metrics);
+        let views = r.flows.borrow().clone();
+        emit_status(&views, r.started, r.internal_metrics);
+        if let Some(hook) = &r.hook {
+            hook(&r.observability.snapshot());
+        }
     }
 }
 

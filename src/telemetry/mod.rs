@@ -1,4 +1,5 @@
-//! Observability: Prometheus metrics, health endpoints.
+//! Observability: Prometheus metrics, health endpoints, and the status snapshot
+//! (`/status`, `firetail status`, systemd's `STATUS=`).
 //!
 //! Hot-path counters are plain atomics in each flow's [`FlowCounters`]; they are copied
 //! into the Prometheus registry only when `/metrics` is scraped, so counting costs the
@@ -11,10 +12,11 @@
 //! flow (the rest are summed in the per-flow gauge).
 
 mod server;
+pub mod snapshot;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::sync::watch;
@@ -40,6 +42,7 @@ pub struct Observability {
     flows: watch::Receiver<Vec<FlowView>>,
     checkpoints: Option<firetail_tail::CheckpointStore>,
     started: Instant,
+    tracker: Arc<snapshot::Tracker>,
 }
 
 /// Installs the process-wide recorder. A second call (tests, the demo after a run)
@@ -82,6 +85,7 @@ impl Observability {
             flows,
             checkpoints: None,
             started: Instant::now(),
+            tracker: Arc::default(),
         }
     }
 
@@ -93,9 +97,11 @@ impl Observability {
 
     /// Drains the histograms' pending samples into their buckets. Rendering does it
     /// too, but without a scraper nothing would, and each request's samples would pile up
-    /// in memory; the daemon calls this on a timer.
+    /// in memory; the daemon calls this on a timer. It also samples each flow's
+    /// records sent, for the records/s of [`Observability::snapshot`].
     pub fn run_upkeep(&self) {
         self.handle.run_upkeep();
+        self.tracker.sample(&self.flows.borrow());
     }
 
     /// The Prometheus text exposition, with flow counters copied in first.
@@ -129,19 +135,7 @@ impl Observability {
             let c = &f.counters;
             let behind = bytes_behind(&f.status.borrow());
             let sent = c.records_sent.load(Relaxed);
-            let permanent = c.permanent_error_active();
-            let (ok, why) = if let Some(err) = permanent {
-                (false, format!("permanent error: {err}"))
-            } else if sent > 0 {
-                (true, "delivering".to_string())
-            } else if behind == 0 {
-                (true, "nothing to send yet".to_string())
-            } else {
-                (
-                    false,
-                    format!("{behind} bytes waiting, nothing delivered yet"),
-                )
-            };
+            let (ok, why) = flow_readiness(c, behind);
             ready &= ok;
             flows.insert(
                 c.flow_id.clone(),
@@ -161,6 +155,99 @@ impl Observability {
             body["ready"] = serde_json::json!(ready);
         }
         (ready, body)
+    }
+
+    /// Every flow and file at a glance (`GET /status`, `firetail status`, `STATUS=`).
+    /// Reads only counters and the tailers' published status, plus one `stat` of the
+    /// checkpoint file; never waits on the pipeline.
+    pub fn snapshot(&self) -> snapshot::StatusSnapshot {
+        let views = self.flows.borrow().clone();
+        self.tracker.sample(&views);
+        let flows: Vec<snapshot::FlowSnapshot> =
+            views.iter().map(|f| self.flow_snapshot(f)).collect();
+        let checkpoints = self.checkpoints.as_ref().map(|store| {
+            let health = store.write_health();
+            let written = std::fs::metadata(store.path())
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| SystemTime::now().duration_since(t).ok());
+            snapshot::CheckpointSnapshot {
+                path: store.path().display().to_string(),
+                saved: health.failing.is_none(),
+                error: health.failing,
+                written_seconds_ago: written.map(|d| d.as_secs_f64()),
+            }
+        });
+        let ready = flows.iter().all(|f| f.ready) && checkpoints.as_ref().is_none_or(|c| c.saved);
+        snapshot::StatusSnapshot {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            pid: std::process::id(),
+            uptime_seconds: self.started.elapsed().as_secs_f64(),
+            ready,
+            checkpoints,
+            flows,
+        }
+    }
+
+    fn flow_snapshot(&self, f: &FlowView) -> snapshot::FlowSnapshot {
+        let c = &f.counters;
+        let status = f.status.borrow().clone();
+        let behind = bytes_behind(&status);
+        let (ready, reason) = flow_readiness(c, behind);
+        let sent = c.records_sent.load(Relaxed);
+        let files = status
+            .files
+            .iter()
+            .map(|file| {
+                let age = self.tracker.checkpoint_age(&c.flow_id, file.file.0);
+                snapshot::FileSnapshot {
+                    path: file.path.display().to_string(),
+                    size: file.size,
+                    read_offset: file.read_offset,
+                    acked_offset: file.acked_offset,
+                    bytes_behind: file.size.saturating_sub(file.acked_offset),
+                    open: file.open,
+                    rotated_away: file.rotated_away,
+                    checkpoint_age_seconds: age.map(|d| d.as_secs_f64()),
+                }
+            })
+            .collect();
+        snapshot::FlowSnapshot {
+            id: c.flow_id.clone(),
+            destination: c.destination.clone(),
+            ready,
+            reason,
+            records_read: c.records_parsed.load(Relaxed),
+            records_sent: sent,
+            bytes_sent: c.bytes_sent.load(Relaxed),
+            records_per_second: self.tracker.rate(&c.flow_id, sent),
+            bytes_behind: behind,
+            seconds_since_last_send: c.since_last_ack().map(|d| d.as_secs_f64()),
+            last_error: c
+                .last_error()
+                .map(|(message, ago)| snapshot::ErrorSnapshot {
+                    message,
+                    seconds_ago: ago.as_secs_f64(),
+                }),
+            files,
+        }
+    }
+}
+
+/// A flow is ready when it has delivered, or has nothing to deliver, and is not failing
+/// permanently. Returns the verdict and the reason `/health/ready` gives.
+fn flow_readiness(c: &FlowCounters, behind: u64) -> (bool, String) {
+    if let Some(err) = c.permanent_error_active() {
+        (false, format!("permanent error: {err}"))
+    } else if c.records_sent.load(Relaxed) > 0 {
+        (true, "delivering".to_string())
+    } else if behind == 0 {
+        (true, "nothing to send yet".to_string())
+    } else {
+        (
+            false,
+            format!("{behind} bytes waiting, nothing delivered yet"),
+        )
     }
 }
 

@@ -1,4 +1,5 @@
-//! The metrics and health HTTP endpoint: `/metrics`, `/health/live`, `/health/ready`.
+//! The metrics and health HTTP endpoint: `/metrics`, `/health/live`, `/health/ready`,
+//! and `/status` (the JSON `firetail status` reads).
 //!
 //! Bound to 127.0.0.1:9898 by default; a wider bind only when the configuration asks.
 //! It answers from counters that are already current, so a scrape never waits on the
@@ -73,6 +74,16 @@ fn route(obs: &Observability, req: &Request<Incoming>) -> Response<Full<Bytes>> 
             };
             reply(code, "application/json", body.to_string())
         }
+        // Always 200: the verdict is in the body (`ready`), and a client that reads the
+        // body anyway should not have to treat 503 as a transport error.
+        "/status" => match serde_json::to_string(&obs.snapshot()) {
+            Ok(body) => reply(StatusCode::OK, "application/json", body),
+            Err(e) => reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "text/plain",
+                format!("cannot encode the status: {e}\n"),
+            ),
+        },
         _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     }
 }

@@ -39,6 +39,9 @@ mod daemon_checkpoint_disk;
 /// End to end: every record size, 100 B to 1 MiB and aggregated, at the destination's pace.
 mod record_sizes;
 
+/// End to end: 1, 100 and 1,000 matching files; memory per tracked file.
+mod many_files;
+
 /// End to end: SIGTERM under load exits in time with a sound checkpoint.
 mod daemon_shutdown;
 
@@ -68,6 +71,13 @@ mod reload;
 
 /// `firetail run` under a stand-in systemd: READY, WATCHDOG, RELOADING, STOPPING.
 mod sd_notify;
+
+/// Debian's prometheus: promtool checks and tests the rules; a server scrapes the daemon and
+/// every dashboard query has data.
+mod prometheus;
+
+/// `firetail status` against a running daemon: table, --json, --watch, Nagios exit codes.
+mod status_cli;
 
 /// `firetail preview` as a command: jsonl against the vectors, human format, exit codes.
 mod preview_cli;

@@ -90,3 +90,99 @@ fn rendering_needs_the_required_values() {
     let err = firetail::setup::render(&TemplateSet::embedded(), &values).unwrap_err();
     assert!(err.to_string().contains("Prefix"), "{err}");
 }
+
+/// Copies `from` into `to`, recursively.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+/// Each class of defect found when the pipeline was first stood up, put back into a copy
+/// of the templates: the validator must name it.
+#[test]
+fn the_validator_finds_each_class_of_defect_found_before() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = root.join("scripts/validate-templates.py");
+    // (file, from, to, what the report must say)
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "aws/iam/firehose-delivery-policy.json",
+            "/aws/kinesisfirehose/{{Prefix}}:log-stream",
+            "/aws/kinesisfirehose/{{Prefix}}-*:log-stream",
+            "outside the logs:PutLogEvents resources",
+        ),
+        (
+            "aws/iam/firehose-delivery-trust.json",
+            "sts:ExternalId",
+            "aws:SourceAccount",
+            "firehose.amazonaws.com does not send this key",
+        ),
+        (
+            "aws/kda/aggregate.sql",
+            "    COUNT(*)\nFROM (",
+            "    COUNT(DISTINCT \"d\".\"client\")\nFROM (",
+            "COUNT(DISTINCT ...) in a streaming query",
+        ),
+        (
+            "examples/firetail-apache.json",
+            "\"kinesisStream\": \"firetail-raw\"",
+            "\"kinesisStream\": \"apache-access-logs\"",
+            "'apache-access-logs' is created by no template",
+        ),
+        (
+            "aws/manifest.json",
+            "\"test\": \"198.51.100.0/24\"",
+            "\"test\": \"0.0.0.0/0\"",
+            "/0 opens the domain",
+        ),
+        (
+            "aws/opensearch/access-policy.json",
+            "\"es:ESHttpHead\"\n      ],",
+            "\"es:ESHttpHead\",\n        \"es:ESHttpPut\"\n      ],",
+            "es:ESHttpPut for unsigned requests",
+        ),
+        (
+            "aws/flink/flink-application.json",
+            "\"scan.stream.recordpublisher\": \"EFO\"",
+            "\"scan.stream.recordpublisher\": \"POLLING\"",
+            "the limit is 5",
+        ),
+        (
+            "aws/flink/flink-application.json",
+            "\"jarfile\": \"lib/firetail-flink-connectors.jar\"",
+            "\"jarfile\": \"lib/a.jar,lib/b.jar\"",
+            "name the one uber jar",
+        ),
+    ];
+    for (file, from, to, expected) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        copy_dir(&root.join("config/aws"), &tmp.path().join("aws"));
+        copy_dir(&root.join("config/examples"), &tmp.path().join("examples"));
+        let path = tmp.path().join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} no longer contains {from:?}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+        let result = Command::new(python())
+            .arg(&script)
+            .arg("--templates")
+            .arg(tmp.path().join("aws"))
+            .arg("--examples")
+            .arg(tmp.path().join("examples"))
+            .output()
+            .expect("run scripts/validate-templates.py");
+        let stdout = String::from_utf8_lossy(&result.stdout);
+        assert!(!result.status.success(), "{file}: {to:?} passed:\n{stdout}");
+        assert!(
+            stdout.contains(expected),
+            "{file}: wanted {expected:?} in:\n{stdout}"
+        );
+    }
+}

@@ -1,5 +1,6 @@
 -- Per-minute aggregates of firetail's access logs: Kinesis Data Analytics for SQL (the
--- original shape). The input stream SOURCE_SQL_STREAM_001 holds the LOGTOJSON
+-- original shape). FOR EXISTING APPLICATIONS ONLY: AWS stopped accepting new SQL
+-- applications in October 2025; new deployments use the Flink shape (config/aws/flink). The input stream SOURCE_SQL_STREAM_001 holds the LOGTOJSON
 -- COMBINEDAPACHELOG records as mapped in sql-application.json. Every field arrives as a
 -- VARCHAR ("-" became null), so "response" and "bytes" are cast here.
 --
@@ -11,8 +12,15 @@
 --   kind = 'top_client': window_start, item (the client host), requests
 -- Minutes are event time (the log's own timestamp, offset applied). KDA closes groups
 -- on ROWTIME, so a minute whose records straddle a ROWTIME step yields two 'minute'
--- rows; sum them (the dashboards do). Top-k is TOP_K_ITEMS_TUMBLING: approximate and
--- processing-time. The Flink shape is exact and emits one row per minute.
+-- rows; sum them. Top-k is TOP_K_ITEMS_TUMBLING: approximate and processing-time. The
+-- Flink shape is exact and keeps one document per minute.
+--
+-- Distinct clients: the SQL reference allows COUNT(DISTINCT ...) only over a finite
+-- group, so not in a streaming GROUP BY; they are counted by a separate pump that first
+-- reduces the stream to distinct (minute, client) rows per 60 s step, then counts them
+-- (the shape the reference gives for an exact distinct count). Its rows are 'minute' rows
+-- carrying only distinct_clients; a minute split across steps yields partial counts
+-- whose sum can exceed the true number.
 
 CREATE OR REPLACE STREAM "PARSED_STREAM" (
     "event_time" TIMESTAMP,
@@ -61,7 +69,7 @@ CREATE OR REPLACE STREAM "DESTINATION_SQL_STREAM" (
 
 CREATE OR REPLACE PUMP "MINUTE_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
     ("kind", "window_start", "requests", "bytes", "status_2xx", "status_3xx", "status_4xx",
-     "status_5xx", "error_rate", "distinct_clients")
+     "status_5xx", "error_rate")
 SELECT STREAM
     'minute',
     TIMESTAMP_TO_CHAR('yyyy-MM-dd''T''HH:mm:ss''Z''', FLOOR("event_time" TO MINUTE)),
@@ -71,11 +79,26 @@ SELECT STREAM
     SUM(CASE WHEN "status" BETWEEN 300 AND 399 THEN 1 ELSE 0 END),
     SUM(CASE WHEN "status" BETWEEN 400 AND 499 THEN 1 ELSE 0 END),
     SUM(CASE WHEN "status" BETWEEN 500 AND 599 THEN 1 ELSE 0 END),
-    CAST(SUM(CASE WHEN "status" BETWEEN 400 AND 599 THEN 1 ELSE 0 END) AS DOUBLE) / COUNT(*),
-    COUNT(DISTINCT "client")
+    CAST(SUM(CASE WHEN "status" BETWEEN 400 AND 599 THEN 1 ELSE 0 END) AS DOUBLE) / COUNT(*)
 FROM "PARSED_STREAM"
 GROUP BY FLOOR("event_time" TO MINUTE),
          STEP("PARSED_STREAM".ROWTIME BY INTERVAL '60' SECOND);
+
+CREATE OR REPLACE PUMP "DISTINCT_CLIENTS_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
+    ("kind", "window_start", "distinct_clients")
+SELECT STREAM
+    'minute',
+    TIMESTAMP_TO_CHAR('yyyy-MM-dd''T''HH:mm:ss''Z''', "d"."minute"),
+    COUNT(*)
+FROM (
+    SELECT STREAM DISTINCT
+        ROWTIME AS "window_time",
+        FLOOR("event_time" TO MINUTE) AS "minute",
+        "client",
+        STEP("PARSED_STREAM".ROWTIME BY INTERVAL '60' SECOND)
+    FROM "PARSED_STREAM"
+) AS "d"
+GROUP BY "d"."minute", STEP("d"."window_time" BY INTERVAL '60' SECOND);
 
 CREATE OR REPLACE PUMP "TOP_PATHS_PUMP" AS INSERT INTO "DESTINATION_SQL_STREAM"
     ("kind", "window_start", "item", "requests")

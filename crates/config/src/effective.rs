@@ -91,6 +91,7 @@ pub(crate) fn global_value(s: &Settings, key: &str) -> Option<Value> {
             .map_or(String::new(), |a| a.to_string())
             .into(),
         "firetail.checkpointIntervalMillis" => ms(s.checkpoint_interval),
+        "firetail.workerThreads" => s.worker_threads.into(),
         "firetail.region" => opt(&s.region),
         "firetail.firehose.region" => opt(&s.firehose_region),
         "firetail.cloudwatch.region" => opt(&s.cloudwatch_region),

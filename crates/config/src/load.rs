@@ -174,14 +174,20 @@ fn read_drop_in(file: &Path, diag: &mut Diagnostics) -> Option<Vec<FlowSettings>
     Some(build_flows(obj.get("flows"), &name, diag))
 }
 
-/// Cross-file checks (no flows, duplicate ids), then the result.
+/// Cross-file checks (no flows, duplicate ids), defaults that depend on global keys,
+/// then the result.
 fn finish(
-    settings: Settings,
+    mut settings: Settings,
     mut diag: Diagnostics,
     sources: Vec<PathBuf>,
     origin: &str,
 ) -> Result<Loaded, ConfigErrors> {
     check_duplicate_ids(&settings.flows, &mut diag);
+    for flow in &mut settings.flows {
+        if flow.max_requests_in_flight == 0 {
+            flow.max_requests_in_flight = settings.max_sending_threads;
+        }
+    }
     // A flow with bad values is left out of `settings.flows`, so "no flows" is only claimed
     // when nothing else went wrong.
     if settings.flows.is_empty() && diag.errors.is_empty() {

@@ -162,9 +162,9 @@ pub struct Settings {
     /// `checkpoints.connectionTimeoutSeconds` (accepted, no effect)
     pub checkpoints_connection_timeout: Duration,
     /// `maxSendingThreads`, resolved: default `max(2, maxSendingThreadsPerCore × CPUs)`
-    /// (accepted, no effect)
+    /// (firetail: the default of each flow's `firetail.maxRequestsInFlight`)
     pub max_sending_threads: u32,
-    /// `maxSendingThreadsPerCore` (accepted, no effect)
+    /// `maxSendingThreadsPerCore` (its default)
     pub max_sending_threads_per_core: u32,
     /// `sendingThreadsKeepAliveMillis` (accepted, no effect)
     pub sending_threads_keep_alive: Duration,
@@ -192,6 +192,8 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// `firetail.checkpointIntervalMillis`
     pub checkpoint_interval: Duration,
+    /// `firetail.workerThreads`: threads of the daemon's async runtime
+    pub worker_threads: u32,
     /// `firetail.region`: fallback region for every client
     pub region: Option<String>,
     /// `firetail.firehose.region`
@@ -332,7 +334,9 @@ pub struct FlowSettings {
     pub idle_flush: Option<Duration>,
     /// `firetail.fingerprintBytes`
     pub fingerprint_bytes: u32,
-    /// `firetail.maxRequestsInFlight`
+    /// `firetail.maxRequestsInFlight`: the ceiling of the flow's adaptive concurrency;
+    /// default `maxSendingThreads` (the agent's bound on requests in flight), filled in by
+    /// the loader once the global keys are known.
     pub max_requests_in_flight: u32,
     /// `firetail.permanentRetryMillis`
     pub permanent_retry_interval: Duration,
@@ -448,6 +452,7 @@ pub(crate) fn build_global(
             .str("firetail.metrics.listen")
             .and_then(|s| s.parse().ok()),
         checkpoint_interval: r.millis("firetail.checkpointIntervalMillis"),
+        worker_threads: r.u32("firetail.workerThreads"),
         region: r.non_empty_str("firetail.region"),
         firehose_region: r.non_empty_str("firetail.firehose.region"),
         cloudwatch_region: r.non_empty_str("firetail.cloudwatch.region"),
@@ -638,7 +643,10 @@ fn flow_from(
         reconcile_interval: r.millis("firetail.reconcileIntervalMillis"),
         idle_flush: Some(r.millis("firetail.idleFlushMillis")).filter(|d| !d.is_zero()),
         fingerprint_bytes: r.u32("firetail.fingerprintBytes"),
-        max_requests_in_flight: r.u32("firetail.maxRequestsInFlight"),
+        // 0 (never a valid value) until the loader fills in maxSendingThreads.
+        max_requests_in_flight: r
+            .opt_int("firetail.maxRequestsInFlight")
+            .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
         permanent_retry_interval: r.millis("firetail.permanentRetryMillis"),
         request_timeout: r.millis("firetail.requestTimeoutMillis"),
         pacing_records_per_second: r.opt_u64("firetail.pacing.recordsPerSecond"),

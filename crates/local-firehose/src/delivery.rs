@@ -23,23 +23,60 @@ use crate::streams::{Chunk, Compression, StreamConfig};
 #[derive(Debug)]
 pub(crate) enum WriterMsg {
     /// Write one object.
-    Write(Chunk),
+    Write(Box<Chunk>),
     /// Answer once everything sent before is written.
     Barrier(oneshot::Sender<()>),
 }
 
-/// The object's path relative to the output directory.
+/// The object's path relative to the output directory. A prefix with `!{timestamp:...}`
+/// expressions is expanded instead of getting the default `YYYY/MM/DD/HH/`, as in Firehose.
 pub fn object_path(config: &StreamConfig, first_arrival: DateTime<Utc>, id: uuid::Uuid) -> PathBuf {
-    let hour_dir = first_arrival.format("%Y/%m/%d/%H").to_string();
+    let hour_dir = match expand_prefix(&config.prefix, first_arrival) {
+        Some(expanded) => expanded,
+        None => format!("{}{}", config.prefix, first_arrival.format("%Y/%m/%d/%H")),
+    };
     let stamp = first_arrival.format("%Y-%m-%d-%H-%M-%S");
     let extension = match config.compression {
         Compression::Uncompressed => "",
         Compression::Gzip => ".gz",
     };
     let name = format!("{}-1-{stamp}-{id}{extension}", config.name);
-    Path::new(&config.bucket)
-        .join(format!("{}{hour_dir}", config.prefix))
-        .join(name)
+    Path::new(&config.bucket).join(hour_dir).join(name)
+}
+
+/// `prefix` with its `!{timestamp:<pattern>}` and `!{firehose:...}` expressions filled in,
+/// or None when it has none. The pattern letters are Java's: yyyy, MM, dd, HH, mm, ss.
+pub fn expand_prefix(prefix: &str, at: DateTime<Utc>) -> Option<String> {
+    if !prefix.contains("!{") {
+        return None;
+    }
+    let mut out = String::with_capacity(prefix.len() + 16);
+    let mut rest = prefix;
+    while let Some(start) = rest.find("!{") {
+        out.push_str(&rest[..start]);
+        let Some(len) = rest[start..].find('}') else {
+            out.push_str(&rest[start..]);
+            return Some(out);
+        };
+        let expr = &rest[start + 2..start + len];
+        if let Some(pattern) = expr.strip_prefix("timestamp:") {
+            let strftime = pattern
+                .replace("yyyy", "%Y")
+                .replace("MM", "%m")
+                .replace("dd", "%d")
+                .replace("HH", "%H")
+                .replace("mm", "%M")
+                .replace("ss", "%S");
+            out.push_str(&at.format(&strftime).to_string());
+        } else if expr == "firehose:error-output-type" {
+            out.push_str("opensearch-failed");
+        } else if let Some(other) = expr.strip_prefix("firehose:") {
+            out.push_str(other);
+        }
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 /// Writes one chunk as an object; returns its path and size on disk.
@@ -126,6 +163,19 @@ mod tests {
         let p = object_path(&c, t, id);
         assert!(p.starts_with("bkt/raw-2024/03/09/07"), "{}", p.display());
         assert!(!p.to_string_lossy().ends_with(".gz"));
+        c.prefix = "opensearch-failed/raw/!{timestamp:yyyy/MM/dd}/".into();
+        let p = object_path(&c, t, id);
+        assert!(
+            p.to_string_lossy()
+                .starts_with("bkt/opensearch-failed/raw/2024/03/09/web-1-"),
+            "{}",
+            p.display()
+        );
+        assert_eq!(
+            expand_prefix("e/!{firehose:error-output-type}/!{timestamp:HH-mm}/", t).as_deref(),
+            Some("e/opensearch-failed/07-05/")
+        );
+        assert_eq!(expand_prefix("plain/", t), None);
     }
 
     #[test]
@@ -133,6 +183,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let chunk = Chunk {
             config: config(Compression::Gzip),
+            ends: vec![2, 5],
             data: b"a\nbb\n".to_vec(),
             first_arrival: Utc::now(),
         };

@@ -14,6 +14,8 @@
 //! - `faults`: seeded per-call and per-record fault decisions.
 //! - `streams`: stream configuration, buffers and the control-plane operations.
 //! - [`delivery`]: object naming and atomic writes, on one writer thread.
+//! - [`opensearch`]: the Amazon OpenSearch Service destination (bulk indexing, index
+//!   rotation, retries, S3 backup of failed documents).
 //! - `record_log`: the in-memory and JSONL log of accepted records.
 //! - [`stats`]: counters behind `GET /stats`.
 //! - `server`: HTTP serving, routing, body limits and the [`Server`] handle.
@@ -35,6 +37,7 @@ mod faults;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod kinesis;
+pub mod opensearch;
 pub mod options;
 mod record_log;
 mod server;

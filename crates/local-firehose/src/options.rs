@@ -74,6 +74,10 @@ pub struct LocalFirehoseArgs {
     /// Bytes of record data kept in memory for inspection; records beyond keep metadata only.
     #[arg(long, default_value_t = 64 << 20)]
     pub memory_log_cap: usize,
+    /// The OpenSearch node (`http://127.0.0.1:9200`) that every domain ARN of an OpenSearch
+    /// destination stands for.
+    #[arg(long, value_name = "URL")]
+    pub opensearch_url: Option<String>,
 }
 
 /// The server's programmatic configuration. `Default` is a quiet, fault-free server on an
@@ -100,6 +104,8 @@ pub struct Options {
     pub memory_log_cap: usize,
     /// Largest request body accepted.
     pub max_body: usize,
+    /// The node OpenSearch destinations index into, when they name a domain ARN.
+    pub opensearch_url: Option<String>,
 }
 
 impl Default for Options {
@@ -115,6 +121,7 @@ impl Default for Options {
             record_log_data: false,
             memory_log_cap: DEFAULT_MEMORY_LOG_CAP,
             max_body: DEFAULT_MAX_BODY,
+            opensearch_url: None,
         }
     }
 }
@@ -142,6 +149,7 @@ impl Options {
             record_log_data: a.record_log_data,
             memory_log_cap: a.memory_log_cap,
             max_body: DEFAULT_MAX_BODY,
+            opensearch_url: a.opensearch_url.clone(),
         })
     }
 }

@@ -32,6 +32,7 @@ use crate::delivery::{run_writer, WriterMsg};
 use crate::error::Error;
 use crate::faults::{CallFault, FaultInjector, RecordFault};
 use crate::kinesis::{self, KinesisStreams};
+use crate::opensearch::OpenSearchMsg;
 use crate::options::{Faults, LocalFirehoseArgs, Options};
 use crate::record_log::{Accepted, AcceptedRecord, Outcome, RecordLog};
 use crate::stats::{Stats, StatsCell};
@@ -59,6 +60,7 @@ struct State {
     writer_tx: mpsc::Sender<WriterMsg>,
     /// Kinesis data streams (PutRecords), a namespace of their own.
     kinesis: KinesisStreams,
+    opensearch_tx: mpsc::Sender<OpenSearchMsg>,
 }
 
 /// Reusable per-thread buffers for the put path (no `.await` happens while they are borrowed).
@@ -103,6 +105,12 @@ pub async fn start(opts: Options) -> Result<Server, Error> {
     let stats = Arc::new(StatsCell::default());
     let (writer_tx, writer_rx) = mpsc::channel(WRITER_QUEUE);
     spawn_writer(opts.dir.clone(), writer_rx, Arc::clone(&stats));
+    let (opensearch_tx, opensearch_rx) = mpsc::channel(WRITER_QUEUE);
+    tokio::spawn(crate::opensearch::run(
+        opensearch_rx,
+        writer_tx.clone(),
+        Arc::clone(&stats),
+    ));
     let state = Arc::new(State {
         log: RecordLog::new(
             opts.memory_log_cap,
@@ -110,10 +118,11 @@ pub async fn start(opts: Options) -> Result<Server, Error> {
             opts.record_log_data,
         )?,
         faults: FaultInjector::new(opts.faults.clone(), opts.seed),
-        streams: Streams::default(),
+        streams: Streams::new(opts.opensearch_url.clone()),
         stats,
         writer_tx,
         kinesis: KinesisStreams::default(),
+        opensearch_tx,
         opts,
     });
     let shutdown = CancellationToken::new();
@@ -241,6 +250,16 @@ async fn flush_all(state: &State) {
             send_chunk(state, chunk).await;
         }
     }
+    // OpenSearch first: its failed documents become objects for the writer.
+    let (done_tx, done_rx) = oneshot::channel();
+    if state
+        .opensearch_tx
+        .send(OpenSearchMsg::Barrier(done_tx))
+        .await
+        .is_ok()
+    {
+        let _ = done_rx.await;
+    }
     let (done_tx, done_rx) = oneshot::channel();
     if state
         .writer_tx
@@ -255,7 +274,23 @@ async fn flush_all(state: &State) {
 }
 
 async fn send_chunk(state: &State, chunk: Chunk) {
-    if state.writer_tx.send(WriterMsg::Write(chunk)).await.is_err() {
+    if chunk.config.opensearch.is_some() {
+        if state
+            .opensearch_tx
+            .send(OpenSearchMsg::Deliver(Box::new(chunk)))
+            .await
+            .is_err()
+        {
+            tracing::error!("OpenSearch delivery is gone; dropping a chunk");
+        }
+        return;
+    }
+    if state
+        .writer_tx
+        .send(WriterMsg::Write(Box::new(chunk)))
+        .await
+        .is_err()
+    {
         tracing::error!("object writer is gone; dropping a chunk");
     }
 }

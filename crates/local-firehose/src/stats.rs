@@ -27,6 +27,14 @@ pub struct Stats {
     pub object_bytes_written: u64,
     /// Objects that could not be written.
     pub object_write_errors: u64,
+    /// Documents the OpenSearch destination indexed.
+    pub opensearch_documents_indexed: u64,
+    /// Documents that failed for good (written to the S3 backup).
+    pub opensearch_documents_failed: u64,
+    /// Bulk requests sent to OpenSearch.
+    pub opensearch_bulk_requests: u64,
+    /// Retries of failed documents or requests.
+    pub opensearch_retries: u64,
     /// Faults injected, by kind: `throttle`, `error`, `reset_delivered`, `reset_dropped`,
     /// `partial_failure` (records), `outage`, `latency`.
     pub faults: BTreeMap<String, u64>,

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use crate::api::{stream_arn, validate_stream_name, ApiError};
 use crate::batch::parse_json;
+use crate::opensearch::{compression_of, IndexRotation, OpenSearchConfig};
 use crate::options::AUTO_CREATE_BUCKET;
 
 /// Firehose's default buffer size for S3 destinations (MiB).
@@ -65,6 +66,9 @@ pub struct StreamConfig {
     pub extended: bool,
     /// When it was created.
     pub created: DateTime<Utc>,
+    /// The OpenSearch destination, when the stream has one (then bucket, prefix and
+    /// compression are those of its S3 backup).
+    pub opensearch: Option<Arc<OpenSearchConfig>>,
 }
 
 impl StreamConfig {
@@ -84,6 +88,7 @@ impl StreamConfig {
             ),
             extended: true,
             created: Utc::now(),
+            opensearch: None,
         }
     }
 }
@@ -93,6 +98,8 @@ impl StreamConfig {
 pub(crate) struct Chunk {
     pub(crate) config: StreamConfig,
     pub(crate) data: Vec<u8>,
+    /// Where each record ends in `data` (the OpenSearch destination indexes them one by one).
+    pub(crate) ends: Vec<usize>,
     /// Arrival time of the chunk's first record: it names the object and its hour directory.
     pub(crate) first_arrival: DateTime<Utc>,
 }
@@ -100,6 +107,7 @@ pub(crate) struct Chunk {
 #[derive(Default)]
 struct Buffer {
     data: Vec<u8>,
+    ends: Vec<usize>,
     first_arrival: Option<(Instant, DateTime<Utc>)>,
 }
 
@@ -127,6 +135,8 @@ impl Stream {
         }
         for record in records {
             buffer.data.extend_from_slice(record);
+            let end = buffer.data.len();
+            buffer.ends.push(end);
         }
         if buffer.data.len() >= self.config.size_bytes {
             self.take(&mut buffer)
@@ -149,12 +159,14 @@ impl Stream {
     fn take(&self, buffer: &mut Buffer) -> Option<Chunk> {
         let (_, first_arrival) = buffer.first_arrival.take()?;
         let data = std::mem::take(&mut buffer.data);
+        let ends = std::mem::take(&mut buffer.ends);
         if data.is_empty() {
             return None;
         }
         Some(Chunk {
             config: self.config.clone(),
             data,
+            ends,
             first_arrival,
         })
     }
@@ -164,6 +176,8 @@ impl Stream {
 #[derive(Default)]
 pub(crate) struct Streams {
     by_name: RwLock<BTreeMap<String, Arc<Stream>>>,
+    /// The node every OpenSearch domain ARN resolves to (`--opensearch-url`).
+    opensearch_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -191,6 +205,42 @@ struct S3ConfigIn {
 }
 
 #[derive(Deserialize)]
+struct RetryIn {
+    #[serde(rename = "DurationInSeconds")]
+    duration_s: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct DocumentIdIn {
+    #[serde(rename = "DefaultDocumentIdFormat")]
+    format: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OpenSearchIn {
+    #[serde(rename = "RoleARN")]
+    role_arn: Option<String>,
+    #[serde(rename = "DomainARN")]
+    domain_arn: Option<String>,
+    #[serde(rename = "ClusterEndpoint")]
+    cluster_endpoint: Option<String>,
+    #[serde(rename = "IndexName")]
+    index_name: Option<String>,
+    #[serde(rename = "IndexRotationPeriod")]
+    rotation: Option<String>,
+    #[serde(rename = "BufferingHints")]
+    hints: Option<HintsIn>,
+    #[serde(rename = "RetryOptions")]
+    retry: Option<RetryIn>,
+    #[serde(rename = "S3BackupMode")]
+    backup_mode: Option<String>,
+    #[serde(rename = "S3Configuration")]
+    s3: Option<S3ConfigIn>,
+    #[serde(rename = "DocumentIdOptions")]
+    document_ids: Option<DocumentIdIn>,
+}
+
+#[derive(Deserialize)]
 struct CreateIn {
     #[serde(rename = "DeliveryStreamName")]
     name: Option<String>,
@@ -200,6 +250,8 @@ struct CreateIn {
     extended: Option<S3ConfigIn>,
     #[serde(rename = "S3DestinationConfiguration")]
     plain: Option<S3ConfigIn>,
+    #[serde(rename = "AmazonopensearchserviceDestinationConfiguration")]
+    opensearch: Option<OpenSearchIn>,
 }
 
 #[derive(Deserialize)]
@@ -227,6 +279,14 @@ fn required_name(name: Option<String>) -> Result<String, ApiError> {
 }
 
 impl Streams {
+    /// Streams whose OpenSearch destinations index into the node at `opensearch_url`.
+    pub(crate) fn new(opensearch_url: Option<String>) -> Self {
+        Streams {
+            by_name: RwLock::default(),
+            opensearch_url,
+        }
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<Stream>>> {
         self.by_name
             .read()
@@ -282,13 +342,17 @@ impl Streams {
                 )))
             }
         }
-        let config = match (input.extended, input.plain) {
-            (Some(c), None) => parse_s3_config(&name, c, true)?,
-            (None, Some(c)) => parse_s3_config(&name, c, false)?,
+        let config = match (input.extended, input.plain, input.opensearch) {
+            (Some(c), None, None) => parse_s3_config(&name, c, true)?,
+            (None, Some(c), None) => parse_s3_config(&name, c, false)?,
+            (None, None, Some(c)) => {
+                parse_opensearch_config(&name, c, self.opensearch_url.as_deref())?
+            }
             _ => {
                 return Err(ApiError::invalid_argument(
-                    "Exactly one destination configuration must be specified \
-                     (local-firehose supports ExtendedS3DestinationConfiguration and S3DestinationConfiguration)",
+                    "Exactly one destination configuration must be specified (local-firehose \
+                     supports ExtendedS3DestinationConfiguration, S3DestinationConfiguration and \
+                     AmazonopensearchserviceDestinationConfiguration)",
                 ))
             }
         };
@@ -411,7 +475,107 @@ fn parse_s3_config(name: &str, c: S3ConfigIn, extended: bool) -> Result<StreamCo
         role_arn: c.role_arn.unwrap_or_default(),
         extended,
         created: Utc::now(),
+        opensearch: None,
     })
+}
+
+/// `AmazonopensearchserviceDestinationConfiguration`: the domain is the node at
+/// `ClusterEndpoint` when given, else at `--opensearch-url`; failed documents go to the
+/// S3 configuration's bucket and prefix.
+fn parse_opensearch_config(
+    name: &str,
+    c: OpenSearchIn,
+    opensearch_url: Option<&str>,
+) -> Result<StreamConfig, ApiError> {
+    const MEMBER: &str = "amazonopensearchserviceDestinationConfiguration";
+    let null = |field: &str| {
+        ApiError::constraint(
+            "null",
+            &format!("{MEMBER}.{field}"),
+            "Member must not be null",
+        )
+    };
+    let index_name = c.index_name.ok_or_else(|| null("indexName"))?;
+    let s3 = c.s3.ok_or_else(|| null("s3Configuration"))?;
+    let endpoint = match (c.cluster_endpoint, c.domain_arn, opensearch_url) {
+        (Some(endpoint), _, _) => endpoint,
+        (None, Some(_), Some(url)) => url.to_string(),
+        (None, Some(arn), None) => {
+            return Err(ApiError::invalid_argument(format!(
+            "DomainARN {arn}: start local-firehose with --opensearch-url to say which node it is"
+        )))
+        }
+        (None, None, _) => return Err(null("domainARN")),
+    };
+    let (rotation, backup_all, document_ids) =
+        parse_opensearch_modes(c.rotation, c.backup_mode.as_deref(), c.document_ids)?;
+    if compression_of(s3.compression.as_deref()).is_none() {
+        return Err(ApiError::invalid_argument(
+            "the S3 backup is UNCOMPRESSED or GZIP here",
+        ));
+    }
+    let backup = parse_s3_config(name, s3, false)?;
+    // Firehose's defaults for this destination: 5 MiB / 300 s buffers, 300 s of retries.
+    let hints = c.hints.unwrap_or(HintsIn {
+        size_mib: None,
+        interval_s: None,
+    });
+    let size_mib = hints.size_mib.unwrap_or(DEFAULT_SIZE_MIB);
+    if !(1..=100).contains(&size_mib) {
+        return Err(ApiError::constraint(
+            &format!("'{size_mib}'"),
+            &format!("{MEMBER}.bufferingHints.sizeInMBs"),
+            "Member must have value between 1 and 100",
+        ));
+    }
+    let interval_s = hints.interval_s.unwrap_or(DEFAULT_INTERVAL_S).min(900);
+    let retry_s = c.retry.and_then(|r| r.duration_s).unwrap_or(300).min(7200);
+    let mut config = backup.clone();
+    config.size_bytes = (size_mib as usize) << 20;
+    config.interval = Duration::from_secs(interval_s);
+    config.role_arn = c.role_arn.unwrap_or_default();
+    config.opensearch = Some(Arc::new(OpenSearchConfig {
+        endpoint,
+        index_name,
+        rotation,
+        document_ids,
+        retry_for: Duration::from_secs(retry_s),
+        backup_all,
+        backup,
+    }));
+    Ok(config)
+}
+
+/// `IndexRotationPeriod` (default `OneDay`), `S3BackupMode` (default failed documents only)
+/// and `DocumentIdOptions` (default Firehose's ids).
+fn parse_opensearch_modes(
+    rotation: Option<String>,
+    backup_mode: Option<&str>,
+    document_ids: Option<DocumentIdIn>,
+) -> Result<(IndexRotation, bool, bool), ApiError> {
+    let rotation_name = rotation.unwrap_or_else(|| "OneDay".into());
+    let rotation = IndexRotation::parse(&rotation_name).ok_or_else(|| {
+        ApiError::invalid_argument(format!("IndexRotationPeriod {rotation_name} is not valid"))
+    })?;
+    let backup_all = match backup_mode {
+        None | Some("FailedDocumentsOnly") => false,
+        Some("AllDocuments") => true,
+        Some(other) => {
+            return Err(ApiError::invalid_argument(format!(
+                "S3BackupMode {other} is not valid"
+            )))
+        }
+    };
+    let document_ids = match document_ids.and_then(|d| d.format).as_deref() {
+        None | Some("FIREHOSE_DEFAULT") => true,
+        Some("NO_DOCUMENT_ID") => false,
+        Some(other) => {
+            return Err(ApiError::invalid_argument(format!(
+                "DefaultDocumentIdFormat {other} is not valid"
+            )))
+        }
+    };
+    Ok((rotation, backup_all, document_ids))
 }
 
 /// The bucket of `arn:<partition>:s3:::<bucket>`, if the ARN has that shape.
@@ -453,6 +617,27 @@ fn describe_stream(c: &StreamConfig) -> Value {
         "DestinationId": "destinationId-000000000001",
         "S3DestinationDescription": s3.clone(),
     });
+    if let Some(os) = &c.opensearch {
+        destination["AmazonopensearchserviceDestinationDescription"] = json!({
+            "RoleARN": c.role_arn,
+            "ClusterEndpoint": os.endpoint,
+            "IndexName": os.index_name,
+            "IndexRotationPeriod": os.rotation.api_name(),
+            "BufferingHints": { "SizeInMBs": size_mib, "IntervalInSeconds": c.interval.as_secs() },
+            "RetryOptions": { "DurationInSeconds": os.retry_for.as_secs() },
+            "S3BackupMode": if os.backup_all { "AllDocuments" } else { "FailedDocumentsOnly" },
+            "S3DestinationDescription": s3,
+        });
+        return json!({
+            "DeliveryStreamName": &*c.name,
+            "DeliveryStreamARN": stream_arn(&c.name),
+            "DeliveryStreamStatus": "ACTIVE",
+            "DeliveryStreamType": "DirectPut",
+            "VersionId": "1",
+            "Destinations": [destination],
+            "HasMoreDestinations": false,
+        });
+    }
     if c.extended {
         let mut extended = s3;
         extended["S3BackupMode"] = json!("Disabled");
@@ -564,6 +749,7 @@ mod tests {
         assert!(stream.append([&b"12345"[..]].into_iter()).is_none());
         let chunk = stream.append([&b"67890"[..]].into_iter()).unwrap();
         assert_eq!(chunk.data, b"1234567890");
+        assert_eq!(chunk.ends, vec![5, 10]);
         stream.append([&b"x"[..]].into_iter());
         assert!(stream.take_due(Instant::now(), false).is_none());
         let later = Instant::now() + Duration::from_secs(61);

@@ -4,8 +4,9 @@
 //! - [`RetryBudget`]: a token bucket in the style of the AWS SDKs' retry quota. Retries
 //!   spend tokens, clean successes earn them back; an empty bucket makes every retry wait
 //!   the maximum backoff, so a regional outage does not turn into a retry storm.
-//! - [`Aimd`]: the adaptive limit on requests in flight: +1 per window of clean successes,
-//!   halved on throttles and timeouts (at most once per window, like TCP).
+//! - [`Aimd`]: the adaptive limit on requests in flight: slow start, then +1 per window
+//!   of clean successes, halved on throttles and timeouts (at most once per window, like
+//!   TCP); it grows only while it is what holds requests back.
 //! - [`Pacer`]: optional records/s and bytes/s limits, a token bucket that may go into
 //!   debt so a batch larger than one second's worth is never refused.
 //!
@@ -76,6 +77,14 @@ impl RetryBudget {
 
 /// Additive-increase / multiplicative-decrease limit on requests in flight.
 ///
+/// It starts in slow start, as TCP does: +1 per clean success, so the limit doubles every
+/// round trip until the first throttle or timeout. A far endpoint is then filled within a
+/// few round trips (at 100 ms a round, the additive rise alone took seconds to reach 24
+/// requests in flight). After the first congestion it grows by one per window of `limit`
+/// successes. It grows only while the limit is what holds requests back (batches were
+/// waiting for a slot): a quiet flow must not climb to the ceiling unused and then answer
+/// a burst with every request at once.
+///
 /// Each request carries the [`Aimd::epoch`] at which it was sent. A decrease only counts
 /// for a request sent in the current epoch and starts a new one, so a burst of throttles
 /// from requests that were all sent under the old limit halves the limit once, not once
@@ -85,6 +94,7 @@ pub struct Aimd {
     limit: f64,
     max: usize,
     epoch: u64,
+    slow_start: bool,
 }
 
 impl Aimd {
@@ -94,6 +104,7 @@ impl Aimd {
             limit: 1.0,
             max: max.max(1),
             epoch: 0,
+            slow_start: true,
         }
     }
 
@@ -107,22 +118,32 @@ impl Aimd {
         self.epoch
     }
 
-    /// A request came back with every record accepted: grow by one per window of
-    /// `limit` successes. Returns the new limit if it changed.
-    pub fn on_success(&mut self) -> Option<usize> {
+    /// A request came back with every record accepted. `saturated`: batches were waiting
+    /// for a slot, so the limit is what held them back. Returns the new limit if it
+    /// changed.
+    pub fn on_success(&mut self, saturated: bool) -> Option<usize> {
+        if !saturated {
+            return None;
+        }
         let before = self.limit();
-        self.limit = (self.limit + 1.0 / self.limit.floor().max(1.0)).min(self.max as f64);
+        let step = if self.slow_start {
+            1.0
+        } else {
+            1.0 / self.limit.floor().max(1.0)
+        };
+        self.limit = (self.limit + step).min(self.max as f64);
         let after = self.limit();
         (after != before).then_some(after)
     }
 
-    /// A request sent in `sent_epoch` was throttled or timed out: halve, once per epoch.
-    /// Returns the new limit if it changed.
+    /// A request sent in `sent_epoch` was throttled or timed out: halve, once per epoch,
+    /// and leave slow start for good. Returns the new limit if it changed.
     pub fn on_congestion(&mut self, sent_epoch: u64) -> Option<usize> {
         if sent_epoch != self.epoch {
             return None;
         }
         self.epoch += 1;
+        self.slow_start = false;
         let before = self.limit();
         self.limit = (self.limit / 2.0).max(1.0);
         let after = self.limit();
@@ -262,28 +283,41 @@ mod tests {
     }
 
     #[test]
-    fn aimd_grows_per_window_and_halves_once_per_epoch() {
-        let mut aimd = Aimd::new(8);
+    fn aimd_doubles_per_round_until_congestion_then_grows_per_window() {
+        let mut aimd = Aimd::new(64);
         assert_eq!(aimd.limit(), 1);
-        assert_eq!(aimd.on_success(), Some(2));
-        assert_eq!(aimd.on_success(), None);
-        assert_eq!(aimd.on_success(), Some(3));
-        for _ in 0..3 {
-            aimd.on_success();
+        // Slow start: every saturated success adds one (a round of `limit` successes
+        // doubles the limit).
+        assert_eq!(aimd.on_success(true), Some(2));
+        assert_eq!(aimd.on_success(true), Some(3));
+        assert_eq!(aimd.on_success(true), Some(4));
+        for _ in 0..4 {
+            aimd.on_success(true);
         }
-        assert_eq!(aimd.limit(), 4);
+        assert_eq!(aimd.limit(), 8);
+        // An unsaturated flow does not grow.
+        for _ in 0..50 {
+            assert_eq!(aimd.on_success(false), None);
+        }
+        assert_eq!(aimd.limit(), 8);
         let epoch = aimd.epoch();
-        assert_eq!(aimd.on_congestion(epoch), Some(2));
+        assert_eq!(aimd.on_congestion(epoch), Some(4));
         // Other requests of the same burst do not halve again.
         assert_eq!(aimd.on_congestion(epoch), None);
-        assert_eq!(aimd.limit(), 2);
+        assert_eq!(aimd.limit(), 4);
+        // Congestion avoidance: one per window of `limit` successes.
+        for _ in 0..3 {
+            assert_eq!(aimd.on_success(true), None);
+        }
+        assert_eq!(aimd.on_success(true), Some(5));
+        assert_eq!(aimd.on_congestion(aimd.epoch()), Some(2));
         assert_eq!(aimd.on_congestion(aimd.epoch()), Some(1));
         assert_eq!(aimd.on_congestion(aimd.epoch()), None);
         assert_eq!(aimd.limit(), 1);
-        for _ in 0..100 {
-            aimd.on_success();
+        for _ in 0..10_000 {
+            aimd.on_success(true);
         }
-        assert_eq!(aimd.limit(), 8);
+        assert_eq!(aimd.limit(), 64, "capped at the maximum");
     }
 
     #[tokio::test(start_paused = true)]

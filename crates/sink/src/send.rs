@@ -12,7 +12,8 @@
 //!   being accepted (acknowledged) or abandoned at the shutdown deadline (not
 //!   acknowledged; re-read from the checkpoint).
 //! - The input is not read while the flow is held (backoff, permanent error) or while
-//!   `max_in_flight` batches are already queued, so the bounded channel pauses the tailer.
+//!   [`QUEUED_BATCHES`] batches already wait for a slot, so the bounded channel pauses
+//!   the tailer.
 //!
 //! # Flow-wide hold
 //! Like the Kinesis Agent, backoff is per flow: it delays the next request of the flow,
@@ -46,6 +47,13 @@ use crate::{Acker, OutRecord, SinkConfig, SinkError, SinkSummary, Span};
 /// How often a persisting permanent error, throttling or transient errors are logged at
 /// WARN/ERROR (each occurrence is logged at DEBUG).
 const REPEAT_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Closed batches waiting for a request slot before the input is read again. Waiting
+/// batches hold in-flight budget without being in flight: past a couple (enough to
+/// refill a slot the moment one frees), the budget is better spent on requests. With a
+/// far endpoint (80 ms), a queue as deep as the concurrency limit held a quarter of the
+/// budget and cut throughput from 16 to 14 MiB/s.
+const QUEUED_BATCHES: usize = 2;
 
 /// The failure score stops growing here: the backoff ceiling is long capped by then, and
 /// a long outage must not take many clean successes to forget.
@@ -270,7 +278,7 @@ impl<C: PutClient + ?Sized> Flow<C> {
     fn can_pull(&self, now: Instant) -> bool {
         !self.input_closed
             && !self.held(now)
-            && self.ready.len() + self.retry.len() < self.cfg.max_in_flight
+            && self.ready.len() + self.retry.len() < QUEUED_BATCHES
     }
 
     fn has_queued(&self) -> bool {
@@ -559,7 +567,10 @@ impl<C: PutClient + ?Sized> Flow<C> {
         if self.failure_score < 1.0 {
             self.failure_score = 0.0;
         }
-        if let Some(limit) = self.aimd.on_success() {
+        // Saturated: batches are waiting and every slot is taken (this request's slot
+        // is already free here, hence the + 1).
+        let saturated = self.has_queued() && self.in_flight.len() + 1 >= self.concurrency_limit();
+        if let Some(limit) = self.aimd.on_success(saturated) {
             self.events.concurrency_changed(&self.cfg.flow_id, limit);
         }
     }

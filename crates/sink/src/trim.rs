@@ -342,13 +342,24 @@ mod tests {
             *state ^= *state << 17;
             *state
         }
-        let keys = ["RecordId", "SequenceNumber", "ShardId", "ErrorCode", "a", "b\\\"q"];
+        let keys = [
+            "RecordId",
+            "SequenceNumber",
+            "ShardId",
+            "ErrorCode",
+            "a",
+            "b\\\"q",
+        ];
         match next(state) % if depth > 3 { 4 } else { 6 } {
             0 => Value::from(next(state) % 1000),
             1 => Value::from(format!("s{}\\\"", next(state) % 7)),
             2 => Value::Bool(next(state) % 2 == 0),
             3 => Value::Null,
-            4 => Value::Array((0..next(state) % 4).map(|_| random_json(state, depth + 1)).collect()),
+            4 => Value::Array(
+                (0..next(state) % 4)
+                    .map(|_| random_json(state, depth + 1))
+                    .collect(),
+            ),
             _ => {
                 let n = next(state) % 4;
                 let mut map = serde_json::Map::new();

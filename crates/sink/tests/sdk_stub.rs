@@ -301,7 +301,10 @@ async fn answers_are_decoded_without_their_per_record_ids() {
         "FailedRecordCount": 0,
         "Records": [{"SequenceNumber": [1, 2], "ShardId": {"x": null}}]
     }));
-    let results = kinesis(&stub).put_batch("k", &records(1, true)).await.unwrap();
+    let results = kinesis(&stub)
+        .put_batch("k", &records(1, true))
+        .await
+        .unwrap();
     assert_eq!(results, [RecordResult::Ok]);
 }
 

@@ -437,10 +437,13 @@ async fn shutdown_deadline_abandons_without_acking() {
     shutdown.cancel();
     let summary = handle.await.unwrap();
     assert!(summary.abandoned);
-    assert_eq!(summary.records_abandoned, 32);
+    // One batch in flight and two waiting for a slot (QUEUED_BATCHES): the sink stops
+    // reading there, so the last two records never left the channel. Neither kind is
+    // acknowledged; both are read again from the checkpoint.
+    assert_eq!(summary.records_abandoned, 30);
     assert_eq!(summary.records_accepted, 0);
     assert!(drain_acks(&mut acks).is_empty());
-    assert!(events.all().contains(&Event::Abandoned(32)));
+    assert!(events.all().contains(&Event::Abandoned(30)));
     drop(tx);
 }
 

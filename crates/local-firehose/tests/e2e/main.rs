@@ -6,5 +6,6 @@ mod delivery;
 mod faults;
 mod kinesis;
 mod limits;
+mod opensearch;
 mod operations;
 mod raw_http;
