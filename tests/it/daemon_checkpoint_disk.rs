@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::support::daemon::{
     eventually, http_get, read_checkpoints, scrape, Daemon, LocalRig, LINE_LEN,
 };
-use crate::support::fs::{fill, is_root, SmallTmpfs};
+use crate::support::fs::{fill, SmallTmpfs};
 
 const STREAM: &str = "e2e-ckpt-disk";
 
@@ -26,16 +26,19 @@ fn checkpointed_lines(path: &std::path::Path) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_checkpoint_disk_is_reported_loses_nothing_and_recovers() {
-    if !is_root() {
-        eprintln!("daemon_checkpoint_disk: not root, cannot mount a tmpfs; skipped");
+    if !firetail_testkit::is_root()
+        && firetail_testkit::unavailable("daemon_checkpoint_disk", "not root: cannot mount a tmpfs")
+    {
         return;
     }
     let started = Instant::now();
     let rig = LocalRig::auto_create().await;
     let state = rig.dir().join("state");
     let Some(_tmpfs) = SmallTmpfs::mount(&state, "256k") else {
-        eprintln!("daemon_checkpoint_disk: mount refused; skipped");
-        return;
+        if firetail_testkit::unavailable("daemon_checkpoint_disk", "mounting a tmpfs was refused") {
+            return;
+        }
+        unreachable!("unavailable() panics when it does not return true");
     };
     let checkpoint_file = state.join("checkpoints.json");
     let mut writer = rig.writer("d");

@@ -2,7 +2,7 @@
 //! `jsonl` output field by field against the Kinesis Agent's records, its human format,
 //! and its exit codes for a bad flow file (1) and an unreadable input (2).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -10,12 +10,6 @@ use serde_json::Value;
 /// The keys every `jsonl` line has, and the ones it may have.
 const REQUIRED_KEYS: [&str; 5] = ["index", "offset", "length", "status", "output_b64"];
 const OPTIONAL_KEYS: [&str; 2] = ["truncated", "partition_key"];
-
-/// The Kinesis Agent vectors, copied into the repository from `shared/vectors`
-/// (`scripts/refresh-vectors` refreshes the copy).
-fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
-}
 
 fn preview(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_firetail"))
@@ -30,7 +24,7 @@ fn preview(args: &[&std::ffi::OsStr]) -> Output {
 /// The arguments for one vector case: its flow (`flow.json`, else a default Firehose
 /// flow written to `scratch`), `--options`, `--arrival`, then `extra`, then the input.
 fn case_args(case: &str, scratch: &Path, extra: &[&str]) -> Vec<std::ffi::OsString> {
-    let dir = vectors_dir().join(case);
+    let dir = firetail_testkit::vectors_dir().join(case);
     assert!(dir.is_dir(), "no vector case {}", dir.display());
     let flow = match dir.join("flow.json") {
         f if f.is_file() => f,
@@ -72,11 +66,15 @@ fn run_case(case: &str, scratch: &Path, extra: &[&str]) -> Output {
 }
 
 fn expected_records(case: &str) -> Vec<Value> {
-    std::fs::read_to_string(vectors_dir().join(case).join("expected.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    std::fs::read_to_string(
+        firetail_testkit::vectors_dir()
+            .join(case)
+            .join("expected.jsonl"),
+    )
+    .unwrap()
+    .lines()
+    .map(|l| serde_json::from_str(l).unwrap())
+    .collect()
 }
 
 /// One `jsonl` line against the agent's record: the exact key set, then each value.
@@ -173,7 +171,7 @@ fn human_output_prints_every_record() {
 #[test]
 fn a_bad_flow_file_exits_1_naming_the_file() {
     let scratch = tempfile::tempdir().unwrap();
-    let input = vectors_dir().join("csv_basic/input.bin");
+    let input = firetail_testkit::vectors_dir().join("csv_basic/input.bin");
     let not_json = scratch.path().join("broken-flow.json");
     std::fs::write(&not_json, "{ \"filePattern\": ").unwrap();
     let no_stream = scratch.path().join("streamless-flow.json");

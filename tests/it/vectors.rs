@@ -7,12 +7,6 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use serde_json::Value;
 
-/// The Kinesis Agent vectors, copied into the repository from `tests/vectors`
-/// (`scripts/refresh-vectors` refreshes the copy).
-fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
-}
-
 fn read_json(path: &Path) -> Option<Value> {
     let bytes = std::fs::read(path).ok()?;
     Some(serde_json::from_slice(&bytes).expect("vector JSON"))
@@ -48,7 +42,7 @@ fn flow_config(dir: &Path) -> String {
 }
 
 fn case_dirs() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(vectors_dir())
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(firetail_testkit::vectors_dir())
         .expect("vectors dir")
         .map(|e| e.expect("dir entry").path())
         .filter(|p| p.join("input.bin").is_file())

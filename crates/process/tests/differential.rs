@@ -3,7 +3,6 @@
 //! random mutations, plus every input of the Apache vector cases.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use base64::Engine as _;
@@ -150,18 +149,12 @@ proptest! {
     }
 }
 
-/// The Kinesis Agent vectors, copied into the repository from `shared/vectors`
-/// (`scripts/refresh-vectors` refreshes the copy).
-fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors")
-}
-
 #[test]
 fn fast_parsers_agree_on_every_apache_vector_input() {
     let common = converter(LogFormat::CommonApache);
     let combined = converter(LogFormat::CombinedApache);
     let mut lines = 0;
-    for entry in std::fs::read_dir(vectors_dir()).unwrap() {
+    for entry in std::fs::read_dir(firetail_testkit::vectors_dir()).unwrap() {
         let case = entry.unwrap().path();
         let name = case.file_name().unwrap().to_string_lossy().to_string();
         if !(name.contains("apache") || name.contains("common") || name.contains("combined")) {

@@ -11,12 +11,6 @@ use firetail_process::{Chain, Outcome};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// The Kinesis Agent vectors, copied into the repository from `tests/vectors`
-/// (`scripts/refresh-vectors` refreshes the copy).
-fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors")
-}
-
 fn b64(s: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()
 }
@@ -132,7 +126,7 @@ fn hex(b: &[u8]) -> String {
 
 #[test]
 fn every_converter_and_config_case_matches_the_agent() {
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(vectors_dir())
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(firetail_testkit::vectors_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_dir())

@@ -10,12 +10,6 @@ use firetail_tail::frame::{end_of_file_start, DiscardReason, Frame, Framer, Fram
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// The Kinesis Agent vectors, copied into the repository from `tests/vectors`
-/// (`scripts/refresh-vectors` refreshes the copy).
-fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors")
-}
-
 fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
@@ -203,7 +197,7 @@ fn run_case(dir: &Path) {
 
 #[test]
 fn every_framing_vector() {
-    let dir = vectors_dir();
+    let dir = firetail_testkit::vectors_dir();
     let mut cases: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -83,11 +83,19 @@ pub struct Daemon {
     child: Option<Child>,
     /// stderr files of every start, oldest first.
     logs: Vec<PathBuf>,
+    /// Runs the daemon through this command and its arguments (e.g. `setpriv ...`).
+    wrapper: Vec<String>,
 }
 
 impl Daemon {
     /// Writes `config` to `<dir>/agent.json` and starts the daemon on it.
     pub fn start(dir: &Path, config: &Value) -> Daemon {
+        Daemon::start_wrapped(dir, config, &[])
+    }
+
+    /// [`Daemon::start`], running the daemon through `wrapper` (a command and its
+    /// arguments, the daemon's command line appended).
+    pub fn start_wrapped(dir: &Path, config: &Value, wrapper: &[&str]) -> Daemon {
         let config_path = dir.join("agent.json");
         std::fs::write(&config_path, serde_json::to_vec_pretty(config).unwrap())
             .expect("write agent.json");
@@ -101,6 +109,7 @@ impl Daemon {
             checkpoint_path,
             child: None,
             logs: Vec::new(),
+            wrapper: wrapper.iter().map(|s| s.to_string()).collect(),
         };
         d.restart();
         let flows = config["flows"].as_array().map_or(0, Vec::len);
@@ -141,7 +150,15 @@ impl Daemon {
         let log = self.dir.join(format!("daemon-{}.stderr", self.logs.len()));
         let stderr = File::create(&log).expect("create the stderr file");
         let level = std::env::var("FIRETAIL_E2E_LOG").unwrap_or_else(|_| "info".into());
-        let child = Command::new(env!("CARGO_BIN_EXE_firetail"))
+        let mut command = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(env!("CARGO_BIN_EXE_firetail"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_firetail")),
+        };
+        let child = command
             .arg("--log-level")
             .arg(level)
             .arg("run")

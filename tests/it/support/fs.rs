@@ -4,17 +4,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// True when the tests run as root (mounting a tmpfs needs it).
-pub fn is_root() -> bool {
-    // The effective uid, from /proc (no libc dependency in the root package).
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        == Some("0")
-}
-
 /// A tmpfs of `size` (mount's syntax: `1m`) at `path`, unmounted on drop. `None` when
 /// mounting is not allowed here.
 pub struct SmallTmpfs(PathBuf);

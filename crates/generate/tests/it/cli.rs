@@ -105,7 +105,9 @@ fn nonsense_values_exit_2_and_io_failures_exit_1() {
 
 #[test]
 fn full_disk_reports_the_file_and_leaves_no_partial_line() {
-    if !Path::new("/dev/full").exists() {
+    if !Path::new("/dev/full").exists()
+        && firetail_testkit::unavailable("generate: a full disk", "/dev/full does not exist")
+    {
         return;
     }
     let err = run(&args(&[

@@ -47,6 +47,10 @@ const ROUND_SHARE: usize = 4 * 1024 * 1024;
 const IDLE_CLOSE_AFTER: Duration = Duration::from_secs(30);
 /// Smallest gap between two event-triggered rescans.
 const EVENT_RESCAN_GAP: Duration = Duration::from_millis(20);
+/// Shortest gap between two read rounds woken by write events: writes arriving within
+/// it are read together (10 busy files written a line at a time cost a round per line).
+/// It bounds the latency it adds.
+const WRITE_GATHER: Duration = Duration::from_millis(5);
 /// How often changed watermarks are handed to the checkpoint store.
 const CHECKPOINT_SYNC: Duration = Duration::from_millis(100);
 
@@ -122,7 +126,17 @@ pub async fn run_flow(
                 Some(span) => tailer.ack(span),
                 None => acks_open = false,
             },
-            _ = wake.notified() => {}
+            _ = wake.notified() => {
+                // A web server writes a line at a time: reading after every write costs a
+                // wake-up and a round per line. Let writes gather for a moment instead.
+                let since = tailer.last_round.elapsed();
+                if since < WRITE_GATHER {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        _ = tokio::time::sleep(WRITE_GATHER - since) => {}
+                    }
+                }
+            }
             _ = tokio::time::sleep(wait) => {}
         }
     }
@@ -169,7 +183,11 @@ pub(crate) struct FlowTailer {
     /// Inodes known to be copies of a tracked file (copy rotation), not read, with the
     /// size they were judged at (judged again if it changes).
     copies: HashMap<(u64, u64), u64>,
+    /// Matching files that could not be opened (permissions), already reported.
+    unreadable: HashSet<(u64, u64)>,
     last_reconcile: Instant,
+    /// When the last read round started.
+    last_round: Instant,
     last_sync: Instant,
     /// Bytes issued and not yet acknowledged, over all files.
     in_flight: u64,
@@ -205,7 +223,9 @@ impl FlowTailer {
             first_scan_done: false,
             first_start_rotated: HashSet::new(),
             copies: HashMap::new(),
+            unreadable: HashSet::new(),
             last_reconcile: Instant::now(),
+            last_round: Instant::now(),
             last_sync: Instant::now(),
             in_flight: 0,
             paused: false,
@@ -298,6 +318,7 @@ impl FlowTailer {
     /// Reads every file once (fairly) and returns the record batches, in file order per
     /// file, and whether any byte was read.
     fn read_round(&mut self) -> (Vec<Vec<Record>>, bool) {
+        self.last_round = Instant::now();
         let mut batches = Vec::new();
         let mut read_any = false;
         self.paused = false;

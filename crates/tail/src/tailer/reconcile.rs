@@ -245,8 +245,22 @@ impl FlowTailer {
 
     /// A matching inode not tracked yet.
     fn discover(&mut self, c: &Candidate) {
-        let Some(handle) = open_candidate(c) else {
-            return;
+        let handle = match File::open(&c.path) {
+            Ok(file) => {
+                self.unreadable.remove(&key(c));
+                match file.metadata() {
+                    Ok(m) if (m.dev(), m.ino()) == key(c) => file,
+                    _ => return, // replaced since the scan: the next scan sees what is there
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) => {
+                // Tried again at every scan (a chmod triggers one), said once per file.
+                if self.unreadable.insert(key(c)) {
+                    tracing::error!(path = %c.path.display(), error = %e, "cannot open a file the pattern matches; its lines are not shipped until it can be read");
+                }
+                return;
+            }
         };
         let fp = identity::fingerprint(&handle, self.cfg.fingerprint_bytes)
             .ok()

@@ -229,7 +229,10 @@ pub fn logrotate() -> Option<PathBuf> {
 /// logrotate is not installed.
 pub fn run_logrotate(dir: &Path, conf_body: &str) -> bool {
     let Some(bin) = logrotate() else {
-        eprintln!("NOTICE: logrotate not installed (apt-get install logrotate); skipping");
+        let _ = firetail_testkit::unavailable(
+            "a logrotate rotation",
+            "logrotate is not installed (apt-get install logrotate)",
+        );
         return false;
     };
     let conf = dir.join("logrotate.conf");
