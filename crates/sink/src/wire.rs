@@ -112,6 +112,10 @@ fn push_json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// The most an answer's announced length reserves up front (a real answer to 500
+/// records is about 120 KB; a larger claim grows as it arrives).
+const MAX_PRESIZED_ANSWER: usize = 1 << 20;
+
 /// The interceptor of one data-plane call: the real request body in, the verdict on
 /// the answer out (see the module docs).
 #[derive(Debug)]
@@ -177,10 +181,18 @@ impl Intercept for HandEncoded {
     ) -> Result<(), BoxError> {
         let response = context.response_mut();
         if response.status().is_success() {
+            // Sized once from the answer's length (100-120 KB for 500 records), not grown
+            // by doubling as the frames come.
+            let length = response
+                .headers()
+                .get("content-length")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0)
+                .min(MAX_PRESIZED_ANSWER);
             let body = std::mem::replace(response.body_mut(), SdkBody::taken());
             *response.body_mut() = SdkBody::from_body_1_x(ReadAnswer {
                 inner: body,
-                read: BytesMut::new(),
+                read: BytesMut::with_capacity(length),
                 verdict: self.verdict.clone(),
                 done: false,
             });
