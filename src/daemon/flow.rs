@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::aws::{self, AwsSettings, ServiceEndpoint};
 use crate::daemon::counters::FlowCounters;
 use crate::daemon::process_stage::{self, ProcessSettings};
+use crate::daemon::supervise::{spawn_stage, Stage, StageEnd};
 use crate::daemon::RECORD_CHANNEL_CHUNKS;
 
 /// The AWS clients the flows share, built only for the services some flow uses.
@@ -96,11 +97,11 @@ pub struct FlowPipeline {
     stop_reading: CancellationToken,
     /// Makes the sink give up in-flight work unacknowledged (the drain deadline).
     abandon: CancellationToken,
-    tail: Option<JoinHandle<Result<(), firetail_tail::TailError>>>,
-    process: Option<JoinHandle<()>>,
-    sink: Option<JoinHandle<SinkOutcome>>,
+    tail: Option<JoinHandle<StageEnd<Result<(), firetail_tail::TailError>>>>,
+    process: Option<JoinHandle<StageEnd<()>>>,
+    sink: Option<JoinHandle<StageEnd<SinkOutcome>>>,
     /// The sink's result when it finished within the drain deadline.
-    sink_done: Option<Result<SinkOutcome, tokio::task::JoinError>>,
+    sink_done: Option<Result<StageEnd<SinkOutcome>, tokio::task::JoinError>>,
 }
 
 type SinkOutcome = Result<firetail_sink::SinkSummary, firetail_sink::SinkError>;
@@ -153,22 +154,34 @@ impl FlowPipeline {
         let (status_tx, status_rx) = watch::channel(firetail_tail::FlowTailStatus::default());
 
         let tail_cfg = tail_config(flow, !chain.is_empty())?;
-        let tail = tokio::spawn(firetail_tail::run_flow(
-            tail_cfg,
-            checkpoints,
-            records_tx,
-            acks_rx,
-            status_tx,
-            stop_reading.clone(),
-        ));
-        let process = tokio::spawn(process_stage::run(
-            Arc::new(chain),
-            ProcessSettings::for_flow(flow),
-            records_rx,
-            out_tx,
-            acker.clone(),
+        let tail = spawn_stage(
+            Stage::Tail,
             counters.clone(),
-        ));
+            stop_reading.clone(),
+            firetail_tail::run_flow(
+                tail_cfg,
+                checkpoints,
+                records_tx,
+                acks_rx,
+                status_tx,
+                stop_reading.clone(),
+            ),
+            |r| r.as_ref().err().map(ToString::to_string),
+        );
+        let process = spawn_stage(
+            Stage::Process,
+            counters.clone(),
+            stop_reading.clone(),
+            process_stage::run(
+                Arc::new(chain),
+                ProcessSettings::for_flow(flow),
+                records_rx,
+                out_tx,
+                acker.clone(),
+                counters.clone(),
+            ),
+            |_| None,
+        );
         let events: Arc<dyn firetail_sink::SinkEvents> = match &clients.cloudwatch {
             Some(cw) => Arc::new(crate::cloudwatch::FanOut(vec![
                 counters.clone(),
@@ -176,14 +189,20 @@ impl FlowPipeline {
             ])),
             None => counters.clone(),
         };
-        let sink = tokio::spawn(firetail_sink::run_sink(
-            sink_config(flow, stream, kind),
-            client,
-            out_rx,
-            acker,
-            events,
-            abandon.clone(),
-        ));
+        let sink = spawn_stage(
+            Stage::Sink,
+            counters.clone(),
+            stop_reading.clone(),
+            firetail_sink::run_sink(
+                sink_config(flow, stream, kind),
+                client,
+                out_rx,
+                acker,
+                events,
+                abandon.clone(),
+            ),
+            |r| r.as_ref().err().map(ToString::to_string),
+        );
         Ok(FlowPipeline {
             counters,
             status: status_rx,
@@ -237,20 +256,22 @@ impl FlowPipeline {
             Some(sink) => Some(sink.await),
             None => self.sink_done.take(),
         };
+        // A stage that ended early was reported when it did (daemon::supervise); these
+        // lines are what a stop itself ran into.
         if let Some(done) = sink_done {
-            match done {
+            match done.and_then(|end| end) {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::error!(%flow, "sink stopped with an error: {e}"),
                 Err(e) => tracing::error!(%flow, "sink task failed: {e}"),
             }
         }
         if let Some(p) = self.process.take() {
-            if let Err(e) = p.await {
+            if let Err(e) = p.await.and_then(|end| end) {
                 tracing::error!(%flow, "process task failed: {e}");
             }
         }
         if let Some(t) = self.tail.take() {
-            match t.await {
+            match t.await.and_then(|end| end) {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::error!(%flow, "tailer stopped with an error: {e}"),
                 Err(e) => tracing::error!(%flow, "tailer task failed: {e}"),
@@ -310,7 +331,9 @@ fn sink_config(flow: &FlowSettings, stream: &str, kind: DestinationKind) -> Sink
     cfg.max_records = flow.max_buffer_size_records as usize;
     cfg.max_bytes = flow.max_buffer_size_bytes as usize;
     cfg.max_age = flow.max_buffer_age;
-    cfg.retry_initial_backoff = flow.retry_initial_backoff;
+    // The agent computes min(max, initial x 2^n): an initial backoff above the maximum
+    // means every retry waits the maximum. The sink refuses initial > max, so clamp.
+    cfg.retry_initial_backoff = flow.retry_initial_backoff.min(flow.retry_max_backoff);
     cfg.retry_max_backoff = flow.retry_max_backoff;
     cfg.max_in_flight = flow.max_requests_in_flight as usize;
     cfg.permanent_retry_interval = flow.permanent_retry_interval;
@@ -367,6 +390,17 @@ mod tests {
         firetail_config::parse_str(&text, "agent.json")
             .unwrap()
             .settings
+    }
+
+    #[test]
+    fn an_initial_backoff_above_the_maximum_is_clamped_and_the_sink_accepts_it() {
+        let s = settings("");
+        let mut flow = s.flows[0].clone();
+        flow.retry_initial_backoff = Duration::from_secs(20);
+        flow.retry_max_backoff = Duration::from_millis(500);
+        let cfg = sink_config(&flow, "s", DestinationKind::Firehose);
+        assert_eq!(cfg.retry_initial_backoff, Duration::from_millis(500));
+        cfg.validate(DestinationKind::Firehose).unwrap();
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod counters;
 mod flow;
 pub mod process_stage;
 pub mod status;
+pub mod supervise;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;

@@ -42,6 +42,9 @@ mod record_sizes;
 /// End to end: SIGTERM under load exits in time with a sound checkpoint.
 mod daemon_shutdown;
 
+/// End to end: a stage task that ends while the daemon runs is reported at once.
+mod daemon_supervision;
+
 /// End to end: Prometheus counters and health against the endpoint; the agent's status lines.
 mod daemon_metrics;
 

@@ -573,6 +573,7 @@ fn build_flow(
         .map(normalize_pattern)
         .and_then(|p| validate_pattern(p, &at, diag));
     validate_terminator(&r, flow_type, &at, diag);
+    warn_backoff_clamp(&r, &at, diag);
     if diag.errors.len() > errors_before {
         return None;
     }
@@ -745,6 +746,25 @@ fn validate_pattern(pattern: String, at: &Location, diag: &mut Diagnostics) -> O
             });
             None
         }
+    }
+}
+
+/// The agent waits `min(retryMaxBackoffMillis, retryInitialBackoffMillis x 2^n)`, so an
+/// initial backoff above the maximum is accepted and every retry waits the maximum;
+/// firetail clamps it the same way, and says so.
+fn warn_backoff_clamp(r: &Resolved, at: &Location, diag: &mut Diagnostics) {
+    let (initial, max) = (
+        r.int("retryInitialBackoffMillis"),
+        r.int("retryMaxBackoffMillis"),
+    );
+    if initial > max {
+        diag.warnings.push(ConfigWarning::NoEffect {
+            at: at.clone(),
+            key: "retryInitialBackoffMillis".to_owned(),
+            reason: format!(
+                "{initial} is above retryMaxBackoffMillis ({max}); every retry waits up to {max} ms, as in the Kinesis Agent"
+            ),
+        });
     }
 }
 

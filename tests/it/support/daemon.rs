@@ -83,11 +83,19 @@ pub struct Daemon {
     child: Option<Child>,
     /// stderr files of every start, oldest first.
     logs: Vec<PathBuf>,
+    /// Extra environment of every start.
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
     /// Writes `config` to `<dir>/agent.json` and starts the daemon on it.
     pub fn start(dir: &Path, config: &Value) -> Daemon {
+        Daemon::start_with_env(dir, config, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables (kept for restarts; see
+    /// [`Daemon::set_env`]).
+    pub fn start_with_env(dir: &Path, config: &Value, env: &[(&str, &str)]) -> Daemon {
         let config_path = dir.join("agent.json");
         std::fs::write(&config_path, serde_json::to_vec_pretty(config).unwrap())
             .expect("write agent.json");
@@ -101,6 +109,10 @@ impl Daemon {
             checkpoint_path,
             child: None,
             logs: Vec::new(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         d.restart();
         let flows = config["flows"].as_array().map_or(0, Vec::len);
@@ -130,6 +142,14 @@ impl Daemon {
         }
     }
 
+    /// Replaces the extra environment of the next starts.
+    pub fn set_env(&mut self, env: &[(&str, &str)]) {
+        self.env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+    }
+
     /// The running child's process id.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
@@ -153,6 +173,7 @@ impl Daemon {
             .env_remove("NOTIFY_SOCKET")
             .env_remove("WATCHDOG_USEC")
             .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
