@@ -123,13 +123,22 @@ pub async fn load_base(settings: &AwsSettings) -> SdkConfig {
     }
 }
 
+/// `connectionTimeoutMillis` and `socketTimeoutMillis`. Zero means no timeout, as in the
+/// agent's Java SDK; the Rust SDK would take a zero as "time out at once", so a zero
+/// disables the timeout instead (including the SDK's own 3.1 s connect default).
 fn timeouts(settings: &AwsSettings) -> TimeoutConfig {
     let mut t = TimeoutConfig::builder();
-    if let Some(c) = settings.connect_timeout {
-        t = t.connect_timeout(c);
+    match settings.connect_timeout {
+        Some(c) if c.is_zero() => t = t.disable_connect_timeout(),
+        Some(c) => t = t.connect_timeout(c),
+        None => {}
     }
-    if let Some(r) = settings.read_timeout {
-        t = t.read_timeout(r).operation_attempt_timeout(r);
+    match settings.read_timeout {
+        Some(r) if r.is_zero() => {
+            t = t.disable_read_timeout().disable_operation_attempt_timeout();
+        }
+        Some(r) => t = t.read_timeout(r).operation_attempt_timeout(r),
+        None => {}
     }
     t.build()
 }
@@ -220,6 +229,37 @@ mod tests {
             endpoint: endpoint.map(str::to_owned),
             region: region.map(str::to_owned),
         }
+    }
+
+    #[test]
+    fn zero_timeouts_mean_none() {
+        let zero = AwsSettings {
+            connect_timeout: Some(Duration::ZERO),
+            read_timeout: Some(Duration::ZERO),
+            ..AwsSettings::default()
+        };
+        let t = timeouts(&zero);
+        assert_eq!(t.connect_timeout(), None);
+        assert_eq!(t.read_timeout(), None);
+        assert_eq!(t.operation_attempt_timeout(), None);
+        // Disabled, not merely unset: the SDK's defaults must not fill them in.
+        let merged = t
+            .to_builder()
+            .take_unset_from(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .read_timeout(Duration::from_secs(3)),
+            )
+            .build();
+        assert_eq!(merged.connect_timeout(), None);
+        assert_eq!(merged.read_timeout(), None);
+        let set = timeouts(&AwsSettings {
+            connect_timeout: Some(Duration::from_secs(2)),
+            read_timeout: Some(Duration::from_secs(5)),
+            ..AwsSettings::default()
+        });
+        assert_eq!(set.connect_timeout(), Some(Duration::from_secs(2)));
+        assert_eq!(set.read_timeout(), Some(Duration::from_secs(5)));
     }
 
     #[test]
