@@ -164,6 +164,29 @@ mod tests {
         assert_eq!(run(&["a"], ",", ",,,\n"), "{\"a\":null}\n");
     }
 
+    /// The agent builds the object through a `LinkedHashMap`: a repeated name keeps the
+    /// position of its first occurrence and the value of its last, a null included.
+    #[test]
+    fn repeated_field_names_are_written_once_as_the_agent_writes_them() {
+        assert_eq!(
+            run(&["a", "b", "a", "c"], ",", "1,2,3,4\n"),
+            "{\"a\":\"3\",\"b\":\"2\",\"c\":\"4\"}\n"
+        );
+        assert_eq!(
+            run(&["a", "b", "a"], ",", "1,2\n"),
+            "{\"a\":null,\"b\":\"2\"}\n"
+        );
+        assert_eq!(run(&["x", "x", "x"], ",", "1,2,3\n"), "{\"x\":\"3\"}\n");
+        let mut out = Vec::new();
+        CsvToJson::new(&["a", "b", "a"], ",", JsonFormat::PrettyPrint)
+            .convert(b"1,2,3\n", &mut out)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\n  \"a\" : \"3\",\n  \"b\" : \"2\"\n}\n"
+        );
+    }
+
     /// The agent sends every record raw when `"delimiter"` is an explicit null.
     #[test]
     fn null_delimiter_sends_every_record_raw() {

@@ -161,40 +161,49 @@ impl LogFormat {
 
 /// Pre-rendered keys of a flat JSON object whose values are all strings or `null`, so a
 /// record costs only the value escaping.
+///
+/// The agent fills a `LinkedHashMap` field by field, so a name given twice is written
+/// once: at the position of its first occurrence, with the value of its last (a `null`
+/// included, when that column is missing).
 #[derive(Debug, Clone)]
 pub struct FlatObjectTemplate {
-    /// `,`-less key prefixes: `"key":` (compact) or `\n  "key" : ` (pretty).
-    keys: Vec<Vec<u8>>,
+    /// `,`-less key prefixes: `"key":` (compact) or `\n  "key" : ` (pretty), each with the
+    /// index of the field whose value it takes.
+    keys: Vec<(Vec<u8>, usize)>,
     pretty: bool,
 }
 
 impl FlatObjectTemplate {
     pub fn new(fields: &[String], format: JsonFormat) -> Self {
         let pretty = format == JsonFormat::PrettyPrint;
-        let keys = fields
-            .iter()
-            .map(|f| {
-                let mut k = Vec::with_capacity(f.len() + 8);
-                if pretty {
-                    k.extend_from_slice(b"\n  ");
-                }
-                write_string(&mut k, f);
-                k.extend_from_slice(if pretty { b" : " } else { b":" });
-                k
-            })
-            .collect();
+        let mut keys: Vec<(Vec<u8>, usize)> = Vec::with_capacity(fields.len());
+        let mut names: Vec<&str> = Vec::with_capacity(fields.len());
+        for (index, f) in fields.iter().enumerate() {
+            if let Some(pos) = names.iter().position(|n| *n == f.as_str()) {
+                keys[pos].1 = index;
+                continue;
+            }
+            let mut k = Vec::with_capacity(f.len() + 8);
+            if pretty {
+                k.extend_from_slice(b"\n  ");
+            }
+            write_string(&mut k, f);
+            k.extend_from_slice(if pretty { b" : " } else { b":" });
+            keys.push((k, index));
+            names.push(f);
+        }
         FlatObjectTemplate { keys, pretty }
     }
 
     /// Writes `{…}` taking field `i`'s value from `value(i)`.
     pub fn write<'v>(&self, out: &mut Vec<u8>, value: impl Fn(usize) -> Option<&'v str>) {
         out.push(b'{');
-        for (i, key) in self.keys.iter().enumerate() {
+        for (i, (key, field)) in self.keys.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
             out.extend_from_slice(key);
-            match value(i) {
+            match value(*field) {
                 Some(v) => write_string(out, v),
                 None => out.extend_from_slice(b"null"),
             }
@@ -388,6 +397,27 @@ mod tests {
             "2023-01-02T03:04:05Z web-01 systemd: Started\n"
         )
         .is_some());
+    }
+
+    /// The agent's parsers fill a `LinkedHashMap`: a repeated name is written once, where
+    /// it first appears, with the last group's value.
+    #[test]
+    fn repeated_field_names_keep_the_first_position_and_the_last_value() {
+        let conv = LogToJson::build(
+            0,
+            LogFormat::Syslog,
+            Some(vec!["k".into(), "v".into(), "k".into()]),
+            Some(r"(\w+)=(\w+)(?:,(\w+))?"),
+            JsonFormat::Compact,
+            false,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        assert!(conv.convert(b"a=b,c\n", &mut out));
+        assert_eq!(out, b"{\"k\":\"c\",\"v\":\"b\"}\n");
+        out.clear();
+        assert!(conv.convert(b"a=b\n", &mut out));
+        assert_eq!(out, b"{\"k\":null,\"v\":\"b\"}\n");
     }
 
     #[test]
