@@ -115,14 +115,17 @@ pub async fn run(
     // A drop-in upgrade may point `checkpointFile` at the Kinesis Agent's SQLite file:
     // that is imported from, and firetail keeps its own store beside its default path.
     let checkpoint_paths = crate::migrate::checkpoint_paths(&settings);
-    let store =
-        firetail_tail::CheckpointStore::open(&checkpoint_paths.store, settings.checkpoint_interval)
-            .with_context(|| {
-                format!(
-                    "opening checkpoint file {}",
-                    checkpoint_paths.store.display()
-                )
-            })?;
+    let store = firetail_tail::CheckpointStore::open_with_ttl(
+        &checkpoint_paths.store,
+        settings.checkpoint_interval,
+        settings.checkpoint_time_to_live(),
+    )
+    .with_context(|| {
+        format!(
+            "opening checkpoint file {}",
+            checkpoint_paths.store.display()
+        )
+    })?;
     // Before any flow reads: the import only runs when firetail has no store yet.
     crate::migrate::import_on_first_start(&settings, &store);
     let mut clients = flow::Clients::build(&settings).await?;

@@ -39,3 +39,41 @@ async fn zero_timeouts_mean_no_timeout() {
     let log = daemon.log();
     assert!(!log.contains("TimeoutError"), "{log}");
 }
+
+/// `checkpointTimeToLiveDays` governs firetail's own store: the checkpoint of a file gone
+/// for longer is forgotten at start (it was a fixed 7 days).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoint_time_to_live_days_governs_the_store() {
+    let rig = LocalRig::auto_create().await;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let hour = 3_600_000;
+    let entry = |inode: u64, gone_hours_ago: u64| {
+        json!({"flow": "fh:elsewhere:/var/log/old*", "fingerprint": "0123456789abcdef",
+            "dev": 1, "inode": inode, "path": format!("/var/log/old.{inode}"), "offset": 10,
+            "marker": "000000000000002a", "size": 10, "mtime_ms": 1_700_000_000_000u64,
+            "updated_ms": 1_700_000_000_500u64, "gone_since_ms": now_ms - gone_hours_ago * hour})
+    };
+    let checkpoints = rig.dir().join("checkpoints.json");
+    let file = json!({"version": 1, "checkpoints": [entry(1, 40), entry(2, 12), entry(3, 24 * 6)]});
+    std::fs::write(&checkpoints, file.to_string()).unwrap();
+    let mut cfg = rig.config(vec![rig.flow(STREAM)]);
+    cfg["checkpointTimeToLiveDays"] = json!(2);
+    let mut daemon = Daemon::start(rig.dir(), &cfg);
+    let (status, _) = daemon.stop(Duration::from_secs(10)).await;
+    assert!(status.success(), "{}", daemon.log_tail(20));
+    let mut kept: Vec<u64> = daemon
+        .checkpoints()
+        .iter()
+        .filter(|e| e.flow == "fh:elsewhere:/var/log/old*")
+        .map(|e| e.inode)
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        vec![1, 2],
+        "gone 40 h and 12 h are kept, gone 6 days is forgotten"
+    );
+}

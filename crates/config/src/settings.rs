@@ -149,7 +149,7 @@ pub struct Settings {
     pub cloudwatch_metrics_queue_size: u32,
     /// `log.emitMetrics` (accepted, no effect)
     pub log_emit_metrics: bool,
-    /// `log.emitInternalMetrics` (global; accepted, no effect)
+    /// `log.emitInternalMetrics` (global): "behind" status lines at INFO
     pub log_emit_internal_metrics: bool,
     /// `log.statusReportingPeriodSeconds`
     pub log_status_reporting_period: Duration,
@@ -207,6 +207,12 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// `checkpointTimeToLiveDays` as a duration: how long the checkpoint of a file that
+    /// is gone is kept (the agent deletes rows not updated for that long).
+    pub fn checkpoint_time_to_live(&self) -> Duration {
+        Duration::from_secs(u64::from(self.checkpoint_time_to_live_days) * 86_400)
+    }
+
     /// Region for the Firehose client: `firetail.firehose.region`, else `firetail.region`,
     /// else the region in a standard `firehose.endpoint` host name. `None` means "use the
     /// AWS SDK's default region chain" (never a silent us-east-1).
