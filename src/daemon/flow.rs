@@ -42,8 +42,8 @@ impl Clients {
             .iter()
             .any(|f| matches!(f.destination, Destination::Kinesis { .. }));
         let base = aws::load_base(&AwsSettings::from_settings(settings)).await;
+        warn_of_agent_region_default(settings, &base);
         let firehose = if wants_firehose {
-            warn_of_agent_region_default(settings, &base);
             let client = aws::firehose_client(&base, &ServiceEndpoint::firehose(settings))?;
             Some(Arc::new(firetail_sink::FirehoseClient::new(&client)))
         } else {
@@ -65,27 +65,72 @@ impl Clients {
     }
 }
 
-/// The Kinesis Agent sends to Firehose in us-east-1 whenever `firehose.endpoint` is unset,
-/// whatever the host's region; firetail uses the host's region instead. A fleet that relied
-/// on the old default would see "stream not found", so say so once at start.
+/// The Kinesis Agent sends to Firehose, and publishes CloudWatch metrics, in us-east-1
+/// whenever `firehose.endpoint` / `cloudwatch.endpoint` is unset, whatever the host's
+/// region; firetail uses the host's region instead. A fleet that relied on the old default
+/// would see "stream not found", or dashboards and alarms in us-east-1 going quiet, so
+/// say so once at start.
 fn warn_of_agent_region_default(settings: &Settings, base: &aws_config::SdkConfig) {
-    if let Some(warning) = agent_region_default_warning(settings, base) {
-        tracing::warn!("{warning}");
+    let firehose = AgentDefault {
+        what: "Firehose region",
+        consequence: "sent to us-east-1",
+        where_: "the delivery streams are there",
+        key: "firetail.firehose.region",
+    };
+    let cloudwatch = AgentDefault {
+        what: "CloudWatch metrics region",
+        consequence: "published its metrics to us-east-1",
+        where_: "dashboards and alarms read them",
+        key: "firetail.cloudwatch.region",
+    };
+    let wants_firehose = settings
+        .flows
+        .iter()
+        .any(|f| matches!(f.destination, Destination::Firehose { .. }));
+    let configured_firehose =
+        settings.firehose_region().is_some() || settings.firehose_endpoint.is_some();
+    let configured_cloudwatch =
+        settings.cloudwatch_region().is_some() || settings.cloudwatch_endpoint.is_some();
+    let warnings = [
+        (wants_firehose, configured_firehose, firehose),
+        (
+            settings.cloudwatch_emit_metrics,
+            configured_cloudwatch,
+            cloudwatch,
+        ),
+    ];
+    for (used, configured, default) in warnings {
+        if let Some(warning) = used
+            .then(|| agent_region_default_warning(&default, configured, base))
+            .flatten()
+        {
+            tracing::warn!("{warning}");
+        }
     }
 }
 
+/// One client the agent pinned to us-east-1 when its endpoint key was unset.
+struct AgentDefault {
+    what: &'static str,
+    consequence: &'static str,
+    where_: &'static str,
+    key: &'static str,
+}
+
 fn agent_region_default_warning(
-    settings: &Settings,
+    default: &AgentDefault,
+    configured: bool,
     base: &aws_config::SdkConfig,
 ) -> Option<String> {
-    if settings.firehose_region().is_some() || settings.firehose_endpoint.is_some() {
+    if configured {
         return None;
     }
     let region = base.region().filter(|r| r.as_ref() != "us-east-1")?;
     Some(format!(
-        "Firehose region is {region}, from the AWS SDK's region chain. The Kinesis Agent \
-         would have used us-east-1 (its default while firehose.endpoint is unset); if the \
-         delivery streams are there, set firetail.firehose.region to us-east-1."
+        "{} is {region}, from the AWS SDK's region chain. The Kinesis Agent would have \
+         {} (its default while the endpoint key is unset); if {}, set {} to \
+         us-east-1.",
+        default.what, default.consequence, default.where_, default.key
     ))
 }
 
@@ -406,21 +451,22 @@ mod tests {
     #[test]
     fn a_host_region_other_than_the_agents_default_is_pointed_out() {
         let host = |r: &'static str| SdkConfig::builder().region(Region::from_static(r)).build();
-        let warning = agent_region_default_warning(&settings(""), &host("eu-west-1")).unwrap();
+        let firehose = |s: &Settings, h: &SdkConfig| {
+            let d = AgentDefault {
+                what: "Firehose region",
+                consequence: "sent to us-east-1",
+                where_: "the delivery streams are there",
+                key: "firetail.firehose.region",
+            };
+            let configured = s.firehose_region().is_some() || s.firehose_endpoint.is_some();
+            agent_region_default_warning(&d, configured, h)
+        };
+        let warning = firehose(&settings(""), &host("eu-west-1")).unwrap();
         assert!(warning.contains("eu-west-1") && warning.contains("firetail.firehose.region"));
-        assert_eq!(
-            agent_region_default_warning(&settings(""), &host("us-east-1")),
-            None
-        );
+        assert_eq!(firehose(&settings(""), &host("us-east-1")), None);
         let pinned = settings(r#""firetail.firehose.region": "eu-west-1","#);
-        assert_eq!(
-            agent_region_default_warning(&pinned, &host("eu-west-1")),
-            None
-        );
+        assert_eq!(firehose(&pinned, &host("eu-west-1")), None);
         let endpoint = settings(r#""firehose.endpoint": "firehose.eu-west-1.amazonaws.com","#);
-        assert_eq!(
-            agent_region_default_warning(&endpoint, &host("eu-west-1")),
-            None
-        );
+        assert_eq!(firehose(&endpoint, &host("eu-west-1")), None);
     }
 }

@@ -77,3 +77,43 @@ async fn checkpoint_time_to_live_days_governs_the_store() {
         "gone 40 h and 12 h are kept, gone 6 days is forgotten"
     );
 }
+
+/// The agent published CloudWatch metrics to us-east-1 whatever the host's region
+/// (while `cloudwatch.endpoint` is unset); firetail uses the host's region and warns at
+/// start, as it does for Firehose. `AWS_ENDPOINT_URL_CLOUDWATCH` keeps the publisher on
+/// 127.0.0.1 (a closed port: its calls fail, which is not what is tested).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudwatch_metrics_moving_region_is_warned_at_start() {
+    let rig = LocalRig::auto_create().await;
+    let mut cfg = rig.config(vec![rig.flow(STREAM)]);
+    let obj = cfg.as_object_mut().unwrap();
+    obj.remove("firetail.region");
+    obj.insert("cloudwatch.emitMetrics".into(), json!(true));
+    let env = [
+        ("AWS_REGION", "eu-west-1"),
+        ("AWS_ENDPOINT_URL_CLOUDWATCH", "http://127.0.0.1:9"),
+    ];
+    let mut daemon = Daemon::start_with_env(rig.dir(), &cfg, &env);
+    let warned = daemon
+        .wait_for_log(Duration::from_secs(10), |l| {
+            l.contains("WARN")
+                && l.contains("CloudWatch metrics region is eu-west-1")
+                && l.contains("firetail.cloudwatch.region")
+        })
+        .await;
+    let _ = daemon.stop(Duration::from_secs(10)).await;
+    assert!(warned.is_some(), "{}", daemon.log_tail(30));
+
+    // Pinned to a region: nothing to warn about.
+    cfg["firetail.cloudwatch.region"] = json!("eu-west-1");
+    let mut daemon = Daemon::start_with_env(rig.dir(), &cfg, &env);
+    daemon
+        .wait_for_log(Duration::from_secs(10), |l| l.contains("Startup completed"))
+        .await;
+    let _ = daemon.stop(Duration::from_secs(10)).await;
+    assert!(
+        !daemon.log().contains("CloudWatch metrics region is"),
+        "{}",
+        daemon.log_tail(30)
+    );
+}
