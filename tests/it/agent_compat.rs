@@ -117,3 +117,30 @@ async fn cloudwatch_metrics_moving_region_is_warned_at_start() {
         daemon.log_tail(30)
     );
 }
+
+/// `assumeRoleARN` off EC2 with no region anywhere (no `AWS_REGION`, no region key): the
+/// agent signs AssumeRole for us-east-1 (its global STS endpoint, or the region in
+/// `sts.endpoint`'s host), so it never lacks a signing region. Here `sts.endpoint` is
+/// moto on 127.0.0.1, which names no region; every line must arrive with the role's
+/// credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assume_role_off_ec2_without_a_region_signs_as_the_agent_does() {
+    let moto = crate::support::moto::moto().await;
+    let rig = LocalRig::auto_create().await;
+    let mut writer = rig.writer("r");
+    writer.write_lines(100);
+    let mut cfg = rig.config(vec![rig.flow(STREAM)]);
+    cfg.as_object_mut().unwrap().remove("firetail.region");
+    cfg["assumeRoleARN"] = json!("arn:aws:iam::123456789012:role/firetail-e2e");
+    cfg["sts.endpoint"] = json!(moto.endpoint);
+    let mut daemon = Daemon::start_with_env(rig.dir(), &cfg, &[("AWS_REGION", "")]);
+    let all = eventually(Duration::from_secs(20), || {
+        rig.tally(&writer, STREAM).missing == 0
+    })
+    .await;
+    let (status, _) = daemon.stop(Duration::from_secs(10)).await;
+    assert!(all, "not delivered\n{}", daemon.log_tail(30));
+    assert!(status.success());
+    let log = daemon.log();
+    assert!(!log.contains("signing region"), "{log}");
+}

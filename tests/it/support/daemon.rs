@@ -94,7 +94,7 @@ impl Daemon {
     }
 
     /// [`Daemon::start`] with extra environment variables (kept for restarts; see
-    /// [`Daemon::set_env`]).
+    /// [`Daemon::set_env`]). An empty value removes the variable instead.
     pub fn start_with_env(dir: &Path, config: &Value, env: &[(&str, &str)]) -> Daemon {
         let config_path = dir.join("agent.json");
         std::fs::write(&config_path, serde_json::to_vec_pretty(config).unwrap())
@@ -161,7 +161,15 @@ impl Daemon {
         let log = self.dir.join(format!("daemon-{}.stderr", self.logs.len()));
         let stderr = File::create(&log).expect("create the stderr file");
         let level = std::env::var("FIRETAIL_E2E_LOG").unwrap_or_else(|_| "info".into());
-        let child = Command::new(env!("CARGO_BIN_EXE_firetail"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_firetail"));
+        for (k, v) in &self.env {
+            if v.is_empty() {
+                command.env_remove(k);
+            } else {
+                command.env(k, v);
+            }
+        }
+        let child = command
             .arg("--log-level")
             .arg(level)
             .arg("run")
@@ -173,7 +181,6 @@ impl Daemon {
             .env_remove("NOTIFY_SOCKET")
             .env_remove("WATCHDOG_USEC")
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
