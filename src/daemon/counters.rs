@@ -25,6 +25,8 @@ pub struct FlowCounters {
     pub bytes_parsed: AtomicU64,
     pub records_transformed: AtomicU64,
     pub records_skipped: AtomicU64,
+    /// Records a converter failed on, sent raw (the agent's `TotalDataProcessingErrors`).
+    pub records_processing_errors: AtomicU64,
     pub records_sent: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub records_attempted: AtomicU64,
@@ -62,6 +64,7 @@ impl FlowCounters {
             bytes_parsed: AtomicU64::new(0),
             records_transformed: AtomicU64::new(0),
             records_skipped: AtomicU64::new(0),
+            records_processing_errors: AtomicU64::new(0),
             records_sent: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
             records_attempted: AtomicU64::new(0),

@@ -11,6 +11,7 @@
 //! (The framer already cut raw records to the limit without a key; this cut only ever
 //! shortens them further.)
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -61,8 +62,12 @@ pub async fn run(
         for record in records {
             counters.record_parsed(record.span.len());
             let converted = convert(&chain, &settings, record.data, &mut scratch);
-            if converted.outcome == Outcome::Converted {
-                counters.record_transformed();
+            match converted.outcome {
+                Outcome::Converted => counters.record_transformed(),
+                Outcome::RawFallback => {
+                    counters.records_processing_errors.fetch_add(1, Relaxed);
+                }
+                Outcome::Skipped | Outcome::Raw => {}
             }
             match converted.data {
                 Some(data) => out.push(OutRecord {

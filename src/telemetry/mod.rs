@@ -272,6 +272,10 @@ fn export_flow(f: &FlowView) {
         "firetail_records_skipped_total",
         c.records_skipped.load(Relaxed),
     );
+    set(
+        "firetail_records_processing_errors_total",
+        c.records_processing_errors.load(Relaxed),
+    );
     set("firetail_records_sent_total", c.records_sent.load(Relaxed));
     set("firetail_bytes_sent_total", c.bytes_sent.load(Relaxed));
     set(

@@ -144,3 +144,90 @@ async fn assume_role_off_ec2_without_a_region_signs_as_the_agent_does() {
     let log = daemon.log();
     assert!(!log.contains("signing region"), "{log}");
 }
+
+/// The usual "a line that does not start with whitespace" start pattern uses a
+/// look-ahead; it stopped the daemon. Now Java stack traces frame as the agent frames
+/// them, and a `matchPattern` with look-behind and a back-reference converts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn java_look_ahead_start_patterns_frame_multi_line_events() {
+    let rig = LocalRig::auto_create().await;
+    std::fs::create_dir_all(&rig.logs).unwrap();
+    let log = rig.logs.join("app.log");
+    let events = [
+        "2024-01-01 10:00:00 ERROR boom\n\tat A.b(A.java:1)\n\tat C.d(C.java:2)\n",
+        "2024-01-01 10:00:01 INFO ok\n",
+        "2024-01-01 10:00:02 WARN slow\n  caused by: x\n",
+        "2024-01-01 10:00:03 INFO next\n",
+    ];
+    std::fs::write(&log, events.concat()).unwrap();
+    let mut flow = crate::support::daemon::firehose_flow(&rig.logs.join("app.log"), STREAM);
+    flow["multiLineStartPattern"] = json!("^(?!\\s)");
+    flow["fileFooterPattern"] = json!("(?<=^)END(?= OF LOG$)");
+    let cfg = rig.config(vec![flow]);
+    let mut daemon = Daemon::start(rig.dir(), &cfg);
+    // The last event is emitted once the next start line arrives.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"2024-01-01 10:00:04 INFO last\n"))
+        .unwrap();
+    let expected: Vec<&[u8]> = events.iter().map(|e| e.as_bytes()).collect();
+    let arrived = eventually(Duration::from_secs(20), || {
+        let got = rig.server.delivered(STREAM);
+        expected
+            .iter()
+            .all(|e| got.iter().any(|g| g.as_ref() == *e))
+    })
+    .await;
+    let (status, _) = daemon.stop(Duration::from_secs(10)).await;
+    assert!(
+        arrived,
+        "{:?}\n{}",
+        rig.server.delivered(STREAM),
+        daemon.log_tail(30)
+    );
+    assert!(status.success());
+}
+
+/// A hostile `matchPattern` (exponential backtracking on these lines) cannot stall the
+/// flow: each record gives up at the step limit and is sent raw, counted per flow and
+/// per pattern.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_match_pattern_sends_records_raw_and_counts_them() {
+    let rig = LocalRig::auto_create().await;
+    std::fs::create_dir_all(&rig.logs).unwrap();
+    let log = rig.logs.join("app.log");
+    let line = format!("{}\n", "a".repeat(40));
+    std::fs::write(&log, line.repeat(10)).unwrap();
+    let mut flow = crate::support::daemon::firehose_flow(&log, STREAM);
+    flow["dataProcessingOptions"] = json!([{"optionName": "LOGTOJSON", "logFormat": "SYSLOG",
+        "matchPattern": "(?:(a|aa)+)+(?!a)\\1b", "customFieldNames": ["x"]}]);
+    let mut cfg = rig.config(vec![flow]);
+    cfg["firetail.metrics.listen"] = json!("127.0.0.1:0");
+    let mut daemon = Daemon::start(rig.dir(), &cfg);
+    let metrics = daemon.metrics_addr(Duration::from_secs(10)).await;
+    let all = eventually(Duration::from_secs(30), || {
+        rig.server.delivered(STREAM).len() == 10
+    })
+    .await;
+    let scraped = crate::support::daemon::scrape(metrics);
+    let (status, _) = daemon.stop(Duration::from_secs(10)).await;
+    assert!(all, "{}", daemon.log_tail(30));
+    assert!(status.success());
+    assert!(rig
+        .server
+        .delivered(STREAM)
+        .iter()
+        .all(|r| r.as_ref() == line.as_bytes()));
+    assert_eq!(
+        scraped.get("firetail_records_processing_errors_total"),
+        Some(&10.0)
+    );
+    assert_eq!(scraped.get("firetail_regex_step_limit_total"), Some(&10.0));
+    let warnings = daemon
+        .log()
+        .lines()
+        .filter(|l| l.contains("regex gave up"))
+        .count();
+    assert_eq!(warnings, 1, "logged once, counted ten times");
+}

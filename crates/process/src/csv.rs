@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 
 use crate::config::{OptionReader, ProcessConfigError};
-use crate::jregex::{JavaRegex, JavaRegexError};
+use crate::jregex::{JavaRegex, JavaRegexError, StepLimitExceeded};
 #[cfg(test)]
 use crate::json::JsonFormat;
 use crate::logtojson::FlatObjectTemplate;
@@ -41,6 +41,9 @@ pub enum CsvError {
     /// `"delimiter": null`: the agent's `split(null)` throws on every record.
     #[error("\"delimiter\" is null, so the Kinesis Agent cannot split any record")]
     NullDelimiter,
+    /// A backtracking delimiter gave up on this record (see `jregex::backtrack`).
+    #[error(transparent)]
+    StepLimit(#[from] StepLimitExceeded),
 }
 
 #[derive(Debug)]
@@ -87,7 +90,7 @@ impl CsvToJson {
         let line = text.strip_suffix('\n').unwrap_or(&text);
         let columns: Vec<Cow<'_, str>> = match &self.delimiter {
             Delimiter::Literal(c) => split_literal(line, *c),
-            Delimiter::Regex(re) => re.split(line),
+            Delimiter::Regex(re) => re.split(line)?,
             Delimiter::Invalid(e) => return Err(e.clone().into()),
             Delimiter::Null => return Err(CsvError::NullDelimiter),
         };

@@ -15,7 +15,7 @@
 pub mod fast;
 
 use crate::config::{OptionReader, ProcessConfigError};
-use crate::jregex::JavaRegex;
+use crate::jregex::{JavaRegex, StepLimitExceeded};
 use crate::json::{write_string, JsonFormat};
 use crate::utf8;
 
@@ -305,8 +305,17 @@ impl LogToJson {
         })
     }
 
-    /// Converts one record; `false` means the record is skipped (no match).
+    /// Converts one record; `false` means the record is skipped (no match). A
+    /// `matchPattern` that gave up at the backtracking step limit counts as no match here;
+    /// the chain uses [`LogToJson::try_convert`], which sends such a record raw.
     pub fn convert(&self, input: &[u8], out: &mut Vec<u8>) -> bool {
+        self.try_convert(input, out).unwrap_or(false)
+    }
+
+    /// Converts one record: `Ok(false)` means no match (the record is skipped); an error
+    /// means a backtracking `matchPattern` gave up, which the chain treats like any
+    /// converter failure (the record is sent raw, as the agent would on an exception).
+    pub fn try_convert(&self, input: &[u8], out: &mut Vec<u8>) -> Result<bool, StepLimitExceeded> {
         let text = utf8::decode(input);
         let mut line: &str = text.strip_suffix('\n').unwrap_or(&text);
         if self.lenient {
@@ -315,12 +324,12 @@ impl LogToJson {
         let converted = if self.fast {
             self.convert_fast(line, out)
         } else {
-            self.convert_regex(line, out)
+            self.try_convert_regex(line, out)?
         };
         if converted {
             out.push(b'\n');
         }
-        converted
+        Ok(converted)
     }
 
     fn convert_fast(&self, line: &str, out: &mut Vec<u8>) -> bool {
@@ -335,13 +344,18 @@ impl LogToJson {
         ok
     }
 
-    /// The reference path: the Java regex through [`JavaRegex`].
+    /// The reference path: the Java regex through [`JavaRegex`] (a step-limit failure
+    /// counts as no match here; see [`LogToJson::try_convert`]).
     pub fn convert_regex(&self, line: &str, out: &mut Vec<u8>) -> bool {
+        self.try_convert_regex(line, out).unwrap_or(false)
+    }
+
+    fn try_convert_regex(&self, line: &str, out: &mut Vec<u8>) -> Result<bool, StepLimitExceeded> {
         if !self.group_count_matches {
-            return false;
+            return Ok(false);
         }
-        let Some(groups) = self.regex.captures_whole(line) else {
-            return false;
+        let Some(groups) = self.regex.captures_whole(line)? else {
+            return Ok(false);
         };
         let apache = self.format.is_apache();
         self.template.write(out, |i| {
@@ -352,7 +366,7 @@ impl LogToJson {
                 v
             }
         });
-        true
+        Ok(true)
     }
 
     /// Run only the hand-written parser (for differential testing); `None` if there is none.
