@@ -136,7 +136,14 @@ pub async fn run(
     if crate::imds::needs_ec2_metadata(&settings) {
         clients.metadata = Some(
             crate::imds::ImdsMetadataSource::start(
-                crate::imds::ImdsOptions::default(),
+                crate::imds::ImdsOptions {
+                    refresh: crate::imds::metadata_ttl(&settings),
+                    // The instance's credentials, as the agent's defaultClient() has them.
+                    ec2: Some(
+                        aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+                    ),
+                    ..crate::imds::ImdsOptions::default()
+                },
                 imds_stop.clone(),
             )
             .await,
