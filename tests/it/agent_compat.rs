@@ -231,3 +231,114 @@ async fn a_hostile_match_pattern_sends_records_raw_and_counts_them() {
         .count();
     assert_eq!(warnings, 1, "logged once, counted ten times");
 }
+
+/// A TCP relay standing in for an HTTP proxy: forwards every connection to `target`
+/// and keeps the first line of each request it saw.
+async fn proxy_relay(
+    target: std::net::SocketAddr,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let mut first = vec![0u8; 4096];
+                let n = client.read(&mut first).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&first[..n]);
+                record
+                    .lock()
+                    .unwrap()
+                    .push(head.lines().next().unwrap_or_default().to_owned());
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await else {
+                    return;
+                };
+                if upstream.write_all(&first[..n]).await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// Running from the agent's configuration, firetail reads the agent's environment file
+/// (here named by FIRETAIL_AGENT_ENV_FILE): credentials and AWS_REGION from it, and
+/// the JVM proxy flags in JVM_ARGS as firetail's proxy settings (HTTP_PROXY). The start
+/// log says what was taken, without the secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agents_environment_file_gives_credentials_region_and_proxy() {
+    let rig = LocalRig::auto_create().await;
+    let firehose: std::net::SocketAddr = rig
+        .server
+        .endpoint_url()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let (proxy, seen) = proxy_relay(firehose).await;
+    let env_file = rig.dir().join("aws-kinesis-agent");
+    std::fs::write(
+        &env_file,
+        format!(
+            "AWS_ACCESS_KEY_ID=AKIAFROMENVFILE\nAWS_SECRET_ACCESS_KEY=\"s3cr3t value\"\nAWS_REGION=eu-west-1\n\
+             JVM_ARGS=\"-Dhttp.proxyHost=127.0.0.1 -Dhttp.proxyPort={}\"\n",
+            proxy.port()
+        ),
+    )
+    .unwrap();
+    let mut writer = rig.writer("e");
+    writer.write_lines(100);
+    let mut cfg = rig.config(vec![rig.flow(STREAM)]);
+    let obj = cfg.as_object_mut().unwrap();
+    for k in ["awsAccessKeyId", "awsSecretAccessKey", "firetail.region"] {
+        obj.remove(k);
+    }
+    let env_path = env_file.display().to_string();
+    let env = [
+        ("FIRETAIL_AGENT_ENV_FILE", env_path.as_str()),
+        ("AWS_REGION", ""),
+        ("AWS_ACCESS_KEY_ID", ""),
+        ("AWS_SECRET_ACCESS_KEY", ""),
+        ("HTTP_PROXY", ""),
+        ("http_proxy", ""),
+        ("NO_PROXY", ""),
+        ("no_proxy", ""),
+    ];
+    let mut daemon = Daemon::start_with_env(rig.dir(), &cfg, &env);
+    let all = eventually(Duration::from_secs(20), || {
+        rig.tally(&writer, STREAM).missing == 0
+    })
+    .await;
+    let (status, _) = daemon.stop(Duration::from_secs(10)).await;
+    let log = daemon.log();
+    assert!(all, "not delivered\n{}", daemon.log_tail(30));
+    assert!(status.success());
+    let taken = log
+        .lines()
+        .find(|l| l.contains("read the Kinesis Agent's environment file"))
+        .unwrap_or_else(|| panic!("no line saying what was taken\n{log}"));
+    for part in [
+        "AWS_ACCESS_KEY_ID=AKIAFROMENVFILE",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION=eu-west-1",
+        &format!(
+            "HTTP_PROXY=http://127.0.0.1:{} (from JVM_ARGS -Dhttp.proxyHost)",
+            proxy.port()
+        ),
+    ] {
+        assert!(taken.contains(part), "{part} missing from: {taken}");
+    }
+    assert!(!log.contains("s3cr3t"), "the secret was logged");
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        !seen.is_empty() && seen.iter().all(|l| l.starts_with("POST http://127.0.0.1")),
+        "requests did not go through the proxy: {seen:?}"
+    );
+}
