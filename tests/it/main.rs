@@ -48,6 +48,9 @@ mod daemon_supervision;
 /// Drop-in details end to end: timeouts of 0, the STS region, the agent's environment file.
 mod agent_compat;
 
+/// The agent's example configurations and five from its issue tracker: check-config, then run.
+mod agent_configs;
+
 /// End to end: Prometheus counters and health against the endpoint; the agent's status lines.
 mod daemon_metrics;
 
