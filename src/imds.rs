@@ -311,6 +311,24 @@ async fn refresh(
     }
 }
 
+/// The metadata source the daemon's flows share, when some flow uses ADDEC2METADATA:
+/// refreshed every [`metadata_ttl`], DescribeTags with the instance's credentials (the
+/// SDK's default chain, as the agent's `defaultClient()` has them).
+pub async fn start_for(
+    settings: &firetail_config::Settings,
+    shutdown: CancellationToken,
+) -> Option<Arc<dyn InstanceMetadataSource>> {
+    if !needs_ec2_metadata(settings) {
+        return None;
+    }
+    let options = ImdsOptions {
+        refresh: metadata_ttl(settings),
+        ec2: Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await),
+        ..ImdsOptions::default()
+    };
+    Some(ImdsMetadataSource::start(options, shutdown).await)
+}
+
 /// How often metadata and tags are fetched again: the smallest `metadataTTL` of the
 /// flows' ADDEC2METADATA options (seconds, read as the converter reads it; default and
 /// fallback 3600), at least one second.

@@ -133,22 +133,7 @@ pub async fn run(
     clients.cloudwatch =
         crate::cloudwatch::start(&settings, &clients.base, cloudwatch_stop.clone()).await?;
     let imds_stop = CancellationToken::new();
-    if crate::imds::needs_ec2_metadata(&settings) {
-        clients.metadata = Some(
-            crate::imds::ImdsMetadataSource::start(
-                crate::imds::ImdsOptions {
-                    refresh: crate::imds::metadata_ttl(&settings),
-                    // The instance's credentials, as the agent's defaultClient() has them.
-                    ec2: Some(
-                        aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
-                    ),
-                    ..crate::imds::ImdsOptions::default()
-                },
-                imds_stop.clone(),
-            )
-            .await,
-        );
-    }
+    clients.metadata = crate::imds::start_for(&settings, imds_stop.clone()).await;
 
     let (views_tx, views_rx) = watch::channel(Vec::new());
     let mut running = RunningFlows {
