@@ -4,7 +4,10 @@
 //! offered rate for write-to-acknowledge latency.
 //!
 //! `scripts/bench` builds and runs it (`cargo bench --profile release --bench e2e -- ...`);
-//! plain `cargo bench --bench e2e` runs it on a smaller default input.
+//! plain `cargo bench --bench e2e` runs it on a smaller default input. With `--matrix` it
+//! runs the workload matrix instead (`benches/matrix/`: several workloads, each unpinned and
+//! pinned; that module's docs list the rows and how their figures are measured), reusing
+//! this file's endpoint, daemon, `/proc` and baseline helpers.
 //!
 //! How each figure is measured (the sound part is the point of this file):
 //! - **Throughput**: file bytes / (time from spawning the daemon to the endpoint's
@@ -38,6 +41,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+mod matrix;
+
 const FIRETAIL: &str = env!("CARGO_BIN_EXE_firetail");
 const MIB: f64 = 1024.0 * 1024.0;
 const GIB: f64 = 1024.0 * MIB;
@@ -59,6 +64,8 @@ struct Args {
     /// Extra flow keys (`--flow-key firetail.maxInFlightBytes=4194304`), for sensitivity runs.
     flow_keys: Vec<(String, Value)>,
     perf: bool,
+    /// `--matrix`: the workload matrix (benches/matrix) instead of the single run.
+    matrix: matrix::MatrixArgs,
 }
 
 fn parse_size(s: &str) -> u64 {
@@ -88,6 +95,7 @@ fn parse_args() -> Args {
         skip_baselines: false,
         perf: false,
         flow_keys: Vec::new(),
+        matrix: matrix::MatrixArgs::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -113,6 +121,13 @@ fn parse_args() -> Args {
             }
             // cargo bench passes --bench to harness = false targets.
             "--bench" => {}
+            "--matrix" => a.matrix.enabled = true,
+            "--rows" => a.matrix.rows = Some(val().split(',').map(str::to_owned).collect()),
+            "--modes" => a.matrix.modes = Some(val().split(',').map(str::to_owned).collect()),
+            "--idle-secs" => a.matrix.idle_secs = val().parse().unwrap(),
+            "--busy-secs" => a.matrix.busy_secs = Some(val().parse().unwrap()),
+            "--stall-secs" => a.matrix.stall_secs = val().parse().unwrap(),
+            "--keep-inputs" => a.matrix.keep_inputs = true,
             other => panic!("unknown argument {other:?}"),
         }
     }
@@ -123,6 +138,10 @@ fn main() {
     let args = parse_args();
     std::fs::create_dir_all(&args.work).unwrap();
     std::fs::create_dir_all(&args.out).unwrap();
+    if args.matrix.enabled {
+        matrix::run(&args);
+        return;
+    }
     let host = host_facts();
     eprintln!(
         "e2e bench: firetail {FIRETAIL}, work dir {}",
@@ -135,7 +154,7 @@ fn main() {
     } else {
         ["cat", "base64", "sha256sum"]
             .iter()
-            .map(|tool| baseline(tool, &data.path, &args.daemon_core))
+            .map(|tool| baseline(tool, &data.path, Some(&args.daemon_core)))
             .collect()
     };
     let throughput = throughput_run(&args, &data);
@@ -227,10 +246,17 @@ fn memchr_count(buf: &[u8]) -> u64 {
 }
 
 fn generate(path: &Path, seed: u64, count: u64) -> f64 {
+    generate_with(path, seed, count, &[])
+}
+
+/// `firetail generate --rate max` of `count` lines into `path` (replaced: the generator
+/// appends), with `extra` generator flags.
+fn generate_with(path: &Path, seed: u64, count: u64, extra: &[&str]) -> f64 {
     let _ = std::fs::remove_file(path);
     let started = Instant::now();
     let status = Command::new(FIRETAIL)
         .args(["generate", "--rate", "max", "--start-time", START_TIME])
+        .args(extra)
         .arg("--count")
         .arg(count.to_string())
         .arg("--seed")
@@ -291,15 +317,16 @@ fn prepare_input(args: &Args) -> Input {
     }
 }
 
-/// `/usr/bin/time -f` on `taskset -c CORE tool FILE > /dev/null`.
-fn baseline(tool: &str, file: &Path, core: &str) -> Value {
+/// `/usr/bin/time -f` on `taskset -c CORE tool FILE > /dev/null` (no taskset without a core).
+fn baseline(tool: &str, file: &Path, core: Option<&str>) -> Value {
     let timing = std::env::temp_dir().join(format!("firetail-bench-{tool}.time"));
     let load = loadavg();
     let started = Instant::now();
     let status = Command::new("/usr/bin/time")
         .args(["-f", "%e %U %S %M", "-o"])
         .arg(&timing)
-        .args(["taskset", "-c", core, tool])
+        .args(pinned(core))
+        .arg(tool)
         .arg(file)
         .stdout(Stdio::null())
         .status()
@@ -371,19 +398,17 @@ fn stats(addr: SocketAddr) -> Option<Value> {
 struct Endpoint {
     child: Child,
     addr: SocketAddr,
+    /// The command line it was started with.
+    argv: Vec<String>,
 }
 
 impl Endpoint {
-    fn start(core: &str, dir: &Path, extra: &[&str]) -> Endpoint {
+    fn start(core: Option<&str>, dir: &Path, extra: &[&str]) -> Endpoint {
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let child = Command::new("taskset")
-            .args(["-c", core, FIRETAIL, "local-firehose", "--auto-create"])
-            .arg("--listen")
-            .arg(addr.to_string())
-            .arg("--dir")
-            .arg(dir)
-            .args(extra)
+        let argv = Self::argv(core, addr, dir, extra);
+        let child = Command::new(&argv[0])
+            .args(&argv[1..])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -393,7 +418,22 @@ impl Endpoint {
             assert!(Instant::now() < deadline, "local-firehose did not come up");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Endpoint { child, addr }
+        Endpoint { child, addr, argv }
+    }
+
+    /// The endpoint's command line (`taskset -c CORE` first when pinned).
+    fn argv(core: Option<&str>, addr: SocketAddr, dir: &Path, extra: &[&str]) -> Vec<String> {
+        let mut argv = pinned(core);
+        argv.extend(
+            [FIRETAIL, "local-firehose", "--auto-create", "--listen"]
+                .iter()
+                .map(|s| s.to_string()),
+        );
+        argv.push(addr.to_string());
+        argv.push("--dir".into());
+        argv.push(dir.display().to_string());
+        argv.extend(extra.iter().map(|s| s.to_string()));
+        argv
     }
 
     fn accepted(&self) -> u64 {
@@ -411,6 +451,14 @@ impl Endpoint {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// `taskset -c CORE`, or nothing when the process may run anywhere.
+fn pinned(core: Option<&str>) -> Vec<String> {
+    match core {
+        Some(core) => vec!["taskset".into(), "-c".into(), core.into()],
+        None => Vec::new(),
     }
 }
 
@@ -456,6 +504,22 @@ struct Daemon {
 
 impl Daemon {
     fn start(core: &str, config: &Path, dir: &Path, perf: Option<&Path>) -> Daemon {
+        let argv = Self::argv(Some(core), &["--log-level", "warn"], config);
+        Self::spawn(&argv, dir, perf)
+    }
+
+    /// `[taskset -c CORE] firetail GLOBAL_FLAGS run -c CONFIG`.
+    fn argv(core: Option<&str>, global_flags: &[&str], config: &Path) -> Vec<String> {
+        let mut argv = pinned(core);
+        argv.push(FIRETAIL.into());
+        argv.extend(global_flags.iter().map(|s| s.to_string()));
+        argv.extend(["run".to_string(), "-c".to_string()]);
+        argv.push(config.display().to_string());
+        argv
+    }
+
+    /// `argv` under `/usr/bin/time -v` (and `perf record`), stderr to `dir/daemon.stderr`.
+    fn spawn(argv: &[String], dir: &Path, perf: Option<&Path>) -> Daemon {
         let time_file = dir.join("time-v.txt");
         let mut cmd = Command::new("/usr/bin/time");
         cmd.arg("-v").arg("-o").arg(&time_file);
@@ -464,21 +528,11 @@ impl Daemon {
                 .arg(data)
                 .arg("--");
         }
-        cmd.args([
-            "taskset",
-            "-c",
-            core,
-            FIRETAIL,
-            "--log-level",
-            "warn",
-            "run",
-            "-c",
-        ])
-        .arg(config)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(File::create(dir.join("daemon.stderr")).unwrap());
+        cmd.args(argv)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(File::create(dir.join("daemon.stderr")).unwrap());
         let wrapper = cmd.spawn().unwrap();
         let pid = find_descendant(wrapper.id(), "firetail");
         Daemon {
@@ -580,7 +634,7 @@ fn throughput_run(args: &Args, data: &Input) -> Value {
     let dir = args.work.join("throughput");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let endpoint = Endpoint::start(&args.endpoint_core, &dir.join("out"), &["--discard"]);
+    let endpoint = Endpoint::start(Some(&args.endpoint_core), &dir.join("out"), &["--discard"]);
     let config = write_agent_json(&dir, endpoint.addr, &data.path, args);
     let load_before = loadavg();
     let perf = args.perf.then(|| dir.join("perf.data"));
@@ -694,7 +748,7 @@ fn latency_run(args: &Args) -> Value {
     std::fs::create_dir_all(dir.join("logs")).unwrap();
     let record_log = dir.join("records.jsonl");
     let endpoint = Endpoint::start(
-        &args.endpoint_core,
+        Some(&args.endpoint_core),
         &dir.join("out"),
         &[
             "--record-log",

@@ -19,6 +19,7 @@ use base64::Engine as _;
 use firetail_local_firehose::api::{validate_stream_name, ApiError, TARGET_PREFIX};
 use firetail_local_firehose::batch::{MAX_BATCH_BYTES, MAX_RECORDS_PER_BATCH, MAX_RECORD_BYTES};
 use firetail_local_firehose::fuzzing::{Answer, Endpoint};
+use firetail_local_firehose::kinesis;
 use serde_json::Value;
 
 const OPS: [&str; 6] = [
@@ -39,6 +40,29 @@ const ERROR_CODES: [&str; 7] = [
     "UnknownOperationException",
     "MissingAuthenticationTokenException",
 ];
+
+/// The one Kinesis Data Streams operation the endpoint answers (reached by a raw target).
+const KINESIS_PUT_RECORDS: &str = "Kinesis_20131202.PutRecords";
+
+/// PutRecords: errors are AWS JSON errors, and an accepted call respects Kinesis's limits.
+fn check_kinesis(authorized: bool, result: &Result<Answer, ApiError>) {
+    match result {
+        Err(e) => {
+            check_error(e);
+            if !authorized {
+                assert_eq!(e.code, "MissingAuthenticationTokenException");
+            }
+        }
+        Ok(Answer::Put { records, .. }) => {
+            assert!(authorized, "PutRecords accepted without Authorization");
+            assert!((1..=kinesis::MAX_RECORDS_PER_CALL).contains(&records.len()));
+            assert!(records.iter().all(|r| r.len() < kinesis::MAX_RECORD_BYTES));
+            let total: usize = records.iter().map(Vec::len).sum();
+            assert!(total < kinesis::MAX_CALL_BYTES, "{total} bytes accepted");
+        }
+        Ok(answer) => panic!("PutRecords answered like a control call: {answer:?}"),
+    }
+}
 
 fn check_error(e: &ApiError) {
     assert!(ERROR_CODES.contains(&e.code), "unexpected error type {e:?}");
@@ -101,6 +125,10 @@ pub fn check(data: &[u8]) {
         let result = endpoint.request(target, authorized, body);
         let reference = reference_json(body);
 
+        if target == Some(KINESIS_PUT_RECORDS.as_bytes()) {
+            check_kinesis(authorized, &result);
+            continue;
+        }
         let Some(op) = routed else {
             // Valid header text that is not one of our targets, or no usable header.
             match &result {

@@ -48,7 +48,8 @@ enum Command {
     CheckConfig(check_config::CheckConfigArgs),
     /// Write realistic Apache access logs at an exact rate, with rotation.
     Generate(Box<firetail_generate::GenerateArgs>),
-    /// Serve a local Kinesis Data Firehose endpoint that writes the S3 layout to disk.
+    /// Serve a local Kinesis Data Firehose endpoint that writes the S3 layout to disk (and
+    /// answers Kinesis Data Streams' PutRecords, for `kinesisStream` flows).
     LocalFirehose(Box<firetail_local_firehose::LocalFirehoseArgs>),
     /// Show what a flow would send for a file: framing and dataProcessingOptions applied.
     ///

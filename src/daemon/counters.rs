@@ -84,17 +84,21 @@ impl FlowCounters {
         }
     }
 
-    pub fn record_parsed(&self, bytes: u64) {
-        self.records_parsed.fetch_add(1, Relaxed);
+    pub fn records_parsed(&self, records: u64, bytes: u64) {
+        self.records_parsed.fetch_add(records, Relaxed);
         self.bytes_parsed.fetch_add(bytes, Relaxed);
     }
 
-    pub fn record_transformed(&self) {
-        self.records_transformed.fetch_add(1, Relaxed);
+    pub fn records_transformed(&self, records: u64) {
+        if records > 0 {
+            self.records_transformed.fetch_add(records, Relaxed);
+        }
     }
 
-    pub fn record_skipped(&self) {
-        self.records_skipped.fetch_add(1, Relaxed);
+    pub fn records_skipped(&self, records: u64) {
+        if records > 0 {
+            self.records_skipped.fetch_add(records, Relaxed);
+        }
     }
 
     /// The permanent error this flow is failing with right now, if any.

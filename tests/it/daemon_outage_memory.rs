@@ -9,14 +9,13 @@ use std::time::{Duration, Instant};
 
 use firetail_local_firehose::{Faults, Options, Outage};
 
-use crate::support::daemon::{agent_config, eventually, firehose_flow, tally, Daemon, LineWriter};
+use crate::support::daemon::{
+    agent_config, eventually, firehose_flow, proc_status_bytes, tally, Daemon, LineWriter,
+};
 
 /// Resident memory of a process, from /proc.
 fn rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    proc_status_bytes(pid, "VmRSS:")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,6 +39,9 @@ mod daemon_checkpoint_disk;
 /// End to end: every record size, 100 B to 1 MiB and aggregated, at the destination's pace.
 mod record_sizes;
 
+/// End to end: 1, 100 and 1,000 matching files; memory per tracked file.
+mod many_files;
+
 /// End to end: SIGTERM under load exits in time with a sound checkpoint.
 mod daemon_shutdown;
 

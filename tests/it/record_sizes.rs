@@ -4,12 +4,13 @@
 //! tailer stops at the budget before any batch is full, and the flow used to wait for the
 //! batch's age (60 s by default) to move 2 MiB.
 //!
-//! Each case writes `FIRETAIL_RECORD_SIZES_MIB` MiB (default 20) of lines of one size,
-//! starts the real daemon with the default budget and `maxBufferAgeMillis` at its maximum
-//! (900 s), and requires every line but the last partial batch delivered within
-//! [`DEADLINE`], far below the 900 s a timer-paced flow would need for even one batch;
-//! then SIGTERM's drain sends that batch and every line must be there (cut as the agent
-//! cuts a record over Firehose's 1,000 KiB).
+//! Each case starts the real daemon on an empty file with the default budget and
+//! `maxBufferAgeMillis` at its maximum (900 s), then writes `FIRETAIL_RECORD_SIZES_MIB` MiB
+//! (default 20) of lines of one size. Every line but the last partial batch must be
+//! delivered within [`DEADLINE`], far below the 900 s a timer-paced flow would need for
+//! even one batch; then SIGTERM's drain sends that batch and every line must be there
+//! (cut as the agent cuts a record over Firehose's 1,000 KiB). Meanwhile peak RSS must
+//! stay within [`MemoryBound`] of the idle daemon's (invariant 2).
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::daemon::{Daemon, LocalRig};
+use crate::support::daemon::{proc_status_bytes, scrape, Daemon, LocalRig, MemoryBound};
 
 /// Far below one `maxBufferAgeMillis` (900 s): only a flow that never waits on the
 /// batch's age meets it, even on a slow, loaded machine with a debug build.
@@ -68,9 +69,9 @@ fn as_delivered(line: &[u8]) -> Vec<u8> {
 
 async fn delivers_every_line(case: &str, line_len: usize, aggregate: Option<usize>) {
     let rig = LocalRig::auto_create().await;
-    let lines = write_file(&rig.logs.join("access.log"), case, line_len);
-    let expected: HashSet<Vec<u8>> = lines.iter().map(|l| as_delivered(l)).collect();
-    let expected_bytes: usize = expected.iter().map(Vec::len).sum();
+    let log = rig.logs.join("access.log");
+    std::fs::create_dir_all(&rig.logs).unwrap();
+    std::fs::File::create(&log).unwrap();
 
     let mut flow = rig.flow(case);
     flow["maxBufferAgeMillis"] = json!(900_000);
@@ -86,7 +87,17 @@ async fn delivers_every_line(case: &str, line_len: usize, aggregate: Option<usiz
     if let Some(size) = aggregate {
         flow["aggregatedRecordSizeBytes"] = json!(size);
     }
-    let mut daemon = Daemon::start(rig.dir(), &rig.config(vec![flow]));
+    let mut config = rig.config(vec![flow]);
+    config["firetail.metrics.listen"] = json!("127.0.0.1:0");
+    let mut daemon = Daemon::start(rig.dir(), &config);
+    let metrics = daemon.metrics_addr(Duration::from_secs(10)).await;
+    // Idle, tailing the empty file: what the daemon holds before any record.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = daemon.pid().unwrap();
+    let idle = proc_status_bytes(pid, "VmHWM:").unwrap();
+    let lines = write_file(&log, case, line_len);
+    let expected: HashSet<Vec<u8>> = lines.iter().map(|l| as_delivered(l)).collect();
+    let expected_bytes: usize = expected.iter().map(Vec::len).sum();
 
     // Everything but the last partial batch must arrive without any timer: that batch
     // holds fewer than 500 records and less than the in-flight budget, and waits for its
@@ -95,7 +106,18 @@ async fn delivers_every_line(case: &str, line_len: usize, aggregate: Option<usiz
     let record_len = aggregate.unwrap_or(line_len.min(FIREHOSE_MAX_RECORD));
     let last_batch = (499 * record_len).min(DEFAULT_IN_FLIGHT_BUDGET) as u64;
     let started = Instant::now();
-    while rig.server.stats().bytes_accepted + last_batch < expected_bytes as u64 {
+    let file_bytes: u64 = lines.iter().map(|l| l.len() as u64).sum();
+    // Read to the end (so the framer's end-of-data rules have run: a partial aggregate
+    // is a record) and delivered but for the last partial batch.
+    let done = || {
+        let read = scrape(metrics)
+            .get("firetail_bytes_read_total")
+            .copied()
+            .unwrap_or(0.0);
+        read as u64 >= file_bytes
+            && rig.server.stats().bytes_accepted + last_batch >= expected_bytes as u64
+    };
+    while !done() {
         assert!(
             started.elapsed() < DEADLINE,
             "{case}: {} of {expected_bytes} bytes delivered after {DEADLINE:?}; the flow waits on a timer\n{}",
@@ -110,6 +132,18 @@ async fn delivers_every_line(case: &str, line_len: usize, aggregate: Option<usiz
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let took = started.elapsed();
+    // Memory is bounded by configuration, whatever the record size (invariant 2).
+    let peak = proc_status_bytes(pid, "VmHWM:").unwrap();
+    let bound = MemoryBound {
+        in_flight_budget: DEFAULT_IN_FLIGHT_BUDGET as u64,
+        files: 1,
+    };
+    let grew = peak.saturating_sub(idle);
+    assert!(
+        grew <= bound.bytes(),
+        "{case}: peak RSS {peak} is {grew} bytes above idle ({idle}), over the bound {}",
+        bound.bytes()
+    );
     let (status, _) = daemon.stop(Duration::from_secs(30)).await;
     assert!(
         status.success(),
@@ -139,9 +173,12 @@ async fn delivers_every_line(case: &str, line_len: usize, aggregate: Option<usiz
         lines.len()
     );
     eprintln!(
-        "{case}: {} lines of {line_len} bytes ({} records) in {took:?}",
+        "{case}: {} lines of {line_len} bytes ({} records) in {took:?}; peak RSS {} KiB, {} KiB above idle (bound {} KiB)",
         lines.len(),
-        delivered.len()
+        delivered.len(),
+        peak / 1024,
+        grew / 1024,
+        bound.bytes() / 1024
     );
 }
 

@@ -1,4 +1,4 @@
-//! The Firehose wire protocol as this endpoint speaks it: operation names, AWS JSON 1.1 error
+//! The wire protocol as this endpoint speaks it (Firehose, plus Kinesis' PutRecords): operation names, AWS JSON 1.1 error
 //! bodies and the shared validation of stream names.
 //!
 //! Error codes and HTTP statuses follow what the real service returns, because the SDK picks the
@@ -30,11 +30,16 @@ pub enum Operation {
     PutRecord,
     /// `PutRecordBatch`.
     PutRecordBatch,
+    /// Kinesis Data Streams' `PutRecords` (target prefix [`crate::kinesis::TARGET_PREFIX`]).
+    PutRecords,
 }
 
 impl Operation {
     /// Finds the operation named by an `X-Amz-Target` header value.
     pub fn from_target(target: &str) -> Option<Operation> {
+        if target.strip_prefix(crate::kinesis::TARGET_PREFIX) == Some("PutRecords") {
+            return Some(Operation::PutRecords);
+        }
         let name = target.strip_prefix(TARGET_PREFIX)?;
         Some(match name {
             "CreateDeliveryStream" => Operation::CreateDeliveryStream,
@@ -56,12 +61,16 @@ impl Operation {
             Operation::DeleteDeliveryStream => "DeleteDeliveryStream",
             Operation::PutRecord => "PutRecord",
             Operation::PutRecordBatch => "PutRecordBatch",
+            Operation::PutRecords => "PutRecords",
         }
     }
 
     /// Whether the operation carries records (and so is subject to data-plane faults).
     pub fn is_data_plane(self) -> bool {
-        matches!(self, Operation::PutRecord | Operation::PutRecordBatch)
+        matches!(
+            self,
+            Operation::PutRecord | Operation::PutRecordBatch | Operation::PutRecords
+        )
     }
 }
 
@@ -231,7 +240,12 @@ mod tests {
             Operation::from_target("Firehose_20150804.TagDeliveryStream"),
             None
         );
-        assert_eq!(Operation::from_target("Kinesis_20131202.PutRecords"), None);
+        assert_eq!(
+            Operation::from_target("Kinesis_20131202.PutRecords"),
+            Some(Operation::PutRecords)
+        );
+        assert_eq!(Operation::from_target("Kinesis_20131202.PutRecord"), None);
+        assert_eq!(Operation::from_target("Firehose_20150804.PutRecords"), None);
     }
 
     #[test]

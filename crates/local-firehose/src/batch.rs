@@ -35,7 +35,7 @@ pub struct DecodedPut<'a> {
 }
 
 /// A JSON string that borrows from the body when it has no escapes.
-struct JsonStr<'a>(Cow<'a, str>);
+pub(crate) struct JsonStr<'a>(pub(crate) Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for JsonStr<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -58,7 +58,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for JsonStr<'a> {
 
 /// A JSON string's raw bytes (escapes resolved, UTF-8 not checked: base64 is ASCII and the
 /// decoder rejects anything else), borrowed from the body when it has no escapes.
-struct JsonBytes<'a>(Cow<'a, [u8]>);
+pub(crate) struct JsonBytes<'a>(pub(crate) Cow<'a, [u8]>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for JsonBytes<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -1,12 +1,13 @@
 //! Entry point for `fuzz/` (not part of the API): one `POST /` request through the same
 //! routing and parsing as `server::handle_api` and `server::dispatch` (`X-Amz-Target`,
 //! `Authorization`, then the operation's body parser and the stream table), on an in-memory
-//! stream table, without the network, faults or delivery.
+//! stream table (and Kinesis data stream table), without the network, faults or delivery.
 
 use hyper::header::HeaderValue;
 
 use crate::api::{ApiError, Operation};
 use crate::batch::{decode_put_record, decode_put_record_batch};
+use crate::kinesis::{decode_put_records, KinesisStreams};
 use crate::streams::Streams;
 
 /// What a request that succeeded produced.
@@ -25,6 +26,7 @@ pub enum Answer {
 #[derive(Default)]
 pub struct Endpoint {
     streams: Streams,
+    kinesis: KinesisStreams,
     scratch: Vec<u8>,
     auto_create: bool,
 }
@@ -69,6 +71,19 @@ impl Endpoint {
                     decode_put_record_batch(body, &mut self.scratch)?
                 };
                 self.streams
+                    .get_or_auto_create(&decoded.stream, self.auto_create)?;
+                return Ok(Answer::Put {
+                    stream: decoded.stream.into_owned(),
+                    records: decoded
+                        .records
+                        .iter()
+                        .map(|r| self.scratch[r.clone()].to_vec())
+                        .collect(),
+                });
+            }
+            Operation::PutRecords => {
+                let decoded = decode_put_records(body, &mut self.scratch)?;
+                self.kinesis
                     .get_or_auto_create(&decoded.stream, self.auto_create)?;
                 return Ok(Answer::Put {
                     stream: decoded.stream.into_owned(),

@@ -10,6 +10,7 @@
 //! - [`options`]: CLI flags, [`Options`] and the [`Faults`] plan.
 //! - [`api`]: operation names, AWS JSON error bodies, stream name rules.
 //! - [`batch`]: the hot path, parsing and decoding `PutRecord`/`PutRecordBatch` bodies.
+//! - [`kinesis`]: Kinesis Data Streams' `PutRecords`, for `kinesisStream` flows.
 //! - `faults`: seeded per-call and per-record fault decisions.
 //! - `streams`: stream configuration, buffers and the control-plane operations.
 //! - [`delivery`]: object naming and atomic writes, on one writer thread.
@@ -35,6 +36,7 @@ mod error;
 mod faults;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod kinesis;
 pub mod opensearch;
 pub mod options;
 mod record_log;

@@ -34,16 +34,19 @@ pub struct LocalFirehoseArgs {
     #[arg(long, default_value = DEFAULT_DIR)]
     pub dir: PathBuf,
     /// Create unknown streams on first PutRecord/PutRecordBatch (bucket `local-firehose`,
-    /// 1 MiB / 1 s buffering).
+    /// 1 MiB / 1 s buffering), and unknown Kinesis data streams on first PutRecords (4 shards).
+    /// Without it, an unknown stream is ResourceNotFoundException.
     #[arg(long)]
     pub auto_create: bool,
-    /// Count and drop records instead of buffering and writing them (for benchmarks).
+    /// Count and drop records instead of buffering and writing them (for benchmarks); applies
+    /// to Firehose and Kinesis records alike.
     #[arg(long)]
     pub discard: bool,
-    /// Probability that a data call fails whole with 503 ServiceUnavailableException.
+    /// Probability that a data call fails whole with 503 ServiceUnavailableException (Kinesis
+    /// PutRecords: 400 ProvisionedThroughputExceededException).
     #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
     pub throttle_rate: f64,
-    /// Probability that each record of a PutRecordBatch fails on its own.
+    /// Probability that each record of a PutRecordBatch or PutRecords fails on its own.
     #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
     pub partial_failure_rate: f64,
     /// Probability that a data call fails whole with 500 InternalFailure.

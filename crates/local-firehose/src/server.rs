@@ -31,6 +31,7 @@ use crate::batch::{decode_put_record, decode_put_record_batch, DecodedPut};
 use crate::delivery::{run_writer, WriterMsg};
 use crate::error::Error;
 use crate::faults::{CallFault, FaultInjector, RecordFault};
+use crate::kinesis::{self, KinesisStreams};
 use crate::opensearch::OpenSearchMsg;
 use crate::options::{Faults, LocalFirehoseArgs, Options};
 use crate::record_log::{Accepted, AcceptedRecord, Outcome, RecordLog};
@@ -57,6 +58,8 @@ struct State {
     stats: Arc<StatsCell>,
     log: RecordLog,
     writer_tx: mpsc::Sender<WriterMsg>,
+    /// Kinesis data streams (PutRecords), a namespace of their own.
+    kinesis: KinesisStreams,
     opensearch_tx: mpsc::Sender<OpenSearchMsg>,
 }
 
@@ -118,6 +121,7 @@ pub async fn start(opts: Options) -> Result<Server, Error> {
         streams: Streams::new(opts.opensearch_url.clone()),
         stats,
         writer_tx,
+        kinesis: KinesisStreams::default(),
         opensearch_tx,
         opts,
     });
@@ -438,6 +442,17 @@ async fn dispatch(
                 send_chunk(state, chunk).await;
             }
             return Ok(answer);
+        }
+        Operation::PutRecords => {
+            let ctx = kinesis::Context {
+                streams: &state.kinesis,
+                faults: &state.faults,
+                stats: &state.stats,
+                log: &state.log,
+                auto_create: state.opts.auto_create,
+                discard: state.opts.discard,
+            };
+            return kinesis::put_records(&ctx, body, request_id);
         }
     };
     Ok(Some(value.to_string().into_bytes()))

@@ -1,8 +1,8 @@
 //! [`PutClient`] over `aws_sdk_firehose::Client`: one PutRecordBatch per batch.
 //!
-//! Record data is handed to the SDK without copying (`Blob::from_maybe_shared` keeps the
-//! `Bytes`); the SDK then base64-encodes it into the JSON body, which is the one copy a
-//! request costs.
+//! The request body is encoded here, base64 written straight into one buffer of its
+//! size, and the usual answer (every record accepted) read here too (`wire`); the SDK
+//! signs, sends, times out and decodes errors and partial failures.
 //!
 //! SDK retries are switched off here whatever the caller configured: the SDK would
 //! re-send a whole batch after a timeout or a throttle, duplicating records the service
@@ -14,7 +14,7 @@ use aws_sdk_firehose::types::Record;
 
 use crate::client::{DestinationKind, PutClient, PutError, PutFuture, RecordResult};
 use crate::sdk::map_sdk_error;
-use crate::trim::TrimIds;
+use crate::wire::{self, HandEncoded};
 use crate::OutRecord;
 
 /// Sends to Kinesis Data Firehose.
@@ -31,7 +31,6 @@ impl FirehoseClient {
             .config()
             .to_builder()
             .retry_config(RetryConfig::disabled())
-            .interceptor(TrimIds)
             .build();
         FirehoseClient {
             client: aws_sdk_firehose::Client::from_conf(config),
@@ -48,26 +47,21 @@ impl FirehoseClient {
         stream: &str,
         records: &[OutRecord],
     ) -> Result<Vec<RecordResult>, PutError> {
-        let entries = records
-            .iter()
-            .map(|record| {
-                Record::builder()
-                    .data(Blob::from_maybe_shared(record.data.clone()))
-                    .build()
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|err| PutError::Permanent {
-                code: "ConstructionFailure".into(),
-                message: err.to_string(),
-            })?;
+        let (call, verdict) = HandEncoded::new(wire::put_record_batch_body(stream, records));
         let output = self
             .client
             .put_record_batch()
             .delivery_stream_name(stream)
-            .set_records(Some(entries))
+            // A placeholder: `call` puts the real records in before the request is signed.
+            .records(placeholder()?)
+            .customize()
+            .interceptor(call)
             .send()
             .await
             .map_err(map_sdk_error)?;
+        if let Some(accepted) = verdict.all_accepted() {
+            return Ok(vec![RecordResult::Ok; accepted]);
+        }
         Ok(output
             .request_responses()
             .iter()
@@ -80,6 +74,16 @@ impl FirehoseClient {
             })
             .collect())
     }
+}
+
+fn placeholder() -> Result<Record, PutError> {
+    Record::builder()
+        .data(Blob::new(Vec::new()))
+        .build()
+        .map_err(|err| PutError::Permanent {
+            code: "ConstructionFailure".into(),
+            message: err.to_string(),
+        })
 }
 
 impl PutClient for FirehoseClient {

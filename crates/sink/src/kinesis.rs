@@ -1,7 +1,10 @@
 //! [`PutClient`] over `aws_sdk_kinesis::Client`: one PutRecords per batch.
 //!
-//! As for Firehose, data is passed without copying and SDK retries are disabled. A
+//! As for Firehose, the body is encoded and the usual answer read here (`wire`), and SDK
+//! retries are disabled. A
 //! stream given as an ARN is sent as `StreamARN`, a name as `StreamName`.
+
+use std::borrow::Cow;
 
 use aws_sdk_kinesis::config::retry::RetryConfig;
 use aws_sdk_kinesis::primitives::Blob;
@@ -10,7 +13,7 @@ use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use crate::client::{DestinationKind, PutClient, PutError, PutFuture, RecordResult};
 use crate::partition::PartitionKeyPolicy;
 use crate::sdk::map_sdk_error;
-use crate::trim::TrimIds;
+use crate::wire::{self, HandEncoded};
 use crate::OutRecord;
 
 /// Sends to Kinesis Data Streams.
@@ -26,7 +29,6 @@ impl KinesisClient {
             .config()
             .to_builder()
             .retry_config(RetryConfig::disabled())
-            .interceptor(TrimIds)
             .build();
         KinesisClient {
             client: aws_sdk_kinesis::Client::from_conf(config),
@@ -43,32 +45,32 @@ impl KinesisClient {
         stream: &str,
         records: &[OutRecord],
     ) -> Result<Vec<RecordResult>, PutError> {
-        let entries = records
-            .iter()
-            .map(|record| {
-                // The sink always sets a key; a record without one still must not fail
-                // the whole request.
-                let key = record
-                    .partition_key
-                    .clone()
-                    .unwrap_or_else(|| PartitionKeyPolicy::Random.key_for(&record.data));
-                PutRecordsRequestEntry::builder()
-                    .data(Blob::from_maybe_shared(record.data.clone()))
-                    .partition_key(key)
-                    .build()
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|err| PutError::Permanent {
-                code: "ConstructionFailure".into(),
-                message: err.to_string(),
-            })?;
-        let request = self.client.put_records().set_records(Some(entries));
+        let body = wire::put_records_body(stream, records, |record| {
+            // The process stage always sets a key; a record without one still must not
+            // fail the whole request.
+            match &record.partition_key {
+                Some(key) => Cow::Borrowed(key.as_str()),
+                None => Cow::Owned(PartitionKeyPolicy::Random.key_for(&record.data)),
+            }
+        });
+        let (call, verdict) = HandEncoded::new(body);
+        // A placeholder input: `call` puts the real records in before the request is
+        // signed. The stream is named in both, so the SDK resolves the same endpoint.
+        let request = self.client.put_records().records(placeholder()?);
         let request = if stream.starts_with("arn:") {
             request.stream_arn(stream)
         } else {
             request.stream_name(stream)
         };
-        let output = request.send().await.map_err(map_sdk_error)?;
+        let output = request
+            .customize()
+            .interceptor(call)
+            .send()
+            .await
+            .map_err(map_sdk_error)?;
+        if let Some(accepted) = verdict.all_accepted() {
+            return Ok(vec![RecordResult::Ok; accepted]);
+        }
         Ok(output
             .records()
             .iter()
@@ -81,6 +83,17 @@ impl KinesisClient {
             })
             .collect())
     }
+}
+
+fn placeholder() -> Result<PutRecordsRequestEntry, PutError> {
+    PutRecordsRequestEntry::builder()
+        .data(Blob::new(Vec::new()))
+        .partition_key("placeholder")
+        .build()
+        .map_err(|err| PutError::Permanent {
+            code: "ConstructionFailure".into(),
+            message: err.to_string(),
+        })
 }
 
 impl PutClient for KinesisClient {

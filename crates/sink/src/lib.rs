@@ -12,7 +12,8 @@
 //! - [`send`]: [`run_sink`], the per-flow loop that ties them together.
 //! - [`events`]: the observability hooks ([`SinkEvents`]).
 //! - [`partition`]: Kinesis partition keys.
-//! - [`trim`]: the SDK's HTTP client, wrapped to drop per-record ids from answers.
+//! - [`wire`], [`trim`]: the data-plane request bodies and answers, encoded and read
+//!   by hand (the SDK signs and sends them).
 //!
 //! # Invariants
 //! - A span is acknowledged only for a record whose own response entry carries no error
@@ -37,6 +38,7 @@ pub mod retry;
 mod sdk;
 pub mod send;
 pub mod trim;
+pub mod wire;
 
 use std::time::Duration;
 
@@ -67,6 +69,17 @@ pub struct OutRecord {
     /// The Kinesis partition key (1–256 characters). Ignored for Firehose. When absent
     /// (or invalid) the sink picks one with [`SinkConfig::partition_keys`].
     pub partition_key: Option<String>,
+}
+
+impl From<firetail_record::Record> for OutRecord {
+    /// A framed record sent as it is, without a partition key.
+    fn from(record: firetail_record::Record) -> Self {
+        OutRecord {
+            data: record.data,
+            span: record.span,
+            partition_key: None,
+        }
+    }
 }
 
 impl OutRecord {

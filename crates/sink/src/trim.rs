@@ -1,29 +1,14 @@
-//! The data-plane answers, trimmed of the per-record ids firetail never reads.
+//! The data-plane answers, read without decoding what firetail never uses.
 //!
 //! A PutRecordBatch answer carries a `RecordId` of about 220 characters per record, a
 //! PutRecords answer a `SequenceNumber` and a `ShardId`: 100-120 KB per 500-record call,
-//! which the SDK decodes into one `String` each. That decoding was 15 % of the daemon's
-//! CPU. The sink only needs each entry's position and error code, so [`TrimIds`], an SDK
-//! interceptor on the data-plane clients, drops those members from successful answers
-//! before the SDK decodes them; the SDK still decodes the rest (error codes, counts,
-//! entry order), just without the ids.
-//!
-//! The trim is a small JSON re-emitter ([`trim_ids`]). Anything it does not understand
-//! (malformed JSON, nesting deeper than any answer has) leaves the body untouched, so
-//! the SDK decides exactly as it would have without it.
-
-use std::pin::Pin;
-use std::task::{ready, Context, Poll};
-
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::body::SdkBody;
-use aws_smithy_types::config_bag::ConfigBag;
-use bytes::{Bytes, BytesMut};
-use http_body::{Body, Frame};
+//! which the SDK decodes into one `String` each (15 % of the daemon's CPU). The sink only
+//! needs each entry's position and error code. [`all_accepted`] recognises the usual
+//! answer, every record accepted, by a few searches; any other answer goes through a
+//! small JSON re-emitter ([`trim_ids`]) that drops the ids and keeps the rest for the
+//! SDK to decode. Anything the re-emitter does not understand (malformed JSON, nesting
+//! deeper than any answer has) is left untouched, so the SDK decides exactly as it would
+//! have without it. `wire::HandEncoded` applies both to each data-plane answer.
 
 /// Members removed wherever they appear (only data-plane answers are trimmed).
 const DROPPED_KEYS: [&[u8]; 3] = [b"\"RecordId\"", b"\"SequenceNumber\"", b"\"ShardId\""];
@@ -31,77 +16,54 @@ const DROPPED_KEYS: [&[u8]; 3] = [b"\"RecordId\"", b"\"SequenceNumber\"", b"\"Sh
 /// Deeper than any data-plane answer (3 levels); deeper input is left alone.
 const MAX_DEPTH: usize = 16;
 
-/// The operations whose successful answers are trimmed.
-const TRIMMED_OPERATIONS: [&str; 2] = ["PutRecordBatch", "PutRecords"];
-
-/// An SDK interceptor that trims PutRecordBatch and PutRecords answers (see the module
-/// docs) and leaves every other operation alone.
-#[derive(Debug, Default)]
-pub struct TrimIds;
-
-impl Intercept for TrimIds {
-    fn name(&self) -> &'static str {
-        "firetail::TrimIds"
+/// The usual answer, every record accepted: its entry count and the same answer with
+/// an empty list of entries. `None` unless the failed count is 0, no entry carries an
+/// error code, and the entries counted two ways (objects in the answer, id keys) agree.
+/// A few searches over the body instead of tokenizing it: the common case costs almost
+/// nothing, and anything unexpected takes the careful path ([`trim_ids`]).
+pub fn all_accepted(body: &[u8]) -> Option<(usize, Vec<u8>)> {
+    use memchr::memmem;
+    const SHAPES: [(&[u8], &[u8], &[u8]); 2] = [
+        (
+            b"\"FailedPutCount\"",
+            b"\"RequestResponses\"",
+            b"\"RecordId\"",
+        ),
+        (
+            b"\"FailedRecordCount\"",
+            b"\"Records\"",
+            b"\"SequenceNumber\"",
+        ),
+    ];
+    let (failed_key, list_key, id_key) = SHAPES
+        .into_iter()
+        .find(|(failed, _, _)| memmem::find(body, failed).is_some())?;
+    let at = memmem::find(body, failed_key)? + failed_key.len();
+    let after: Vec<u8> = body[at..]
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .take(3)
+        .collect();
+    if !after.starts_with(b":0") || after.get(2).is_some_and(u8::is_ascii_digit) {
+        return None;
     }
-
-    fn modify_before_deserialization(
-        &self,
-        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
-        _components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let data_plane = cfg
-            .load::<Metadata>()
-            .is_some_and(|m| TRIMMED_OPERATIONS.contains(&m.name()));
-        let response = context.response_mut();
-        if data_plane && response.status().is_success() {
-            let body = std::mem::replace(response.body_mut(), SdkBody::taken());
-            *response.body_mut() = SdkBody::from_body_1_x(TrimmedBody {
-                inner: body,
-                read: BytesMut::new(),
-                done: false,
-            });
-        }
-        Ok(())
+    if memmem::find(body, b"\"ErrorCode\"").is_some() || memmem::find(body, list_key).is_none() {
+        return None;
     }
-}
-
-/// The answer's body, read whole and handed on trimmed, in one frame.
-struct TrimmedBody {
-    inner: SdkBody,
-    read: BytesMut,
-    done: bool,
-}
-
-impl Body for TrimmedBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        if self.done {
-            return Poll::Ready(None);
-        }
-        loop {
-            match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
-                Some(Ok(frame)) => {
-                    // Trailers carry nothing the SDK reads for these operations.
-                    if let Ok(data) = frame.into_data() {
-                        self.read.extend_from_slice(&data);
-                    }
-                }
-                Some(Err(e)) => return Poll::Ready(Some(Err(e))),
-                None => {
-                    self.done = true;
-                    let read = std::mem::take(&mut self.read).freeze();
-                    let body = trim_ids(&read).map_or(read, Bytes::from);
-                    return Poll::Ready(Some(Ok(Frame::data(body))));
-                }
-            }
-        }
+    let entries = memmem::find_iter(body, id_key).count();
+    let objects = memchr::memchr_iter(b'{', body).count();
+    if objects != entries + 1 || body.iter().rev().find(|b| !b.is_ascii_whitespace()) != Some(&b'}')
+    {
+        return None;
     }
+    let mut out = Vec::with_capacity(failed_key.len() + list_key.len() + 8);
+    out.push(b'{');
+    out.extend_from_slice(failed_key);
+    out.extend_from_slice(b":0,");
+    out.extend_from_slice(list_key);
+    out.extend_from_slice(b":[]}");
+    Some((entries, out))
 }
 
 /// `body` without the members named in [`DROPPED_KEYS`] and without insignificant
@@ -304,6 +266,37 @@ mod tests {
             trimmed(body).unwrap(),
             r#"{"FailedRecordCount":1,"Records":[{},{"ErrorCode":"ProvisionedThroughputExceededException","ErrorMessage":"m"}],"EncryptionType":"NONE"}"#
         );
+    }
+
+    #[test]
+    fn a_clean_answer_is_counted_and_emptied() {
+        let firehose = r#"{"Encoding":"None","FailedPutCount": 0,"RequestResponses":[{"RecordId":"a"},{"RecordId":"b"}]}"#;
+        let (n, body) = all_accepted(firehose.as_bytes()).unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"FailedPutCount":0,"RequestResponses":[]}"#
+        );
+        let kinesis = r#"{"FailedRecordCount":0,"Records":[{"SequenceNumber":"1","ShardId":"s"}],"EncryptionType":"NONE"}"#;
+        let (n, body) = all_accepted(kinesis.as_bytes()).unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"FailedRecordCount":0,"Records":[]}"#
+        );
+        // Anything else goes the careful way.
+        for other in [
+            r#"{"FailedPutCount":1,"RequestResponses":[{"RecordId":"a"},{"ErrorCode":"X","ErrorMessage":"m"}]}"#,
+            r#"{"FailedPutCount":0,"RequestResponses":[{"RecordId":"a"},{"ErrorCode":"X"}]}"#,
+            r#"{"FailedPutCount":0,"RequestResponses":[{"RecordId":"a"},{}]}"#,
+            r#"{"FailedPutCount":0,"RequestResponses":[{"RecordId":{"x":1}}]}"#,
+            r#"{"FailedPutCount":05,"RequestResponses":[{"RecordId":"a"}]}"#,
+            r#"{"FailedPutCount":0,"RequestResponses":[{"RecordId":"a"}]"#,
+            r#"{"FailedPutCount":0}"#,
+            r#"{"Something":0}"#,
+        ] {
+            assert_eq!(all_accepted(other.as_bytes()), None, "{other}");
+        }
     }
 
     #[test]

@@ -35,6 +35,9 @@ enum Canned {
 struct Captured {
     target: String,
     body: Value,
+    /// The request head as sent (request line and headers) and the body's bytes.
+    head: String,
+    raw_body: Vec<u8>,
 }
 
 #[derive(Clone)]
@@ -99,13 +102,16 @@ impl Stub {
                     Ok(n) => buf.extend_from_slice(&chunk[..n]),
                 }
             }
-            let body: Value = serde_json::from_slice(&buf[head_len..head_len + content_length])
-                .unwrap_or(Value::Null);
+            let raw_body = buf[head_len..head_len + content_length].to_vec();
+            let body: Value = serde_json::from_slice(&raw_body).unwrap_or(Value::Null);
+            let head = String::from_utf8_lossy(&buf[..head_len]).into_owned();
             buf.drain(..head_len + content_length);
-            self.requests
-                .lock()
-                .unwrap()
-                .push(Captured { target, body });
+            self.requests.lock().unwrap().push(Captured {
+                target,
+                body,
+                head,
+                raw_body,
+            });
             let canned = self.answers.lock().unwrap().pop_front();
             match canned {
                 Some(Canned::Json { status, body }) => {
@@ -306,6 +312,99 @@ async fn answers_are_decoded_without_their_per_record_ids() {
         .await
         .unwrap();
     assert_eq!(results, [RecordResult::Ok]);
+}
+
+/// The request bodies are encoded by firetail and swapped in before signing
+/// (`wire::HandEncoded`): the signature must cover the records actually sent, or AWS
+/// rejects every call. Recomputed here from the captured request with the same
+/// credentials and time.
+#[tokio::test]
+async fn the_signature_covers_the_body_that_was_sent() {
+    let stub = Stub::start().await;
+    stub.ok(
+        json!({"FailedPutCount": 0, "RequestResponses": [{"RecordId": "a"}, {"RecordId": "b"}]}),
+    );
+    firehose(&stub)
+        .put_batch("signed", &records(2, false))
+        .await
+        .unwrap();
+    stub.ok(json!({"FailedRecordCount": 0, "Records": [{"SequenceNumber": "1", "ShardId": "s"}]}));
+    kinesis(&stub)
+        .put_batch("signed", &records(1, true))
+        .await
+        .unwrap();
+    for (i, (region, service)) in [("us-east-1", "firehose"), ("eu-west-1", "kinesis")]
+        .into_iter()
+        .enumerate()
+    {
+        let captured = &stub.requests.lock().unwrap()[i];
+        assert!(captured.raw_body.windows(6).any(|w| w == b"signed"));
+        assert_eq!(
+            recomputed_signature(&captured.head, &captured.raw_body, region, service),
+            header_signature(&captured.head),
+            "{service}"
+        );
+    }
+}
+
+fn header(head: &str, name: &str) -> String {
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap()
+}
+
+fn header_signature(head: &str) -> String {
+    header(head, "authorization")
+        .rsplit("Signature=")
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn recomputed_signature(head: &str, body: &[u8], region: &str, service: &str) -> String {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    let authorization = header(head, "authorization");
+    let signed: Vec<&str> = authorization
+        .split("SignedHeaders=")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .split(';')
+        .collect();
+    let headers: Vec<(String, String)> = signed
+        .iter()
+        .map(|name| (name.to_string(), header(head, name)))
+        .collect();
+    let date = header(head, "x-amz-date");
+    let time = chrono::NaiveDateTime::parse_from_str(&date, "%Y%m%dT%H%M%SZ")
+        .unwrap()
+        .and_utc();
+    let time = std::time::UNIX_EPOCH + Duration::from_secs(time.timestamp() as u64);
+    let identity =
+        aws_credential_types::Credentials::new("AKID", "SECRET", None, None, "test").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let uri = format!("http://{}/", header(head, "host"));
+    let request = SignableRequest::new(
+        "POST",
+        uri,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .unwrap();
+    let (_, signature) = sign(request, &params).unwrap().into_parts();
+    signature
 }
 
 #[tokio::test]

@@ -788,3 +788,35 @@ impl LocalRig {
         tally(writer.lines(), delivered.iter().map(|b| b.as_ref()))
     }
 }
+
+/// A `/proc/<pid>/status` figure in bytes (`VmRSS:`, `VmHWM:`, ...).
+pub fn proc_status_bytes(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The bound on a daemon's memory the architecture promises (ARCHITECTURE.md, invariant
+/// 2), above what it holds idle: `k` times the flows' in-flight budgets plus a small cost
+/// per tracked file. Tests compare peak RSS minus idle RSS against it, so the figure holds
+/// for a debug build as for the release binary (whose idle RSS BENCHMARKS.md gives).
+pub struct MemoryBound {
+    pub in_flight_budget: u64,
+    pub files: u64,
+}
+
+impl MemoryBound {
+    /// Bytes of RSS per byte of in-flight budget: the bytes read (records share their read
+    /// buffers), their request bodies (base64 in JSON, 1.37x), the per-record structures
+    /// on the way (about 200 bytes a record: most of it for 100-byte lines, which measure
+    /// 7x) and the allocator's slack.
+    pub const PER_BUDGET_BYTE: u64 = 8;
+    /// Bytes of RSS per tracked file: its state and checkpoint entry; a quiet file holds
+    /// no read buffer.
+    pub const PER_FILE: u64 = 4 * 1024;
+
+    pub fn bytes(&self) -> u64 {
+        Self::PER_BUDGET_BYTE * self.in_flight_budget + Self::PER_FILE * self.files
+    }
+}

@@ -4,6 +4,7 @@
 mod common;
 mod delivery;
 mod faults;
+mod kinesis;
 mod limits;
 mod opensearch;
 mod operations;

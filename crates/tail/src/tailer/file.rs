@@ -171,10 +171,17 @@ impl TrackedFile {
         if n == 0 {
             self.reached_eof(out);
         } else {
-            self.at_eof = false;
             self.last_read = Instant::now();
             self.framer.drain(out);
             self.read_marker = identity::marker(file, self.framer.read_position())?;
+            // Everything the file held is read: its end-of-data rules apply now (a
+            // partial aggregate or a finished multi-line event goes out), not a round
+            // later after a read of nothing.
+            if n == available {
+                self.reached_eof(out);
+            } else {
+                self.at_eof = false;
+            }
         }
         Ok(ReadOutcome::Read(n))
     }

@@ -477,7 +477,7 @@ impl FlowTailer {
         }
         tracing::info!(path = %c.path.display(), offset = start, file = id.0, "tailing file");
         self.by_inode.insert(key(c), id);
-        self.files.insert(id, file);
+        self.files.insert(id, Box::new(file));
         Some(id)
     }
 }
