@@ -252,7 +252,7 @@ pub static KEYS: &[KeySpec] = &[
     key("maxBufferSizeRecords", Flow, Int(r(1, 500)), D::Int(500), Used, "Max records per API call."),
     key("maxBufferSizeBytes", Flow, Int(Bounds::PerDestination { firehose: (1, 4_194_304), kinesis: (1, 5_242_880) }), D::PerDestination { firehose: 4_194_304, kinesis: 5_242_880 }, Used, "Max bytes per API call."),
     key("publishQueueCapacity", Flow, Int(r(1, JAVA_INT_MAX)), D::Int(100), Accepted, "Agent's queue of unsent buffers (firetail bounds memory with firetail.maxInFlightBytes)."),
-    key("retryInitialBackoffMillis", Flow, Long(r(0, JAVA_LONG_MAX)), D::Int(100), Used, "Backoff base, ms."),
+    key("retryInitialBackoffMillis", Flow, Long(r(0, JAVA_LONG_MAX)), D::Int(100), Used, "Backoff base, ms; above retryMaxBackoffMillis it is that maximum (as in the agent, with a warning)."),
     key("retryMaxBackoffMillis", Flow, Long(r(0, JAVA_LONG_MAX)), D::Int(10_000), Used, "Backoff cap before jitter, ms."),
     key("waitOnFullPublishQueueMillis", Flow, Long(r(1000, 900_000)), D::Int(60_000), Accepted, "Validated but unused by the agent."),
     key("waitOnEmptyPublishQueueMillis", Flow, Long(r(1000, 900_000)), D::Int(60_000), Accepted, "Agent publisher's longest wait for a buffer, ms."),
