@@ -123,25 +123,60 @@ pub async fn load_base(settings: &AwsSettings) -> SdkConfig {
     }
 }
 
+/// `connectionTimeoutMillis` and `socketTimeoutMillis`. Zero means no timeout, as in the
+/// agent's Java SDK; the Rust SDK would take a zero as "time out at once", so a zero
+/// disables the timeout instead (including the SDK's own 3.1 s connect default).
 fn timeouts(settings: &AwsSettings) -> TimeoutConfig {
     let mut t = TimeoutConfig::builder();
-    if let Some(c) = settings.connect_timeout {
-        t = t.connect_timeout(c);
+    match settings.connect_timeout {
+        Some(c) if c.is_zero() => t = t.disable_connect_timeout(),
+        Some(c) => t = t.connect_timeout(c),
+        None => {}
     }
-    if let Some(r) = settings.read_timeout {
-        t = t.read_timeout(r).operation_attempt_timeout(r);
+    match settings.read_timeout {
+        Some(r) if r.is_zero() => {
+            t = t.disable_read_timeout().disable_operation_attempt_timeout();
+        }
+        Some(r) => t = t.read_timeout(r).operation_attempt_timeout(r),
+        None => {}
     }
     t.build()
 }
 
-async fn with_assumed_role(base: SdkConfig, arn: &str, settings: &AwsSettings) -> SdkConfig {
-    let mut sts_conf = base.clone();
-    if let Some(endpoint) = &settings.sts_endpoint {
-        sts_conf = sts_conf
-            .into_builder()
-            .endpoint_url(endpoint_url(endpoint))
-            .build();
+/// The STS endpoint the agent used when `sts.endpoint` is unset: the global one, which
+/// signs for us-east-1.
+const STS_GLOBAL_ENDPOINT: &str = "https://sts.amazonaws.com";
+
+/// Where AssumeRole goes, and the region it is signed for. The agent's Java SDK signs
+/// for the region in `sts.endpoint`'s host name, and without `sts.endpoint` calls the
+/// global endpoint (us-east-1) whatever the host's region; so a region is never missing.
+/// firetail prefers, in order: the region `sts.endpoint` names; the region the
+/// configuration or the SDK chain gives (its regional STS endpoint, which AWS
+/// recommends); and only then the agent's global endpoint.
+pub fn sts_target(
+    sts_endpoint: Option<&str>,
+    base_region: Option<&Region>,
+) -> (Option<String>, Region) {
+    let named = sts_endpoint.and_then(firetail_config::region_from_endpoint);
+    match (sts_endpoint, named, base_region) {
+        (Some(e), Some(r), _) => (Some(endpoint_url(e)), Region::new(r)),
+        (Some(e), None, Some(r)) => (Some(endpoint_url(e)), r.clone()),
+        (Some(e), None, None) => (Some(endpoint_url(e)), Region::from_static("us-east-1")),
+        (None, _, Some(r)) => (None, r.clone()),
+        (None, _, None) => (
+            Some(STS_GLOBAL_ENDPOINT.to_owned()),
+            Region::from_static("us-east-1"),
+        ),
     }
+}
+
+async fn with_assumed_role(base: SdkConfig, arn: &str, settings: &AwsSettings) -> SdkConfig {
+    let (endpoint, region) = sts_target(settings.sts_endpoint.as_deref(), base.region());
+    let mut sts_conf = base.clone().into_builder().region(region);
+    if let Some(endpoint) = endpoint {
+        sts_conf = sts_conf.endpoint_url(endpoint);
+    }
+    let sts_conf = sts_conf.build();
     let mut builder = aws_config::sts::AssumeRoleProvider::builder(arn)
         .session_name(ASSUME_ROLE_SESSION_NAME)
         .session_length(Duration::from_secs(3600))
@@ -220,6 +255,66 @@ mod tests {
             endpoint: endpoint.map(str::to_owned),
             region: region.map(str::to_owned),
         }
+    }
+
+    #[test]
+    fn the_sts_region_is_never_missing() {
+        let eu = Region::from_static("eu-west-1");
+        let (e, r) = sts_target(Some("sts.eu-central-1.amazonaws.com"), None);
+        assert_eq!(
+            (e.as_deref(), r.as_ref()),
+            (
+                Some("https://sts.eu-central-1.amazonaws.com"),
+                "eu-central-1"
+            )
+        );
+        // The endpoint's own region wins over the chain's: a mismatch cannot be signed.
+        let (_, r) = sts_target(Some("https://sts.eu-central-1.amazonaws.com"), Some(&eu));
+        assert_eq!(r.as_ref(), "eu-central-1");
+        let (e, r) = sts_target(Some("http://127.0.0.1:5000"), None);
+        assert_eq!(
+            (e.as_deref(), r.as_ref()),
+            (Some("http://127.0.0.1:5000"), "us-east-1")
+        );
+        let (e, r) = sts_target(None, Some(&eu));
+        assert_eq!((e, r.as_ref()), (None, "eu-west-1"));
+        // Off EC2, no region anywhere: the agent's global endpoint.
+        let (e, r) = sts_target(None, None);
+        assert_eq!(
+            (e.as_deref(), r.as_ref()),
+            (Some("https://sts.amazonaws.com"), "us-east-1")
+        );
+    }
+
+    #[test]
+    fn zero_timeouts_mean_none() {
+        let zero = AwsSettings {
+            connect_timeout: Some(Duration::ZERO),
+            read_timeout: Some(Duration::ZERO),
+            ..AwsSettings::default()
+        };
+        let t = timeouts(&zero);
+        assert_eq!(t.connect_timeout(), None);
+        assert_eq!(t.read_timeout(), None);
+        assert_eq!(t.operation_attempt_timeout(), None);
+        // Disabled, not merely unset: the SDK's defaults must not fill them in.
+        let merged = t
+            .to_builder()
+            .take_unset_from(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .read_timeout(Duration::from_secs(3)),
+            )
+            .build();
+        assert_eq!(merged.connect_timeout(), None);
+        assert_eq!(merged.read_timeout(), None);
+        let set = timeouts(&AwsSettings {
+            connect_timeout: Some(Duration::from_secs(2)),
+            read_timeout: Some(Duration::from_secs(5)),
+            ..AwsSettings::default()
+        });
+        assert_eq!(set.connect_timeout(), Some(Duration::from_secs(2)));
+        assert_eq!(set.read_timeout(), Some(Duration::from_secs(5)));
     }
 
     #[test]

@@ -7,13 +7,45 @@
 //! answering anything (health endpoints, the systemd watchdog, signals it handles), which
 //! is what the watchdog exists to catch. `scripts/test-packages` uses it to prove that
 //! systemd restarts such a daemon; `tests/it/sd_notify.rs` proves the pings stop.
+//!
+//! `FIRETAIL_TEST_FAULT=abort-stage-on-sigusr2:<tail|process|sink>` aborts that stage's
+//! task in every flow when SIGUSR2 arrives: how `tests/it/daemon_supervision.rs` proves
+//! that a stage ending while the daemon runs is reported (ERROR, `/health/ready`,
+//! `firetail_flow_up`).
 
+use std::sync::Mutex;
 use std::time::Duration;
+
+use tokio::task::AbortHandle;
 
 /// The environment variable naming the fault to arm.
 pub const FAULT_ENV: &str = "FIRETAIL_TEST_FAULT";
-/// Its one value: wedge the runtime at SIGUSR2.
+/// Wedge the runtime at SIGUSR2.
 pub const WEDGE_ON_SIGUSR2: &str = "wedge-on-sigusr2";
+/// Followed by a stage name: abort that stage's tasks at SIGUSR2.
+pub const ABORT_STAGE_ON_SIGUSR2: &str = "abort-stage-on-sigusr2:";
+
+/// Every stage task spawned so far, by stage name (debug builds only; never pruned,
+/// aborting a finished task does nothing).
+static STAGES: Mutex<Vec<(&'static str, AbortHandle)>> = Mutex::new(Vec::new());
+
+/// Makes a stage task abortable by [`ABORT_STAGE_ON_SIGUSR2`].
+pub fn register_stage(stage: &'static str, handle: AbortHandle) {
+    if let Ok(mut stages) = STAGES.lock() {
+        stages.push((stage, handle));
+    }
+}
+
+/// Aborts every registered task of `stage`; returns how many.
+pub fn abort_stages(stage: &str) -> usize {
+    let Ok(stages) = STAGES.lock() else { return 0 };
+    let mut n = 0;
+    for (_, handle) in stages.iter().filter(|(s, _)| *s == stage) {
+        handle.abort();
+        n += 1;
+    }
+    n
+}
 
 /// Arms the fault named by [`FAULT_ENV`], if any. Call from inside the runtime.
 pub fn arm() {
@@ -22,8 +54,27 @@ pub fn arm() {
             tracing::warn!("test fault armed: SIGUSR2 wedges the runtime (debug build only)");
             tokio::spawn(wedge_on_sigusr2());
         }
+        Ok(other) if other.starts_with(ABORT_STAGE_ON_SIGUSR2) => {
+            let stage = other[ABORT_STAGE_ON_SIGUSR2.len()..].to_owned();
+            tracing::warn!(
+                "test fault armed: SIGUSR2 aborts every {stage} stage task (debug build only)"
+            );
+            tokio::spawn(abort_stage_on_sigusr2(stage));
+        }
         Ok(other) => tracing::warn!("unknown {FAULT_ENV}={other:?}; no fault armed"),
         Err(_) => {}
+    }
+}
+
+async fn abort_stage_on_sigusr2(stage: String) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut usr2) = signal(SignalKind::user_defined2()) else {
+        tracing::error!("test fault: cannot listen for SIGUSR2");
+        return;
+    };
+    while usr2.recv().await.is_some() {
+        let n = abort_stages(&stage);
+        tracing::warn!("test fault: SIGUSR2 received, aborted {n} {stage} stage task(s)");
     }
 }
 

@@ -9,12 +9,15 @@
 //! [`ImdsOptions::retry`] while none could be had).
 //!
 //! What is fetched: the identity document (`privateIp`, `availabilityZone`, `instanceId`,
-//! `instanceType`, `accountId`, `imageId` → `amiId`, `region`) and the instance's tags.
-//! The Kinesis Agent reads tags with `ec2:DescribeTags`; firetail reads them from IMDS
-//! (`/latest/meta-data/tags/instance`), which needs no IAM permission and no EC2 client
-//! but answers only when "tags in instance metadata" is enabled on the instance. When it
-//! is not, `tags` is left out of the record, exactly as the agent does when DescribeTags
-//! fails.
+//! `instanceType`, `accountId`, `imageId` → `amiId`, `region`) from IMDS, and the
+//! instance's tags with `ec2:DescribeTags` (filtered on `resource-id` = the instance id),
+//! as the Kinesis Agent does: with the instance's own credentials (the AWS SDK's default
+//! chain, not `agent.json`'s keys or role, as the agent's `AmazonEC2ClientBuilder
+//! .defaultClient()`), in the instance's region (from the identity document). Tag keys
+//! are lower-cased by the converter. When DescribeTags fails (no permission, no network),
+//! `tags` is left out of the record and a WARN says why, exactly as in the agent. Both
+//! are fetched again every `metadataTTL` (the smallest of the flows'), so DescribeTags is
+//! called once per TTL, not per record.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -26,8 +29,6 @@ use tokio_util::sync::CancellationToken;
 
 /// The instance identity document.
 pub const IDENTITY_DOCUMENT_PATH: &str = "/latest/dynamic/instance-identity/document";
-/// Tag keys, one per line; `<path>/<key>` is the value.
-pub const TAGS_PATH: &str = "/latest/meta-data/tags/instance";
 /// The instance id alone (for the CloudWatch `Instance` dimension).
 pub const INSTANCE_ID_PATH: &str = "/latest/meta-data/instance-id";
 
@@ -47,6 +48,9 @@ pub struct ImdsOptions {
     pub attempts: u32,
     /// Bound on the whole first fetch in [`ImdsMetadataSource::start`] (off EC2 it fails).
     pub startup_timeout: Duration,
+    /// The AWS configuration (credentials, endpoint) DescribeTags is called with; `None`
+    /// fetches no tags.
+    pub ec2: Option<aws_config::SdkConfig>,
 }
 
 impl Default for ImdsOptions {
@@ -58,6 +62,7 @@ impl Default for ImdsOptions {
             request_timeout: Duration::from_secs(1),
             attempts: 2,
             startup_timeout: Duration::from_secs(5),
+            ec2: None,
         }
     }
 }
@@ -127,13 +132,10 @@ fn request_error(path: &str, e: &ImdsError) -> MetadataError {
     }
 }
 
-fn is_not_found(e: &ImdsError) -> bool {
-    matches!(e, ImdsError::ErrorResponse(r) if r.response().status().as_u16() == 404)
-}
-
-/// Fetches the identity document and tags once.
+/// Fetches the identity document and tags once (tags only with an `ec2` configuration).
 pub async fn fetch_metadata(
     client: &aws_config::imds::Client,
+    ec2: Option<&aws_config::SdkConfig>,
 ) -> Result<Ec2Metadata, MetadataError> {
     let text = get(client, IDENTITY_DOCUMENT_PATH)
         .await
@@ -143,12 +145,15 @@ pub async fn fetch_metadata(
             path: IDENTITY_DOCUMENT_PATH,
             source,
         })?;
-    let tags = match fetch_tags(client).await {
-        Ok(tags) => Some(tags),
-        Err(e) => {
-            tracing::warn!("ADDEC2METADATA: instance tags unavailable, records go without `tags`: {e} (enable tags in instance metadata)");
-            None
-        }
+    let tags = match (ec2, &doc.instance_id) {
+        (Some(conf), Some(id)) => match describe_tags(conf, doc.region.as_deref(), id).await {
+            Ok(tags) => Some(tags),
+            Err(e) => {
+                tracing::warn!("ADDEC2METADATA: ec2:DescribeTags failed, records go without `tags` (as with the Kinesis Agent): {e}");
+                None
+            }
+        },
+        _ => None,
     };
     Ok(Ec2Metadata {
         private_ip: doc.private_ip,
@@ -162,29 +167,40 @@ pub async fn fetch_metadata(
     })
 }
 
-/// Tag keys and values, in the order IMDS lists them.
-async fn fetch_tags(
-    client: &aws_config::imds::Client,
+/// The instance's tags from `ec2:DescribeTags`, in the order EC2 returns them (one
+/// call, as the agent makes; an instance has at most 50 tags).
+pub async fn describe_tags(
+    conf: &aws_config::SdkConfig,
+    region: Option<&str>,
+    instance_id: &str,
 ) -> Result<Vec<(String, String)>, MetadataError> {
-    let keys = match get(client, TAGS_PATH).await {
-        Ok(keys) => keys,
-        Err(e) if is_not_found(&e) => {
-            return Err(MetadataError::Request {
-                path: TAGS_PATH.into(),
-                message: "404: tags in instance metadata are not enabled".into(),
-            })
-        }
-        Err(e) => return Err(request_error(TAGS_PATH, &e)),
-    };
-    let mut tags = Vec::new();
-    for key in keys.lines().map(str::trim).filter(|k| !k.is_empty()) {
-        let path = format!("{TAGS_PATH}/{key}");
-        let value = get(client, &path)
-            .await
-            .map_err(|e| request_error(&path, &e))?;
-        tags.push((key.to_string(), value));
+    let mut builder = aws_sdk_ec2::config::Builder::from(conf);
+    if let Some(r) = region {
+        builder = builder.region(aws_config::Region::new(r.to_owned()));
     }
-    Ok(tags)
+    let filter = aws_sdk_ec2::types::Filter::builder()
+        .name("resource-id")
+        .values(instance_id)
+        .build();
+    let answer = aws_sdk_ec2::Client::from_conf(builder.build())
+        .describe_tags()
+        .filters(filter)
+        .send()
+        .await
+        .map_err(|e| MetadataError::Request {
+            path: "ec2:DescribeTags".into(),
+            message: aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
+        })?;
+    Ok(answer
+        .tags()
+        .iter()
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect())
 }
 
 #[derive(Debug, Default)]
@@ -216,9 +232,12 @@ impl ImdsMetadataSource {
                 return source;
             }
         };
-        let first = tokio::time::timeout(options.startup_timeout, fetch_metadata(&client))
-            .await
-            .unwrap_or(Err(MetadataError::Timeout(options.startup_timeout)));
+        let first = tokio::time::timeout(
+            options.startup_timeout,
+            fetch_metadata(&client, options.ec2.as_ref()),
+        )
+        .await
+        .unwrap_or(Err(MetadataError::Timeout(options.startup_timeout)));
         if let Err(e) = &first {
             tracing::warn!("ADDEC2METADATA: no instance metadata yet: {e}");
         }
@@ -284,12 +303,49 @@ async fn refresh(
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
-        let result = fetch_metadata(&client).await;
+        let result = fetch_metadata(&client, options.ec2.as_ref()).await;
         if let Err(e) = &result {
             tracing::debug!("ADDEC2METADATA: refresh failed: {e}");
         }
         source.store(result);
     }
+}
+
+/// The metadata source the daemon's flows share, when some flow uses ADDEC2METADATA:
+/// refreshed every [`metadata_ttl`], DescribeTags with the instance's credentials (the
+/// SDK's default chain, as the agent's `defaultClient()` has them).
+pub async fn start_for(
+    settings: &firetail_config::Settings,
+    shutdown: CancellationToken,
+) -> Option<Arc<dyn InstanceMetadataSource>> {
+    if !needs_ec2_metadata(settings) {
+        return None;
+    }
+    let options = ImdsOptions {
+        refresh: metadata_ttl(settings),
+        ec2: Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await),
+        ..ImdsOptions::default()
+    };
+    Some(ImdsMetadataSource::start(options, shutdown).await)
+}
+
+/// How often metadata and tags are fetched again: the smallest `metadataTTL` of the
+/// flows' ADDEC2METADATA options (seconds, read as the converter reads it; default and
+/// fallback 3600), at least one second.
+pub fn metadata_ttl(settings: &firetail_config::Settings) -> Duration {
+    let ttls = settings
+        .flows
+        .iter()
+        .filter_map(|f| f.data_processing_options.as_ref()?.as_array().cloned())
+        .flatten()
+        .filter(|o| o.get("optionName").and_then(|n| n.as_str()) == Some("ADDEC2METADATA"))
+        .map(|o| match o.get("metadataTTL") {
+            Some(serde_json::Value::Number(n)) => n.as_i64().unwrap_or(3600),
+            Some(serde_json::Value::String(s)) => s.trim().parse().unwrap_or(3600),
+            _ => 3600,
+        });
+    let secs = ttls.min().unwrap_or(3600).max(1);
+    Duration::from_secs(u64::try_from(secs).unwrap_or(3600))
 }
 
 /// Whether any flow's `dataProcessingOptions` uses `ADDEC2METADATA` (only then is IMDS
@@ -364,6 +420,31 @@ mod tests {
         assert!(needs_ec2_metadata(&parse(
             r#", "dataProcessingOptions": [{"optionName": "LOGTOJSON", "logFormat": "COMMONAPACHELOG"}, {"optionName": "ADDEC2METADATA", "logFormat": "COMMONAPACHELOG"}]"#
         )));
+    }
+
+    #[test]
+    fn tags_are_fetched_again_every_smallest_metadata_ttl() {
+        let parse = |opts: &str| {
+            let json = format!(
+                r#"{{"firetail.region": "us-east-1", "flows": [{{"filePattern": "/tmp/x.log", "deliveryStream": "s"{opts}}}, {{"filePattern": "/tmp/y.log", "deliveryStream": "s", "dataProcessingOptions": [{{"optionName": "ADDEC2METADATA", "logFormat": "SYSLOG", "metadataTTL": "900"}}]}}]}}"#
+            );
+            firetail_config::parse_str(&json, "agent.json")
+                .unwrap()
+                .settings
+        };
+        assert_eq!(metadata_ttl(&parse("")), Duration::from_secs(900));
+        assert_eq!(
+            metadata_ttl(&parse(
+                r#", "dataProcessingOptions": [{"optionName": "ADDEC2METADATA", "logFormat": "SYSLOG", "metadataTTL": 60}]"#
+            )),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            metadata_ttl(&parse(
+                r#", "dataProcessingOptions": [{"optionName": "ADDEC2METADATA", "logFormat": "SYSLOG", "metadataTTL": 0}]"#
+            )),
+            Duration::from_secs(1)
+        );
     }
 
     #[test]

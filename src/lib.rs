@@ -16,6 +16,7 @@
 //! - `firetail_local_firehose`: a Firehose stand-in for demos and tests.
 //! - [`cli`]: one module per subcommand.
 
+pub mod agent_env;
 pub mod aws;
 pub mod cli;
 pub mod cloudwatch;
@@ -27,6 +28,7 @@ pub mod imds;
 pub mod logging;
 pub mod migrate;
 pub mod preview;
+pub mod sandbox;
 pub mod sd_notify;
 pub mod setup;
 pub mod telemetry;

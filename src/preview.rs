@@ -104,6 +104,13 @@ impl PreviewFlow {
         })
     }
 
+    /// Reads the file from its first byte whatever the flow's `initialPosition` says (the
+    /// default, END_OF_FILE, would start past everything the file holds).
+    pub fn from_start(mut self) -> PreviewFlow {
+        self.end_of_file = false;
+        self
+    }
+
     /// Frames and processes `input`. `arrival` replays a file that grew in these steps
     /// (the sizes sum to `input.len()`): after each step every complete record is read,
     /// as the vectors' `arrival.json` describes. An unterminated last line stays unsent,

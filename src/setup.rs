@@ -261,7 +261,7 @@ pub mod render {
             let pattern = JavaRegex::new(&spec.pattern).map_err(|e| {
                 RenderError::Manifest(format!("pattern of {name} does not compile: {e}"))
             })?;
-            if !pattern.matches(value) {
+            if !pattern.matches(value).unwrap_or(false) {
                 return Err(RenderError::BadValue {
                     name: name.clone(),
                     value: value.clone(),

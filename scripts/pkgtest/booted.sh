@@ -210,6 +210,36 @@ step_reload() {
         'grep -rl "/pkgtest/V/" /srv/firehose | grep -q "/vhosts-"'
 }
 
+# The Kinesis Agent's own example tails /tmp/app.log*: under the unit's PrivateTmp=yes the
+# service would see an empty /tmp. check-config and the daemon at start say so, naming the
+# key and the setting; the drop-in docs/operations.md shows ("The sandbox and your paths")
+# opens it, and then the lines arrive. The configuration and unit are put back after.
+step_sandbox_paths() {
+    local tmp_log=/tmp/app.log
+    ct_sh "install -o www-data -g adm -m 0640 /dev/null $tmp_log"
+    write_config "$(flow_json "$WEB_LOG" web), $(flow_json "$tmp_log" tmpapp)"
+    check "check-config names filePattern /tmp/app.log*, PrivateTmp=yes and the drop-in that opens it" ct_sh '
+        firetail check-config --quiet 2>&1 | tee /tmp/check.out
+        grep "filePattern /tmp/app.log\*" /tmp/check.out | grep "PrivateTmp=yes" | grep -q "\[Service\] PrivateTmp=no"'
+    check "the daemon says the same in the journal at start (systemctl show from inside the sandbox)" ct_sh '
+        since=$(date "+%Y-%m-%d %H:%M:%S")
+        systemctl restart firetail
+        sleep 2
+        journalctl -u firetail --since "$since" -o cat | grep "filePattern /tmp/app.log\*" | grep -q "PrivateTmp=yes"'
+    check "the documented drop-in (PrivateTmp=no) opens /tmp: no warning any more, /tmp/app.log ships" ct_sh '
+        mkdir -p /etc/systemd/system/firetail.service.d
+        printf "[Service]\nPrivateTmp=no\n" > /etc/systemd/system/firetail.service.d/tmp.conf
+        systemctl daemon-reload && systemctl restart firetail
+        ! firetail check-config --quiet 2>&1 | grep -q "PrivateTmp"'
+    write_lines T 50 0.002 "$tmp_log"
+    writer_done 30
+    check_verbose "lines written to /tmp/app.log arrive once the drop-in is in place" delivered T 50 30
+    ct_sh 'rm -f /etc/systemd/system/firetail.service.d/tmp.conf /tmp/app.log
+        systemctl daemon-reload'
+    write_config "$(flow_json "$WEB_LOG" web), $(flow_json "$VHOSTS_LOG" vhosts)"
+    ct systemctl restart firetail
+}
+
 # Debian's logrotate job with an apache2-like stanza; $1 is "create" or "copytruncate".
 logrotate_config() {
     local mode="create 640 root adm"
@@ -428,6 +458,7 @@ bookworm_steps() {
     step_status_line
     step_firetail_status
     step_reload
+    step_sandbox_paths
     step_logrotate create R1
     step_logrotate copytruncate R2
     step_kill9

@@ -22,6 +22,7 @@ pub struct CheckConfigArgs {
 pub fn run(args: CheckConfigArgs) -> ExitCode {
     match load_and_validate(args.config.as_deref()) {
         Ok(settings) => {
+            warn_of_sandbox(&settings, crate::sandbox::UNIT);
             if !args.quiet {
                 let json = settings.to_effective_json();
                 match serde_json::to_string_pretty(&json) {
@@ -32,6 +33,20 @@ pub fn run(args: CheckConfigArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(code) => code,
+    }
+}
+
+/// Warns for every path of `settings` that `unit`'s systemd sandbox hides or makes
+/// read-only (see `crate::sandbox`). Silent where systemd or the unit is absent.
+pub fn warn_of_sandbox(settings: &Settings, unit: &str) {
+    match crate::sandbox::query(unit) {
+        Ok(Some(sandbox)) => {
+            for w in crate::sandbox::warnings(&sandbox, settings) {
+                tracing::warn!("{w}");
+            }
+        }
+        Ok(None) => tracing::debug!("{unit} is not installed; no sandbox to check paths against"),
+        Err(e) => tracing::debug!("cannot read {unit}'s sandbox settings: {e}"),
     }
 }
 

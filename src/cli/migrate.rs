@@ -46,7 +46,11 @@ pub fn run(args: MigrateArgs) -> ExitCode {
     let paths = migrate::checkpoint_paths(&settings);
     let from = args.from.unwrap_or(paths.agent_db);
     // The interval is unused: this process flushes once, explicitly.
-    let store = match firetail_tail::CheckpointStore::open(&paths.store, Duration::from_secs(1)) {
+    let store = match firetail_tail::CheckpointStore::open_with_ttl(
+        &paths.store,
+        Duration::from_secs(1),
+        settings.checkpoint_time_to_live(),
+    ) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("firetail: {e}");

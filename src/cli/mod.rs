@@ -52,6 +52,11 @@ enum Command {
     /// answers Kinesis Data Streams' PutRecords, for `kinesisStream` flows).
     LocalFirehose(Box<firetail_local_firehose::LocalFirehoseArgs>),
     /// Show what a flow would send for a file: framing and dataProcessingOptions applied.
+    ///
+    /// The whole file is read from its first byte, whatever the flow's initialPosition
+    /// says (the default, END_OF_FILE, would start past everything the file holds): a
+    /// preview shows the file. Framing (skipHeaderLines included), dataProcessingOptions,
+    /// truncation and partition keys are the daemon's own code.
     Preview(preview::PreviewArgs),
     /// Generate logs, ship them to an embedded Firehose, verify every line arrived.
     Demo(demo::DemoArgs),

@@ -10,6 +10,8 @@ use clap::{Args, ValueEnum};
 use crate::cli::{EXIT_CONFIG, EXIT_RUNTIME, EXIT_USAGE};
 use crate::preview::{PreviewFlow, PreviewRecord};
 
+// The whole file is read from its first byte whatever `initialPosition` says; the
+// subcommand's long help (src/cli/mod.rs) tells the user.
 #[derive(Debug, Args)]
 pub struct PreviewArgs {
     /// One `flows[]` entry of agent.json, as JSON (its filePattern and stream names
@@ -64,7 +66,7 @@ pub fn run(args: PreviewArgs) -> ExitCode {
     let agent_json = format!("{{\"flows\":[{flow_text}\n]}}");
     let origin = args.flow.display().to_string();
     let preview = match PreviewFlow::from_agent_json(&agent_json, &origin, options, None) {
-        Ok(p) => p,
+        Ok(p) => p.from_start(),
         Err(e) => {
             eprintln!("firetail preview: {origin}: {e:#}");
             return ExitCode::from(EXIT_CONFIG);

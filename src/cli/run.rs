@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{check_config, EXIT_RUNTIME};
-use crate::sd_notify;
+use crate::{agent_env, sd_notify};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -24,10 +24,16 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> ExitCode {
+    // Before the runtime starts any thread: this may set environment variables.
+    take_agent_environment(args.config.as_deref());
     let settings = match check_config::load_and_validate(args.config.as_deref()) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    // Under systemd, the paths this configuration needs against the unit's sandbox.
+    if let Some(unit) = crate::sandbox::own_unit() {
+        check_config::warn_of_sandbox(&settings, &unit);
+    }
     let rt = match crate::cli::daemon_runtime(settings.worker_threads) {
         Ok(rt) => rt,
         Err(code) => return code,
@@ -74,6 +80,30 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
         }
     })
+}
+
+/// Reads the Kinesis Agent's environment file when running from the agent's
+/// configuration (see `agent_env`), and says in the log what was taken.
+fn take_agent_environment(explicit: Option<&std::path::Path>) {
+    let candidates = firetail_config::default_config_candidates();
+    let Ok(config) = firetail_config::resolve_config_path(explicit, &candidates) else {
+        return; // load_and_validate reports it
+    };
+    let override_var = std::env::var(agent_env::AGENT_ENV_FILE_VAR).ok();
+    let Some(path) = agent_env::file_for(&config, override_var.as_deref()) else {
+        return;
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            for line in agent_env::apply(&agent_env::read(&path, &text)) {
+                tracing::info!("{line}");
+            }
+        }
+        Err(e) => tracing::warn!(
+            "cannot read the Kinesis Agent's environment file {}: {e}; nothing taken from it",
+            path.display()
+        ),
+    }
 }
 
 /// Tells systemd the daemon is up and starts feeding its watchdog from the runtime: a

@@ -25,6 +25,8 @@ pub struct FlowCounters {
     pub bytes_parsed: AtomicU64,
     pub records_transformed: AtomicU64,
     pub records_skipped: AtomicU64,
+    /// Records a converter failed on, sent raw (the agent's `TotalDataProcessingErrors`).
+    pub records_processing_errors: AtomicU64,
     pub records_sent: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub records_attempted: AtomicU64,
@@ -44,6 +46,10 @@ pub struct FlowCounters {
     /// permanent error) and when it happened; kept after a success, so `firetail status`
     /// can say how long ago the flow last had trouble.
     last_error: Mutex<Option<(String, Instant)>>,
+    /// Why the flow stopped delivering while the daemon runs (a stage task ended early,
+    /// see `daemon::supervise`); the first reason is kept. Never cleared: the flow stays
+    /// down until the daemon restarts it.
+    down: Mutex<Option<String>>,
     /// Milliseconds since `started` of the last accepted record; 0 = never.
     last_ack_ms: AtomicU64,
     started: Instant,
@@ -58,6 +64,7 @@ impl FlowCounters {
             bytes_parsed: AtomicU64::new(0),
             records_transformed: AtomicU64::new(0),
             records_skipped: AtomicU64::new(0),
+            records_processing_errors: AtomicU64::new(0),
             records_sent: AtomicU64::new(0),
             bytes_sent: AtomicU64::new(0),
             records_attempted: AtomicU64::new(0),
@@ -71,6 +78,7 @@ impl FlowCounters {
             backoff_ms: AtomicU64::new(0),
             permanent: Mutex::new(None),
             last_error: Mutex::new(None),
+            down: Mutex::new(None),
             last_ack_ms: AtomicU64::new(0),
             started: Instant::now(),
         }
@@ -101,6 +109,20 @@ impl FlowCounters {
     fn set_permanent(&self, error: Option<String>) {
         if let Ok(mut p) = self.permanent.lock() {
             *p = error;
+        }
+    }
+
+    /// Why this flow stopped delivering, if one of its stages ended while the daemon runs.
+    pub fn down(&self) -> Option<String> {
+        self.down.lock().map(|d| d.clone()).unwrap_or(None)
+    }
+
+    /// Records that a stage ended early (the first reason wins: later stages usually end
+    /// because of it).
+    pub fn mark_down(&self, reason: String) {
+        self.set_last_error(reason.clone());
+        if let Ok(mut d) = self.down.lock() {
+            d.get_or_insert(reason);
         }
     }
 

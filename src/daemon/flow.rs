@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::aws::{self, AwsSettings, ServiceEndpoint};
 use crate::daemon::counters::FlowCounters;
 use crate::daemon::process_stage::{self, ProcessSettings};
+use crate::daemon::supervise::{spawn_stage, Stage, StageEnd};
 use crate::daemon::RECORD_CHANNEL_CHUNKS;
 
 /// The AWS clients the flows share, built only for the services some flow uses.
@@ -41,8 +42,8 @@ impl Clients {
             .iter()
             .any(|f| matches!(f.destination, Destination::Kinesis { .. }));
         let base = aws::load_base(&AwsSettings::from_settings(settings)).await;
+        warn_of_agent_region_default(settings, &base);
         let firehose = if wants_firehose {
-            warn_of_agent_region_default(settings, &base);
             let client = aws::firehose_client(&base, &ServiceEndpoint::firehose(settings))?;
             Some(Arc::new(firetail_sink::FirehoseClient::new(&client)))
         } else {
@@ -64,27 +65,72 @@ impl Clients {
     }
 }
 
-/// The Kinesis Agent sends to Firehose in us-east-1 whenever `firehose.endpoint` is unset,
-/// whatever the host's region; firetail uses the host's region instead. A fleet that relied
-/// on the old default would see "stream not found", so say so once at start.
+/// The Kinesis Agent sends to Firehose, and publishes CloudWatch metrics, in us-east-1
+/// whenever `firehose.endpoint` / `cloudwatch.endpoint` is unset, whatever the host's
+/// region; firetail uses the host's region instead. A fleet that relied on the old default
+/// would see "stream not found", or dashboards and alarms in us-east-1 going quiet, so
+/// say so once at start.
 fn warn_of_agent_region_default(settings: &Settings, base: &aws_config::SdkConfig) {
-    if let Some(warning) = agent_region_default_warning(settings, base) {
-        tracing::warn!("{warning}");
+    let firehose = AgentDefault {
+        what: "Firehose region",
+        consequence: "sent to us-east-1",
+        where_: "the delivery streams are there",
+        key: "firetail.firehose.region",
+    };
+    let cloudwatch = AgentDefault {
+        what: "CloudWatch metrics region",
+        consequence: "published its metrics to us-east-1",
+        where_: "dashboards and alarms read them",
+        key: "firetail.cloudwatch.region",
+    };
+    let wants_firehose = settings
+        .flows
+        .iter()
+        .any(|f| matches!(f.destination, Destination::Firehose { .. }));
+    let configured_firehose =
+        settings.firehose_region().is_some() || settings.firehose_endpoint.is_some();
+    let configured_cloudwatch =
+        settings.cloudwatch_region().is_some() || settings.cloudwatch_endpoint.is_some();
+    let warnings = [
+        (wants_firehose, configured_firehose, firehose),
+        (
+            settings.cloudwatch_emit_metrics,
+            configured_cloudwatch,
+            cloudwatch,
+        ),
+    ];
+    for (used, configured, default) in warnings {
+        if let Some(warning) = used
+            .then(|| agent_region_default_warning(&default, configured, base))
+            .flatten()
+        {
+            tracing::warn!("{warning}");
+        }
     }
 }
 
+/// One client the agent pinned to us-east-1 when its endpoint key was unset.
+struct AgentDefault {
+    what: &'static str,
+    consequence: &'static str,
+    where_: &'static str,
+    key: &'static str,
+}
+
 fn agent_region_default_warning(
-    settings: &Settings,
+    default: &AgentDefault,
+    configured: bool,
     base: &aws_config::SdkConfig,
 ) -> Option<String> {
-    if settings.firehose_region().is_some() || settings.firehose_endpoint.is_some() {
+    if configured {
         return None;
     }
     let region = base.region().filter(|r| r.as_ref() != "us-east-1")?;
     Some(format!(
-        "Firehose region is {region}, from the AWS SDK's region chain. The Kinesis Agent \
-         would have used us-east-1 (its default while firehose.endpoint is unset); if the \
-         delivery streams are there, set firetail.firehose.region to us-east-1."
+        "{} is {region}, from the AWS SDK's region chain. The Kinesis Agent would have \
+         {} (its default while the endpoint key is unset); if {}, set {} to \
+         us-east-1.",
+        default.what, default.consequence, default.where_, default.key
     ))
 }
 
@@ -96,11 +142,11 @@ pub struct FlowPipeline {
     stop_reading: CancellationToken,
     /// Makes the sink give up in-flight work unacknowledged (the drain deadline).
     abandon: CancellationToken,
-    tail: Option<JoinHandle<Result<(), firetail_tail::TailError>>>,
-    process: Option<JoinHandle<()>>,
-    sink: Option<JoinHandle<SinkOutcome>>,
+    tail: Option<JoinHandle<StageEnd<Result<(), firetail_tail::TailError>>>>,
+    process: Option<JoinHandle<StageEnd<()>>>,
+    sink: Option<JoinHandle<StageEnd<SinkOutcome>>>,
     /// The sink's result when it finished within the drain deadline.
-    sink_done: Option<Result<SinkOutcome, tokio::task::JoinError>>,
+    sink_done: Option<Result<StageEnd<SinkOutcome>, tokio::task::JoinError>>,
 }
 
 type SinkOutcome = Result<firetail_sink::SinkSummary, firetail_sink::SinkError>;
@@ -153,22 +199,34 @@ impl FlowPipeline {
         let (status_tx, status_rx) = watch::channel(firetail_tail::FlowTailStatus::default());
 
         let tail_cfg = tail_config(flow, !chain.is_empty())?;
-        let tail = tokio::spawn(firetail_tail::run_flow(
-            tail_cfg,
-            checkpoints,
-            records_tx,
-            acks_rx,
-            status_tx,
-            stop_reading.clone(),
-        ));
-        let process = tokio::spawn(process_stage::run(
-            Arc::new(chain),
-            ProcessSettings::for_flow(flow),
-            records_rx,
-            out_tx,
-            acker.clone(),
+        let tail = spawn_stage(
+            Stage::Tail,
             counters.clone(),
-        ));
+            stop_reading.clone(),
+            firetail_tail::run_flow(
+                tail_cfg,
+                checkpoints,
+                records_tx,
+                acks_rx,
+                status_tx,
+                stop_reading.clone(),
+            ),
+            |r| r.as_ref().err().map(ToString::to_string),
+        );
+        let process = spawn_stage(
+            Stage::Process,
+            counters.clone(),
+            stop_reading.clone(),
+            process_stage::run(
+                Arc::new(chain),
+                ProcessSettings::for_flow(flow),
+                records_rx,
+                out_tx,
+                acker.clone(),
+                counters.clone(),
+            ),
+            |_| None,
+        );
         let events: Arc<dyn firetail_sink::SinkEvents> = match &clients.cloudwatch {
             Some(cw) => Arc::new(crate::cloudwatch::FanOut(vec![
                 counters.clone(),
@@ -176,14 +234,20 @@ impl FlowPipeline {
             ])),
             None => counters.clone(),
         };
-        let sink = tokio::spawn(firetail_sink::run_sink(
-            sink_config(flow, stream, kind),
-            client,
-            out_rx,
-            acker,
-            events,
-            abandon.clone(),
-        ));
+        let sink = spawn_stage(
+            Stage::Sink,
+            counters.clone(),
+            stop_reading.clone(),
+            firetail_sink::run_sink(
+                sink_config(flow, stream, kind),
+                client,
+                out_rx,
+                acker,
+                events,
+                abandon.clone(),
+            ),
+            |r| r.as_ref().err().map(ToString::to_string),
+        );
         Ok(FlowPipeline {
             counters,
             status: status_rx,
@@ -237,20 +301,22 @@ impl FlowPipeline {
             Some(sink) => Some(sink.await),
             None => self.sink_done.take(),
         };
+        // A stage that ended early was reported when it did (daemon::supervise); these
+        // lines are what a stop itself ran into.
         if let Some(done) = sink_done {
-            match done {
+            match done.and_then(|end| end) {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::error!(%flow, "sink stopped with an error: {e}"),
                 Err(e) => tracing::error!(%flow, "sink task failed: {e}"),
             }
         }
         if let Some(p) = self.process.take() {
-            if let Err(e) = p.await {
+            if let Err(e) = p.await.and_then(|end| end) {
                 tracing::error!(%flow, "process task failed: {e}");
             }
         }
         if let Some(t) = self.tail.take() {
-            match t.await {
+            match t.await.and_then(|end| end) {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::error!(%flow, "tailer stopped with an error: {e}"),
                 Err(e) => tracing::error!(%flow, "tailer task failed: {e}"),
@@ -310,7 +376,9 @@ fn sink_config(flow: &FlowSettings, stream: &str, kind: DestinationKind) -> Sink
     cfg.max_records = flow.max_buffer_size_records as usize;
     cfg.max_bytes = flow.max_buffer_size_bytes as usize;
     cfg.max_age = flow.max_buffer_age;
-    cfg.retry_initial_backoff = flow.retry_initial_backoff;
+    // The agent computes min(max, initial x 2^n): an initial backoff above the maximum
+    // means every retry waits the maximum. The sink refuses initial > max, so clamp.
+    cfg.retry_initial_backoff = flow.retry_initial_backoff.min(flow.retry_max_backoff);
     cfg.retry_max_backoff = flow.retry_max_backoff;
     cfg.max_in_flight = flow.max_requests_in_flight as usize;
     cfg.permanent_retry_interval = flow.permanent_retry_interval;
@@ -370,23 +438,35 @@ mod tests {
     }
 
     #[test]
+    fn an_initial_backoff_above_the_maximum_is_clamped_and_the_sink_accepts_it() {
+        let s = settings("");
+        let mut flow = s.flows[0].clone();
+        flow.retry_initial_backoff = Duration::from_secs(20);
+        flow.retry_max_backoff = Duration::from_millis(500);
+        let cfg = sink_config(&flow, "s", DestinationKind::Firehose);
+        assert_eq!(cfg.retry_initial_backoff, Duration::from_millis(500));
+        cfg.validate(DestinationKind::Firehose).unwrap();
+    }
+
+    #[test]
     fn a_host_region_other_than_the_agents_default_is_pointed_out() {
         let host = |r: &'static str| SdkConfig::builder().region(Region::from_static(r)).build();
-        let warning = agent_region_default_warning(&settings(""), &host("eu-west-1")).unwrap();
+        let firehose = |s: &Settings, h: &SdkConfig| {
+            let d = AgentDefault {
+                what: "Firehose region",
+                consequence: "sent to us-east-1",
+                where_: "the delivery streams are there",
+                key: "firetail.firehose.region",
+            };
+            let configured = s.firehose_region().is_some() || s.firehose_endpoint.is_some();
+            agent_region_default_warning(&d, configured, h)
+        };
+        let warning = firehose(&settings(""), &host("eu-west-1")).unwrap();
         assert!(warning.contains("eu-west-1") && warning.contains("firetail.firehose.region"));
-        assert_eq!(
-            agent_region_default_warning(&settings(""), &host("us-east-1")),
-            None
-        );
+        assert_eq!(firehose(&settings(""), &host("us-east-1")), None);
         let pinned = settings(r#""firetail.firehose.region": "eu-west-1","#);
-        assert_eq!(
-            agent_region_default_warning(&pinned, &host("eu-west-1")),
-            None
-        );
+        assert_eq!(firehose(&pinned, &host("eu-west-1")), None);
         let endpoint = settings(r#""firehose.endpoint": "firehose.eu-west-1.amazonaws.com","#);
-        assert_eq!(
-            agent_region_default_warning(&endpoint, &host("eu-west-1")),
-            None
-        );
+        assert_eq!(firehose(&endpoint, &host("eu-west-1")), None);
     }
 }

@@ -21,6 +21,7 @@ pub mod counters;
 mod flow;
 pub mod process_stage;
 pub mod status;
+pub mod supervise;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
@@ -114,14 +115,17 @@ pub async fn run(
     // A drop-in upgrade may point `checkpointFile` at the Kinesis Agent's SQLite file:
     // that is imported from, and firetail keeps its own store beside its default path.
     let checkpoint_paths = crate::migrate::checkpoint_paths(&settings);
-    let store =
-        firetail_tail::CheckpointStore::open(&checkpoint_paths.store, settings.checkpoint_interval)
-            .with_context(|| {
-                format!(
-                    "opening checkpoint file {}",
-                    checkpoint_paths.store.display()
-                )
-            })?;
+    let store = firetail_tail::CheckpointStore::open_with_ttl(
+        &checkpoint_paths.store,
+        settings.checkpoint_interval,
+        settings.checkpoint_time_to_live(),
+    )
+    .with_context(|| {
+        format!(
+            "opening checkpoint file {}",
+            checkpoint_paths.store.display()
+        )
+    })?;
     // Before any flow reads: the import only runs when firetail has no store yet.
     crate::migrate::import_on_first_start(&settings, &store);
     let mut clients = flow::Clients::build(&settings).await?;
@@ -129,15 +133,7 @@ pub async fn run(
     clients.cloudwatch =
         crate::cloudwatch::start(&settings, &clients.base, cloudwatch_stop.clone()).await?;
     let imds_stop = CancellationToken::new();
-    if crate::imds::needs_ec2_metadata(&settings) {
-        clients.metadata = Some(
-            crate::imds::ImdsMetadataSource::start(
-                crate::imds::ImdsOptions::default(),
-                imds_stop.clone(),
-            )
-            .await,
-        );
-    }
+    clients.metadata = crate::imds::start_for(&settings, imds_stop.clone()).await;
 
     let (views_tx, views_rx) = watch::channel(Vec::new());
     let mut running = RunningFlows {

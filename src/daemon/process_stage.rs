@@ -11,6 +11,7 @@
 //! (The framer already cut raw records to the limit without a key; this cut only ever
 //! shortens them further.)
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -84,11 +85,14 @@ fn convert_chunk(
     scratch: &mut Vec<u8>,
 ) -> Vec<OutRecord> {
     let mut out = Vec::with_capacity(records.len());
-    let (mut transformed, mut skipped) = (0, 0);
+    let (mut transformed, mut skipped, mut failed) = (0, 0, 0);
     for record in records {
         let converted = convert(chain, settings, record.data, scratch);
-        if converted.outcome == Outcome::Converted {
-            transformed += 1;
+        match converted.outcome {
+            Outcome::Converted => transformed += 1,
+            // A converter failed: the record goes raw (the agent's processing error).
+            Outcome::RawFallback => failed += 1,
+            Outcome::Skipped | Outcome::Raw => {}
         }
         match converted.data {
             Some(data) => out.push(OutRecord {
@@ -104,6 +108,11 @@ fn convert_chunk(
     }
     counters.records_transformed(transformed);
     counters.records_skipped(skipped);
+    if failed > 0 {
+        counters
+            .records_processing_errors
+            .fetch_add(failed, Relaxed);
+    }
     out
 }
 

@@ -237,7 +237,9 @@ impl Observability {
 /// A flow is ready when it has delivered, or has nothing to deliver, and is not failing
 /// permanently. Returns the verdict and the reason `/health/ready` gives.
 fn flow_readiness(c: &FlowCounters, behind: u64) -> (bool, String) {
-    if let Some(err) = c.permanent_error_active() {
+    if let Some(down) = c.down() {
+        (false, format!("flow {} is down: {down}", c.flow_id))
+    } else if let Some(err) = c.permanent_error_active() {
         (false, format!("permanent error: {err}"))
     } else if c.records_sent.load(Relaxed) > 0 {
         (true, "delivering".to_string())
@@ -270,6 +272,10 @@ fn export_flow(f: &FlowView) {
         "firetail_records_skipped_total",
         c.records_skipped.load(Relaxed),
     );
+    set(
+        "firetail_records_processing_errors_total",
+        c.records_processing_errors.load(Relaxed),
+    );
     set("firetail_records_sent_total", c.records_sent.load(Relaxed));
     set("firetail_bytes_sent_total", c.bytes_sent.load(Relaxed));
     set(
@@ -286,6 +292,12 @@ fn export_flow(f: &FlowView) {
         "firetail_permanent_errors_total",
         c.permanent_errors.load(Relaxed),
     );
+    // 0 once a stage of the flow ended while the daemon runs (daemon::supervise).
+    metrics::gauge!("firetail_flow_up", "flow" => flow.clone()).set(if c.down().is_some() {
+        0.0
+    } else {
+        1.0
+    });
     // Records never leave firetail without delivery; this stays 0 and exists so an
     // alert can prove it.
     set("firetail_records_dropped_total", 0);

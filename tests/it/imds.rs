@@ -1,5 +1,6 @@
 //! `ADDEC2METADATA` with the IMDSv2 source (`firetail::imds`) through the real converter
-//! chain, against an IMDS stub on 127.0.0.1 that insists on the IMDSv2 token dance.
+//! chain, against an IMDS stub on 127.0.0.1 that insists on the IMDSv2 token dance, and
+//! moto's EC2 for `ec2:DescribeTags`.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -164,12 +165,48 @@ fn process(chain: &Chain) -> (serde_json::Map<String, Value>, Vec<String>) {
     (record, keys)
 }
 
+/// The AWS configuration DescribeTags gets in these tests: moto's endpoint, its test
+/// credentials (the daemon uses the SDK's default chain, the instance's credentials).
+fn moto_ec2(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("testing", "testing", None, None, "tests"),
+            ),
+        )
+        .build()
+}
+
+/// Tags the stub's instance in moto's eu-west-1 (the identity document's region: the
+/// source must call DescribeTags there, not in the configuration's region).
+async fn tag_instance(conf: &aws_config::SdkConfig, tags: &[(&str, &str)]) {
+    let ec2 = aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(conf)
+            .region(aws_config::Region::new("eu-west-1"))
+            .build(),
+    );
+    let mut call = ec2.create_tags().resources("i-0123456789abcdef0");
+    for (k, v) in tags {
+        call = call.tags(aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build());
+    }
+    call.send().await.expect("CreateTags in moto");
+}
+
 #[tokio::test]
-async fn records_get_the_identity_document_and_tags_from_imdsv2() {
-    const TAGS: &[(&str, &str)] = &[("Name", "web-1"), ("Team", "Edge")];
-    let stub = imds_stub(Some(TAGS)).await;
+async fn records_get_the_identity_document_from_imdsv2_and_tags_from_describe_tags() {
+    let moto = crate::support::moto::moto().await;
+    let ec2 = moto_ec2(&moto.endpoint);
+    tag_instance(&ec2, &[("Name", "web-1"), ("Team", "Edge")]).await;
+    let stub = imds_stub(None).await;
     let stop = CancellationToken::new();
-    let source = ImdsMetadataSource::start(options(&stub.endpoint), stop.clone()).await;
+    let opts = ImdsOptions {
+        ec2: Some(ec2),
+        ..options(&stub.endpoint)
+    };
+    let source = ImdsMetadataSource::start(opts, stop.clone()).await;
     let chain = chain(source);
 
     let (record, keys) = process(&chain);
@@ -213,14 +250,27 @@ async fn records_get_the_identity_document_and_tags_from_imdsv2() {
         process(&chain);
     }
     assert_eq!(stub.gets.load(Ordering::SeqCst), before);
+    // Nor a DescribeTags call: a tag changed in EC2 shows only after metadataTTL.
+    tag_instance(&moto_ec2(&moto.endpoint), &[("Team", "Core")]).await;
+    let (record, _) = process(&chain);
+    assert_eq!(record["tags"]["team"], "Edge");
     stop.cancel();
 }
 
+/// DescribeTags failing (here: nothing listens at the EC2 endpoint) leaves `tags` out
+/// and keeps the identity document's fields, as the agent does.
 #[tokio::test]
-async fn without_tags_in_metadata_the_tags_key_is_left_out() {
+async fn when_describe_tags_fails_the_tags_key_is_left_out() {
     let stub = imds_stub(None).await;
     let stop = CancellationToken::new();
-    let source = ImdsMetadataSource::start(options(&stub.endpoint), stop.clone()).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let opts = ImdsOptions {
+        ec2: Some(moto_ec2(&dead)),
+        ..options(&stub.endpoint)
+    };
+    let source = ImdsMetadataSource::start(opts, stop.clone()).await;
     let (record, keys) = process(&chain(source));
     assert_eq!(keys.last().map(String::as_str), Some("metadataTimestamp"));
     assert!(!record.contains_key("tags"));

@@ -45,6 +45,15 @@ mod many_files;
 /// End to end: SIGTERM under load exits in time with a sound checkpoint.
 mod daemon_shutdown;
 
+/// End to end: a stage task that ends while the daemon runs is reported at once.
+mod daemon_supervision;
+
+/// Drop-in details end to end: timeouts of 0, the STS region, the agent's environment file.
+mod agent_compat;
+
+/// The agent's example configurations and five from its issue tracker: check-config, then run.
+mod agent_configs;
+
 /// End to end: Prometheus counters and health against the endpoint; the agent's status lines.
 mod daemon_metrics;
 

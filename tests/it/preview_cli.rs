@@ -224,3 +224,40 @@ fn arrival_steps_that_do_not_add_up_to_the_file_exit_2() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--arrival"), "{stderr}");
 }
+
+/// A flow without `initialPosition` (the default is END_OF_FILE) still previews the
+/// whole file: a preview shows the file, and `--help` says so.
+#[test]
+fn preview_reads_the_file_from_its_start_whatever_initial_position_says() {
+    let scratch = tempfile::tempdir().unwrap();
+    let input = scratch.path().join("app.log");
+    std::fs::write(&input, "one\ntwo\n").unwrap();
+    for position in [None, Some("END_OF_FILE"), Some("START_OF_FILE")] {
+        let mut flow =
+            serde_json::json!({"filePattern": "/var/log/app.log", "deliveryStream": "s"});
+        if let Some(p) = position {
+            flow["initialPosition"] = p.into();
+        }
+        let flow_path = scratch.path().join("flow.json");
+        std::fs::write(&flow_path, flow.to_string()).unwrap();
+        let out = preview(&[
+            "--flow".as_ref(),
+            flow_path.as_os_str(),
+            "--format".as_ref(),
+            "jsonl".as_ref(),
+            input.as_os_str(),
+        ]);
+        assert!(out.status.success(), "{position:?}: {out:?}");
+        let lines = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(lines.lines().count(), 2, "{position:?}: {lines}");
+    }
+    let help = Command::new(env!("CARGO_BIN_EXE_firetail"))
+        .args(["preview", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(
+        help.contains("from its first byte") && help.contains("initialPosition"),
+        "{help}"
+    );
+}

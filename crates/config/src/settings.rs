@@ -149,7 +149,7 @@ pub struct Settings {
     pub cloudwatch_metrics_queue_size: u32,
     /// `log.emitMetrics` (accepted, no effect)
     pub log_emit_metrics: bool,
-    /// `log.emitInternalMetrics` (global; accepted, no effect)
+    /// `log.emitInternalMetrics` (global): "behind" status lines at INFO
     pub log_emit_internal_metrics: bool,
     /// `log.statusReportingPeriodSeconds`
     pub log_status_reporting_period: Duration,
@@ -207,6 +207,12 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// `checkpointTimeToLiveDays` as a duration: how long the checkpoint of a file that
+    /// is gone is kept (the agent deletes rows not updated for that long).
+    pub fn checkpoint_time_to_live(&self) -> Duration {
+        Duration::from_secs(u64::from(self.checkpoint_time_to_live_days) * 86_400)
+    }
+
     /// Region for the Firehose client: `firetail.firehose.region`, else `firetail.region`,
     /// else the region in a standard `firehose.endpoint` host name. `None` means "use the
     /// AWS SDK's default region chain" (never a silent us-east-1).
@@ -573,6 +579,7 @@ fn build_flow(
         .map(normalize_pattern)
         .and_then(|p| validate_pattern(p, &at, diag));
     validate_terminator(&r, flow_type, &at, diag);
+    warn_backoff_clamp(&r, &at, diag);
     if diag.errors.len() > errors_before {
         return None;
     }
@@ -745,6 +752,25 @@ fn validate_pattern(pattern: String, at: &Location, diag: &mut Diagnostics) -> O
             });
             None
         }
+    }
+}
+
+/// The agent waits `min(retryMaxBackoffMillis, retryInitialBackoffMillis x 2^n)`, so an
+/// initial backoff above the maximum is accepted and every retry waits the maximum;
+/// firetail clamps it the same way, and says so.
+fn warn_backoff_clamp(r: &Resolved, at: &Location, diag: &mut Diagnostics) {
+    let (initial, max) = (
+        r.int("retryInitialBackoffMillis"),
+        r.int("retryMaxBackoffMillis"),
+    );
+    if initial > max {
+        diag.warnings.push(ConfigWarning::NoEffect {
+            at: at.clone(),
+            key: "retryInitialBackoffMillis".to_owned(),
+            reason: format!(
+                "{initial} is above retryMaxBackoffMillis ({max}); every retry waits up to {max} ms, as in the Kinesis Agent"
+            ),
+        });
     }
 }
 

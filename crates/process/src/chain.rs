@@ -104,11 +104,11 @@ impl Converter {
                     return Step::Failed(e.to_string());
                 }
             }
-            Converter::LogToJson(c) => {
-                if !c.convert(input, out) {
-                    return Step::Skip;
-                }
-            }
+            Converter::LogToJson(c) => match c.try_convert(input, out) {
+                Ok(true) => {}
+                Ok(false) => return Step::Skip,
+                Err(e) => return Step::Failed(e.to_string()),
+            },
             Converter::AddMetadata(c) => c.convert(input, out, (chain.clock)()),
             Converter::AddEc2Metadata(c) => {
                 if let Err(e) = c.convert(
@@ -286,9 +286,9 @@ mod tests {
         let e = err(json!([{"optionName": "ADDMETADATA", "timestamp": true}]));
         assert!(e.contains("timestamp"), "{e}");
         let e = err(
-            json!([{"optionName": "LOGTOJSON", "logFormat": "SYSLOG", "matchPattern": "(a)(?=b)", "customFieldNames": ["a"]}]),
+            json!([{"optionName": "LOGTOJSON", "logFormat": "SYSLOG", "matchPattern": "(\\p{InGreek})", "customFieldNames": ["a"]}]),
         );
-        assert!(e.contains("look-ahead"), "{e}");
+        assert!(e.contains("Unicode block"), "{e}");
         assert!(
             err(json!([{"optionName": "USINGPLUGGIN", "className": "x"}]))
                 .contains("not supported")
@@ -312,6 +312,40 @@ mod tests {
         assert!(ok(json!([])).is_empty());
         // The agent ignores an unreadable metadataTTL with a warning (see ec2metadata.rs).
         ok(json!([{"optionName": "ADDEC2METADATA", "logFormat": "SYSLOG", "metadataTTL": "1h"}]));
+    }
+
+    /// Java constructs that need backtracking convert with Java semantics; a record on
+    /// which such a pattern gives up at the step limit is sent raw, as the agent sends a
+    /// record whose conversion threw.
+    #[test]
+    fn backtracking_patterns_convert_and_a_step_limit_sends_the_record_raw() {
+        let chain = Chain::from_options(&json!([{"optionName": "LOGTOJSON", "logFormat": "SYSLOG",
+            "matchPattern": "(?<level>[A-Z]+)(?=:) *+:(?!\\s)(.*)", "customFieldNames": ["level", "msg"]}]))
+        .unwrap();
+        let mut out = Vec::new();
+        assert_eq!(chain.process(b"WARN:disk\n", &mut out), Outcome::Converted);
+        assert_eq!(out, b"{\"level\":\"WARN\",\"msg\":\"disk\"}\n");
+        assert_eq!(chain.process(b"WARN: disk\n", &mut out), Outcome::Skipped);
+
+        let hostile =
+            Chain::from_options(&json!([{"optionName": "LOGTOJSON", "logFormat": "SYSLOG",
+            "matchPattern": "(?:(a|aa)+)+(?!a)\\1b", "customFieldNames": ["a"]}]))
+            .unwrap();
+        let record = format!("{}\n", "a".repeat(40));
+        assert_eq!(
+            hostile.process(record.as_bytes(), &mut out),
+            Outcome::RawFallback
+        );
+        assert!(out.is_empty());
+        let csv = Chain::from_options(
+            &json!([{"optionName": "CSVTOJSON", "customFieldNames": ["x"],
+            "delimiter": "(?:(a|aa)+)+(?!a)\\1b"}]),
+        )
+        .unwrap();
+        assert_eq!(
+            csv.process(record.as_bytes(), &mut out),
+            Outcome::RawFallback
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 
 use crate::config::{OptionReader, ProcessConfigError};
-use crate::jregex::{JavaRegex, JavaRegexError};
+use crate::jregex::{JavaRegex, JavaRegexError, StepLimitExceeded};
 #[cfg(test)]
 use crate::json::JsonFormat;
 use crate::logtojson::FlatObjectTemplate;
@@ -41,6 +41,9 @@ pub enum CsvError {
     /// `"delimiter": null`: the agent's `split(null)` throws on every record.
     #[error("\"delimiter\" is null, so the Kinesis Agent cannot split any record")]
     NullDelimiter,
+    /// A backtracking delimiter gave up on this record (see `jregex::backtrack`).
+    #[error(transparent)]
+    StepLimit(#[from] StepLimitExceeded),
 }
 
 #[derive(Debug)]
@@ -87,7 +90,7 @@ impl CsvToJson {
         let line = text.strip_suffix('\n').unwrap_or(&text);
         let columns: Vec<Cow<'_, str>> = match &self.delimiter {
             Delimiter::Literal(c) => split_literal(line, *c),
-            Delimiter::Regex(re) => re.split(line),
+            Delimiter::Regex(re) => re.split(line)?,
             Delimiter::Invalid(e) => return Err(e.clone().into()),
             Delimiter::Null => return Err(CsvError::NullDelimiter),
         };
@@ -162,6 +165,29 @@ mod tests {
             "{\"a\":\"x\",\"b\":\"y\\r\"}\n"
         );
         assert_eq!(run(&["a"], ",", ",,,\n"), "{\"a\":null}\n");
+    }
+
+    /// The agent builds the object through a `LinkedHashMap`: a repeated name keeps the
+    /// position of its first occurrence and the value of its last, a null included.
+    #[test]
+    fn repeated_field_names_are_written_once_as_the_agent_writes_them() {
+        assert_eq!(
+            run(&["a", "b", "a", "c"], ",", "1,2,3,4\n"),
+            "{\"a\":\"3\",\"b\":\"2\",\"c\":\"4\"}\n"
+        );
+        assert_eq!(
+            run(&["a", "b", "a"], ",", "1,2\n"),
+            "{\"a\":null,\"b\":\"2\"}\n"
+        );
+        assert_eq!(run(&["x", "x", "x"], ",", "1,2,3\n"), "{\"x\":\"3\"}\n");
+        let mut out = Vec::new();
+        CsvToJson::new(&["a", "b", "a"], ",", JsonFormat::PrettyPrint)
+            .convert(b"1,2,3\n", &mut out)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\n  \"a\" : \"3\",\n  \"b\" : \"2\"\n}\n"
+        );
     }
 
     /// The agent sends every record raw when `"delimiter"` is an explicit null.

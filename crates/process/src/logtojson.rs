@@ -15,7 +15,7 @@
 pub mod fast;
 
 use crate::config::{OptionReader, ProcessConfigError};
-use crate::jregex::JavaRegex;
+use crate::jregex::{JavaRegex, StepLimitExceeded};
 use crate::json::{write_string, JsonFormat};
 use crate::utf8;
 
@@ -161,40 +161,49 @@ impl LogFormat {
 
 /// Pre-rendered keys of a flat JSON object whose values are all strings or `null`, so a
 /// record costs only the value escaping.
+///
+/// The agent fills a `LinkedHashMap` field by field, so a name given twice is written
+/// once: at the position of its first occurrence, with the value of its last (a `null`
+/// included, when that column is missing).
 #[derive(Debug, Clone)]
 pub struct FlatObjectTemplate {
-    /// `,`-less key prefixes: `"key":` (compact) or `\n  "key" : ` (pretty).
-    keys: Vec<Vec<u8>>,
+    /// `,`-less key prefixes: `"key":` (compact) or `\n  "key" : ` (pretty), each with the
+    /// index of the field whose value it takes.
+    keys: Vec<(Vec<u8>, usize)>,
     pretty: bool,
 }
 
 impl FlatObjectTemplate {
     pub fn new(fields: &[String], format: JsonFormat) -> Self {
         let pretty = format == JsonFormat::PrettyPrint;
-        let keys = fields
-            .iter()
-            .map(|f| {
-                let mut k = Vec::with_capacity(f.len() + 8);
-                if pretty {
-                    k.extend_from_slice(b"\n  ");
-                }
-                write_string(&mut k, f);
-                k.extend_from_slice(if pretty { b" : " } else { b":" });
-                k
-            })
-            .collect();
+        let mut keys: Vec<(Vec<u8>, usize)> = Vec::with_capacity(fields.len());
+        let mut names: Vec<&str> = Vec::with_capacity(fields.len());
+        for (index, f) in fields.iter().enumerate() {
+            if let Some(pos) = names.iter().position(|n| *n == f.as_str()) {
+                keys[pos].1 = index;
+                continue;
+            }
+            let mut k = Vec::with_capacity(f.len() + 8);
+            if pretty {
+                k.extend_from_slice(b"\n  ");
+            }
+            write_string(&mut k, f);
+            k.extend_from_slice(if pretty { b" : " } else { b":" });
+            keys.push((k, index));
+            names.push(f);
+        }
         FlatObjectTemplate { keys, pretty }
     }
 
     /// Writes `{…}` taking field `i`'s value from `value(i)`.
     pub fn write<'v>(&self, out: &mut Vec<u8>, value: impl Fn(usize) -> Option<&'v str>) {
         out.push(b'{');
-        for (i, key) in self.keys.iter().enumerate() {
+        for (i, (key, field)) in self.keys.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
             out.extend_from_slice(key);
-            match value(i) {
+            match value(*field) {
                 Some(v) => write_string(out, v),
                 None => out.extend_from_slice(b"null"),
             }
@@ -296,8 +305,17 @@ impl LogToJson {
         })
     }
 
-    /// Converts one record; `false` means the record is skipped (no match).
+    /// Converts one record; `false` means the record is skipped (no match). A
+    /// `matchPattern` that gave up at the backtracking step limit counts as no match here;
+    /// the chain uses [`LogToJson::try_convert`], which sends such a record raw.
     pub fn convert(&self, input: &[u8], out: &mut Vec<u8>) -> bool {
+        self.try_convert(input, out).unwrap_or(false)
+    }
+
+    /// Converts one record: `Ok(false)` means no match (the record is skipped); an error
+    /// means a backtracking `matchPattern` gave up, which the chain treats like any
+    /// converter failure (the record is sent raw, as the agent would on an exception).
+    pub fn try_convert(&self, input: &[u8], out: &mut Vec<u8>) -> Result<bool, StepLimitExceeded> {
         let text = utf8::decode(input);
         let mut line: &str = text.strip_suffix('\n').unwrap_or(&text);
         if self.lenient {
@@ -306,12 +324,12 @@ impl LogToJson {
         let converted = if self.fast {
             self.convert_fast(line, out)
         } else {
-            self.convert_regex(line, out)
+            self.try_convert_regex(line, out)?
         };
         if converted {
             out.push(b'\n');
         }
-        converted
+        Ok(converted)
     }
 
     fn convert_fast(&self, line: &str, out: &mut Vec<u8>) -> bool {
@@ -326,13 +344,18 @@ impl LogToJson {
         ok
     }
 
-    /// The reference path: the Java regex through [`JavaRegex`].
+    /// The reference path: the Java regex through [`JavaRegex`] (a step-limit failure
+    /// counts as no match here; see [`LogToJson::try_convert`]).
     pub fn convert_regex(&self, line: &str, out: &mut Vec<u8>) -> bool {
+        self.try_convert_regex(line, out).unwrap_or(false)
+    }
+
+    fn try_convert_regex(&self, line: &str, out: &mut Vec<u8>) -> Result<bool, StepLimitExceeded> {
         if !self.group_count_matches {
-            return false;
+            return Ok(false);
         }
-        let Some(groups) = self.regex.captures_whole(line) else {
-            return false;
+        let Some(groups) = self.regex.captures_whole(line)? else {
+            return Ok(false);
         };
         let apache = self.format.is_apache();
         self.template.write(out, |i| {
@@ -343,7 +366,7 @@ impl LogToJson {
                 v
             }
         });
-        true
+        Ok(true)
     }
 
     /// Run only the hand-written parser (for differential testing); `None` if there is none.
@@ -388,6 +411,27 @@ mod tests {
             "2023-01-02T03:04:05Z web-01 systemd: Started\n"
         )
         .is_some());
+    }
+
+    /// The agent's parsers fill a `LinkedHashMap`: a repeated name is written once, where
+    /// it first appears, with the last group's value.
+    #[test]
+    fn repeated_field_names_keep_the_first_position_and_the_last_value() {
+        let conv = LogToJson::build(
+            0,
+            LogFormat::Syslog,
+            Some(vec!["k".into(), "v".into(), "k".into()]),
+            Some(r"(\w+)=(\w+)(?:,(\w+))?"),
+            JsonFormat::Compact,
+            false,
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        assert!(conv.convert(b"a=b,c\n", &mut out));
+        assert_eq!(out, b"{\"k\":\"c\",\"v\":\"b\"}\n");
+        out.clear();
+        assert!(conv.convert(b"a=b\n", &mut out));
+        assert_eq!(out, b"{\"k\":null,\"v\":\"b\"}\n");
     }
 
     #[test]

@@ -85,17 +85,29 @@ pub struct Daemon {
     logs: Vec<PathBuf>,
     /// Runs the daemon through this command and its arguments (e.g. `setpriv ...`).
     wrapper: Vec<String>,
+    /// Extra environment of every start.
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
     /// Writes `config` to `<dir>/agent.json` and starts the daemon on it.
     pub fn start(dir: &Path, config: &Value) -> Daemon {
-        Daemon::start_wrapped(dir, config, &[])
+        Daemon::launch(dir, config, &[], &[])
     }
 
     /// [`Daemon::start`], running the daemon through `wrapper` (a command and its
     /// arguments, the daemon's command line appended).
     pub fn start_wrapped(dir: &Path, config: &Value, wrapper: &[&str]) -> Daemon {
+        Daemon::launch(dir, config, wrapper, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables (kept for restarts; see
+    /// [`Daemon::set_env`]). An empty value removes the variable instead.
+    pub fn start_with_env(dir: &Path, config: &Value, env: &[(&str, &str)]) -> Daemon {
+        Daemon::launch(dir, config, &[], env)
+    }
+
+    fn launch(dir: &Path, config: &Value, wrapper: &[&str], env: &[(&str, &str)]) -> Daemon {
         let config_path = dir.join("agent.json");
         std::fs::write(&config_path, serde_json::to_vec_pretty(config).unwrap())
             .expect("write agent.json");
@@ -110,6 +122,10 @@ impl Daemon {
             child: None,
             logs: Vec::new(),
             wrapper: wrapper.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         d.restart();
         let flows = config["flows"].as_array().map_or(0, Vec::len);
@@ -139,6 +155,14 @@ impl Daemon {
         }
     }
 
+    /// Replaces the extra environment of the next starts.
+    pub fn set_env(&mut self, env: &[(&str, &str)]) {
+        self.env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+    }
+
     /// The running child's process id.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
@@ -158,6 +182,13 @@ impl Daemon {
             }
             None => Command::new(env!("CARGO_BIN_EXE_firetail")),
         };
+        for (k, v) in &self.env {
+            if v.is_empty() {
+                command.env_remove(k);
+            } else {
+                command.env(k, v);
+            }
+        }
         let child = command
             .arg("--log-level")
             .arg(level)

@@ -155,3 +155,19 @@ fn half_a_static_credential_is_ignored_with_a_warning() {
         .iter()
         .any(|w| w.to_string().contains("awsSecretAccessKey is not set")));
 }
+
+/// The agent accepts an initial backoff above the maximum (every retry waits the
+/// maximum); so does firetail, with a warning naming both keys.
+#[test]
+fn an_initial_backoff_above_the_maximum_is_accepted_with_a_warning() {
+    let mut cfg = base(false);
+    cfg["flows"][0]["retryInitialBackoffMillis"] = json!(20000);
+    cfg["flows"][0]["retryMaxBackoffMillis"] = json!("500");
+    let loaded = ok(&cfg);
+    let flow = &loaded.settings.flows[0];
+    assert_eq!(flow.retry_initial_backoff.as_millis(), 20000);
+    assert!(loaded.warnings.iter().any(|w| {
+        let w = w.to_string();
+        w.contains("retryInitialBackoffMillis") && w.contains("retryMaxBackoffMillis (500)")
+    }));
+}

@@ -551,9 +551,14 @@ impl Framer {
         true
     }
 
+    /// A `multiLineStartPattern` that gives up at the backtracking step limit (counted and
+    /// logged by the regex) starts a record: the line's bytes are sent in a record of
+    /// their own rather than appended to one that could then be cut at the size limit.
     fn starts_record(&self, line: &[u8]) -> bool {
         match &self.rules.start {
-            Some(re) => re.looking_at(&String::from_utf8_lossy(line)),
+            Some(re) => re
+                .looking_at(&String::from_utf8_lossy(line))
+                .unwrap_or(true),
             None => true,
         }
     }
@@ -571,7 +576,9 @@ impl Framer {
         debug_assert!(data_len <= n);
         if let Some(footer) = &self.rules.footer {
             let text = String::from_utf8_lossy(&self.buf[..data_len]);
-            if footer.matches(java_trim(&text)) {
+            // A footer pattern that gives up at the step limit is no footer: the record
+            // is sent, and nothing after it is discarded.
+            if footer.matches(java_trim(&text)).unwrap_or(false) {
                 self.discard(n, DiscardReason::Footer, out);
                 let rest = self.buf.len();
                 self.discard(rest, DiscardReason::AfterFooter, out);
