@@ -277,6 +277,8 @@ pub static KEYS: &[KeySpec] = &[
     key("firetail.requestTimeoutMillis", Flow, Long(r(1000, 900_000)), D::Int(60_000), Used, "A request unanswered this long is retried (its records may be duplicated), ms."),
     key("firetail.pacing.recordsPerSecond", Flow, Long(r(1, JAVA_LONG_MAX)), D::Unset, Used, "Send at most this many records/s (unset = unpaced)."),
     key("firetail.pacing.bytesPerSecond", Flow, Long(r(1, JAVA_LONG_MAX)), D::Unset, Used, "Send at most this many bytes/s (unset = unpaced)."),
+    key("firetail.lingerMillis", Flow, Long(Bounds::ZeroOr(1, 900_000)), D::Int(0), Used, "Low-latency mode: a partial batch leaves once its first record is this old and a request can leave at once (a slot free, no backoff or ceiling wait); doubles on each throttled call up to maxBufferAgeMillis and halves back on clean answers, ms (0 = off: maxBufferAgeMillis alone)."),
+    key("firetail.rateCeiling", Flow, Bool, D::Bool(true), Used, "Learn a request-rate ceiling from whole-call throttles (while over 10% of recent calls are throttled: cut to 0.7 x the rate sent; grows about 2%/s, doubling every 30 s since the cut up to 16x; requests spaced with 25% jitter; never below one a minute), so a fleet shares a stream's quota instead of spending its calls on throttles. false = backoff and concurrency alone."),
     // ---- firetail.generators[i] ----
     key("path", Generator, Path, D::Required, Used, "Absolute path of the log file to write."),
     key("rate", Generator, Int(r(1, 10_000_000)), D::Int(100), Used, "Lines per second."),
