@@ -90,6 +90,10 @@ pub struct LocalFirehoseArgs {
     /// How much unused quota a stream keeps for a burst: this window's worth.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub quota_window: Duration,
+    /// Admit a call only if all of it fits in the quota left (default: while the stream is
+    /// not over its quota, the call that crosses it passing).
+    #[arg(long)]
+    pub quota_strict: bool,
 }
 
 /// The server's programmatic configuration. `Default` is a quiet, fault-free server on an
@@ -158,6 +162,7 @@ impl Options {
             records_per_sec: a.quota_records,
             bytes_per_sec: a.quota_bytes,
             window: a.quota_window,
+            strict: a.quota_strict,
         };
         quota.validate()?;
         Ok(Options {

@@ -11,10 +11,20 @@
 //! exceeds the quota by more than one window's worth. A refused call costs nothing, as a
 //! throttled call does not count against the service's quota either.
 //!
-//! A call bigger than a whole window (possible only with a quota scaled below one request's
-//! size, e.g. 4 MiB against a 1 MiB/s bucket) is admitted once its bucket is full and
-//! drives the bucket into debt, so the long-run rate stays exact and no call is refused
-//! forever.
+//! Which calls pass while the stream is near its quota is not published either. Two
+//! models are offered:
+//! - **overdraft** (the default): a call passes while every bucket still holds something,
+//!   and its whole cost is charged, possibly driving the bucket into debt that later calls
+//!   wait out; the service accounts usage and throttles once the stream is over, so the
+//!   call that crosses the quota passes. Big and small calls have the same chance.
+//! - **strict** (`--quota-strict`): a call passes only if its whole cost is in the bucket.
+//!   Small calls then keep the bucket below the size of a big one, and in scripts/fleet
+//!   daemons sending full 500-record batches got nothing for a minute while caught-up
+//!   daemons' small batches took the whole quota (docs/scaling.md).
+//!
+//! In both, a call bigger than a whole window (possible only with a quota scaled below one
+//! request's size, e.g. 4 MiB against a 1 MiB/s bucket) passes once its bucket is full,
+//! so no call is refused forever, and the long-run rate is the quota.
 //!
 //! Pure: no clock reads; the caller passes `now`.
 
@@ -36,6 +46,9 @@ pub struct Quota {
     pub bytes_per_sec: Option<f64>,
     /// How much unused quota a bucket keeps: bursts up to this window's worth pass.
     pub window: Duration,
+    /// Admit a call only if its whole cost is in the buckets (else: while they are not
+    /// empty, overdrawing them).
+    pub strict: bool,
 }
 
 impl Default for Quota {
@@ -45,6 +58,7 @@ impl Default for Quota {
             records_per_sec: None,
             bytes_per_sec: None,
             window: Duration::from_secs(1),
+            strict: false,
         }
     }
 }
@@ -131,11 +145,15 @@ impl Bucket {
         self.at = now;
     }
 
-    /// Whether a call costing `cost` may pass now (a call larger than the whole bucket
-    /// passes when the bucket is full).
-    fn admits(&mut self, cost: f64, now: Instant) -> bool {
+    /// Whether a call costing `cost` may pass now: strict, if it fits (a call larger than
+    /// the whole bucket when the bucket is full); else while the bucket is not empty.
+    fn admits(&mut self, cost: f64, strict: bool, now: Instant) -> bool {
         self.refill(now);
-        self.tokens >= cost.min(self.capacity)
+        if strict {
+            self.tokens >= cost.min(self.capacity)
+        } else {
+            self.tokens > 0.0
+        }
     }
 
     fn spend(&mut self, cost: f64) {
@@ -146,6 +164,7 @@ impl Bucket {
 /// The buckets of one stream.
 #[derive(Debug, Clone)]
 pub struct StreamQuota {
+    strict: bool,
     requests: Option<Bucket>,
     records: Option<Bucket>,
     bytes: Option<Bucket>,
@@ -156,6 +175,7 @@ impl StreamQuota {
     pub fn new(quota: &Quota, now: Instant) -> Self {
         let bucket = |rate: Option<f64>| rate.map(|r| Bucket::new(r, quota.window, now));
         StreamQuota {
+            strict: quota.strict,
             requests: bucket(quota.requests_per_sec),
             records: bucket(quota.records_per_sec),
             bytes: bucket(quota.bytes_per_sec),
@@ -175,9 +195,10 @@ impl StreamQuota {
             (Exceeded::Records, records as f64),
             (Exceeded::Bytes, bytes as f64),
         ];
+        let strict = self.strict;
         for (dimension, cost) in costs {
             if let Some(bucket) = self.bucket(dimension) {
-                if !bucket.admits(cost, now) {
+                if !bucket.admits(cost, strict, now) {
                     return Err(dimension);
                 }
             }
@@ -249,7 +270,12 @@ mod tests {
             records_per_sec: Some(records),
             bytes_per_sec: Some(bytes),
             window: Duration::from_secs(1),
+            strict: true,
         }
+    }
+
+    fn overdraft(q: Quota) -> Quota {
+        Quota { strict: false, ..q }
     }
 
     #[test]
@@ -282,6 +308,30 @@ mod tests {
         assert_eq!(q.try_admit(400, 100, t0), Ok(()));
         assert_eq!(q.try_admit(0, 9_801, t0), Err(Exceeded::Bytes));
         assert_eq!(q.try_admit(0, 9_800, t0), Ok(()));
+    }
+
+    #[test]
+    fn overdraft_admits_while_not_empty_and_charges_in_full() {
+        let t0 = Instant::now();
+        let mut q = StreamQuota::new(&overdraft(quota(100.0, 1e9, 1000.0)), t0);
+        // 900 of 1000 bytes: passes; 900 more: passes too (100 left), 800 into debt.
+        assert_eq!(q.try_admit(1, 900, t0), Ok(()));
+        assert_eq!(q.try_admit(1, 900, t0), Ok(()));
+        assert_eq!(q.try_admit(1, 1, t0), Err(Exceeded::Bytes));
+        // The debt is repaid at 1000 B/s: 800 ms.
+        assert_eq!(
+            q.try_admit(1, 1, t0 + Duration::from_millis(799)),
+            Err(Exceeded::Bytes)
+        );
+        assert_eq!(q.try_admit(1, 1, t0 + Duration::from_millis(801)), Ok(()));
+        // Over 100 s of one 100-byte call every 10 ms, the accepted bytes are the quota.
+        let accepted = (0..10_000)
+            .filter(|i| {
+                q.try_admit(1, 100, t0 + Duration::from_secs(1) + *i * 10 * MS)
+                    .is_ok()
+            })
+            .count();
+        assert!((1000..=1011).contains(&accepted), "{accepted}");
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl Default for CeilingConfig {
     fn default() -> Self {
         CeilingConfig {
             backoff_ratio: 0.7,
-            growth_per_sec: 0.02,
+            growth_per_sec: 0.05,
             jitter: 0.25,
             throttled_share: 0.1,
         }
@@ -82,7 +82,7 @@ impl CeilingConfig {
     pub fn clamped(self) -> Self {
         CeilingConfig {
             backoff_ratio: clamp(self.backoff_ratio, 0.1, 0.95, 0.7),
-            growth_per_sec: clamp(self.growth_per_sec, 0.001, 1.0, 0.02),
+            growth_per_sec: clamp(self.growth_per_sec, 0.001, 1.0, 0.05),
             jitter: clamp(self.jitter, 0.0, 0.9, 0.25),
             throttled_share: clamp(self.throttled_share, 0.0, 0.5, 0.1),
         }
@@ -242,6 +242,7 @@ mod tests {
         CeilingConfig {
             jitter: 0.0,
             throttled_share: 0.0,
+            growth_per_sec: 0.02,
             ..CeilingConfig::default()
         }
     }
@@ -406,7 +407,7 @@ mod tests {
                 c.jitter,
                 c.throttled_share
             ),
-            (0.95, 0.02, 0.0, 0.5)
+            (0.95, 0.05, 0.0, 0.5)
         );
     }
 }

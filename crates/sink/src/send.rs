@@ -332,9 +332,21 @@ impl<C: PutClient + ?Sized> Flow<C> {
     }
 
     fn can_pull(&self, now: Instant) -> bool {
-        !self.input_closed
-            && !self.held(now)
-            && self.ready.len() + self.retry.len() < QUEUED_BATCHES
+        !self.input_closed && !self.held(now) && !self.queue_is_full()
+    }
+
+    /// Whether [`QUEUED_BATCHES`] full batches' worth of records waits for a slot. Counted
+    /// in records and bytes, not batches: batches closed by age while a rate ceiling or
+    /// pacer holds the flow are small, and are merged when they leave (`next_batch`), so
+    /// a flow held back keeps reading and still sends full batches.
+    fn queue_is_full(&self) -> bool {
+        let (records, bytes) = self
+            .ready
+            .iter()
+            .chain(self.retry.iter())
+            .fold((0, 0), |(r, b), batch| (r + batch.len(), b + batch.bytes));
+        records >= QUEUED_BATCHES * self.cfg.max_records
+            || bytes >= QUEUED_BATCHES * self.cfg.max_bytes
     }
 
     fn has_queued(&self) -> bool {
@@ -404,18 +416,20 @@ impl<C: PutClient + ?Sized> Flow<C> {
         }
     }
 
-    /// The oldest retry batch, topped up with the retry batches behind it that fit (a
-    /// partial failure leaves small batches); else the oldest fresh batch.
+    /// The oldest retry batch, else the oldest fresh batch, topped up with the queued
+    /// batches behind it that fit, retries first: a partial failure leaves small retry
+    /// batches, and a flow held back by a rate ceiling queues batches closed by age.
     fn next_batch(&mut self) -> Option<Batch> {
-        let Some(mut batch) = self.retry.pop_front() else {
-            return self.ready.pop_front();
-        };
-        while let Some(next) = self.retry.front() {
-            if !batch.can_absorb(next, self.batcher.limits()) {
-                break;
-            }
-            if let Some(next) = self.retry.pop_front() {
-                batch.absorb(next);
+        let mut batch = self.retry.pop_front().or_else(|| self.ready.pop_front())?;
+        let limits = *self.batcher.limits();
+        for queue in [&mut self.retry, &mut self.ready] {
+            while queue
+                .front()
+                .is_some_and(|next| batch.can_absorb(next, &limits))
+            {
+                if let Some(next) = queue.pop_front() {
+                    batch.absorb(next);
+                }
             }
         }
         Some(batch)

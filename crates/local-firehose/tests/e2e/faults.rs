@@ -241,11 +241,12 @@ async fn same_seed_same_partial_failures() {
 #[tokio::test]
 async fn a_used_up_quota_refuses_whole_calls_with_service_unavailable() {
     // 0.01 records/s with a 1000 s window: 10 records of burst, and a refill too slow to
-    // matter however long the test takes.
+    // matter however long the test takes. Strict: a call must fit in what is left.
     let h = harness(Options {
         quota: firetail_local_firehose::Quota {
             records_per_sec: Some(0.01),
             window: std::time::Duration::from_secs(1000),
+            strict: true,
             ..Default::default()
         },
         ..Options::default()
