@@ -9,22 +9,35 @@
 //! backoff, had 59 % of their calls throttled and a Jain's index of 0.58 (scripts/fleet,
 //! see docs/scaling.md). A ceiling on the request *rate* can.
 //!
-//! # The rule
-//! - No ceiling until the first throttle: a daemon alone on its stream never pays for it.
-//! - On a whole-call throttle of a request sent after the last cut, while more than
-//!   `throttled_share` of the recent calls were throttled, the ceiling becomes
-//!   `backoff_ratio` × the rate the daemon was sending at (the lower of its ceiling and its
-//!   own send rate over its last [`MEASURE_REQUESTS`] requests). Throttles of requests sent
-//!   before the cut belong to the same congestion and do not cut again.
-//! - From the cut on it grows by about `growth_per_sec` of itself per second, twice as
-//!   fast for every [`ACCELERATE_AFTER`] since the cut (up to [`MAX_ACCELERATION`]), so
-//!   quota freed by others is found within a minute or two, and a ceiling that stopped
-//!   mattering disappears (above [`MAX_RATE`]). A daemon that sends more requests meets
-//!   more throttles and is cut more often while all grow alike: that drives a fleet
-//!   towards equal shares.
+//! # The rule: aim at a small share of throttled calls
+//! A stream near its quota throttles some calls whatever the fleet does (arrivals are
+//! random), and a fleet that never sees a throttle is leaving quota unused. So the ceiling
+//! steers each daemon's recent share of throttled calls (calls weighted by age, fading by
+//! `e` a minute, over at least [`SHARE_MIN_CALLS`] calls) towards `throttled_share`:
+//! - No ceiling until the share first passes it: a daemon alone on its stream, or one
+//!   meeting an occasional throttle (a burst of the stream, an injected fault), never
+//!   pays for it.
+//! - Then each whole-call throttle of a request sent after the last cut cuts the ceiling
+//!   to `backoff_ratio` × itself (the first time: × the daemon's own send rate over its
+//!   last [`MEASURE_REQUESTS`] requests). Throttles of requests sent before the cut belong
+//!   to the same congestion and do not cut again. A daemon that sends more meets more
+//!   throttles and is cut more often, which pulls a fleet towards equal shares.
+//! - Between throttles the ceiling grows by `growth_per_sec` (of its logarithm) a second
+//!   when no call was throttled lately, slower as the share nears the target, not at all
+//!   at or above it. Quota freed by others is found within a minute or two, and a ceiling
+//!   that stopped mattering disappears (above [`MAX_RATE`]).
 //! - Requests leave at most one per `1 / ceiling`, each interval stretched by a random
-//!   factor in `[1 - jitter, 1 + jitter]`: daemons that were cut by the same burst of
-//!   throttles do not come back in step.
+//!   factor in `[1 - jitter, 1 + jitter]`, so daemons cut by the same burst of throttles
+//!   do not come back in step. The ceiling never goes below [`MIN_RATE`].
+//!
+//! Growing at a fixed rate and being cut per throttle, a daemon's share of throttled
+//! calls would settle where cuts balance growth, which depends on how few calls a daemon
+//! makes (50 daemons sending full batches against a 512 KiB/s quota make one call in 12 s
+//! each: 62 % of their calls were throttled at 5 %/s of growth). Slowing the growth to a
+//! stop at the target makes the target the operating point, at any scale. The price is
+//! fairness: near the target a daemon grows little, so the pull towards equal shares is
+//! weak and with one call in 12 s a daemon learns slowly (the model fleet below, and
+//! docs/scaling.md).
 //!
 //! Pure: the caller passes `now` and the random draws. Time is `tokio::time::Instant`, so
 //! it runs under paused test time.
@@ -37,17 +50,18 @@ use tokio::time::{Duration, Instant};
 pub const MEASURE_REQUESTS: usize = 8;
 /// ... sent within this long.
 pub const MEASURE_WINDOW: Duration = Duration::from_secs(60);
-/// Each period this long since the last cut doubles the growth.
-pub const ACCELERATE_AFTER: Duration = Duration::from_secs(30);
-/// The growth stops doubling at this factor.
-pub const MAX_ACCELERATION: f64 = 16.0;
 /// The ceiling never goes below this many requests per second (one a minute): a daemon is
 /// never starved for good.
 pub const MIN_RATE: f64 = 1.0 / 60.0;
 /// Above this the ceiling is dropped: nothing a stream can take is limited by it.
 pub const MAX_RATE: f64 = 100_000.0;
-/// Weight of one call in the moving throttled share (about the last 20 calls).
-const SHARE_WEIGHT: f64 = 0.05;
+/// The throttled share counts calls with weights that fade by `e` every this long ...
+const SHARE_FADE: Duration = Duration::from_secs(60);
+/// ... over at least this many calls' worth: a daemon that made fewer recent calls than
+/// this reads a share below its true one and grows faster. The daemons the ceiling holds
+/// to the fewest calls are the ones that grow fastest, which pulls a fleet towards equal
+/// shares (and keeps a daemon cut to a call a minute from reading an old share forever).
+pub const SHARE_MIN_CALLS: f64 = 4.0;
 
 /// How the ceiling reacts; the defaults are the documented ones.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -59,17 +73,16 @@ pub struct CeilingConfig {
     pub growth_per_sec: f64,
     /// Spread of the interval between requests, in `[0, 0.9]`.
     pub jitter: f64,
-    /// A throttle cuts only while more than this share of the recent calls (a moving
-    /// average over about 20) was throttled, in `[0, 0.5]`. Occasional throttles (a
-    /// stream's burst, an injected fault) are the backoff's business; a fleet over its
-    /// quota throttles most calls.
+    /// The share of throttled calls (a moving average over about 20) the ceiling aims at,
+    /// in `[0, 0.5]`: above it throttles cut and the ceiling stops growing, at or below
+    /// it the ceiling grows.
     pub throttled_share: f64,
 }
 
 impl Default for CeilingConfig {
     fn default() -> Self {
         CeilingConfig {
-            backoff_ratio: 0.7,
+            backoff_ratio: 0.9,
             growth_per_sec: 0.05,
             jitter: 0.25,
             throttled_share: 0.1,
@@ -97,23 +110,29 @@ fn clamp(value: f64, lo: f64, hi: f64, fallback: f64) -> f64 {
     }
 }
 
-/// The ceiling set by the last cut.
+/// The ceiling: its value at `since`, growing from then on by `speed` (of its logarithm)
+/// a second.
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct Cut {
+struct Ceiling {
     rate: f64,
-    at: Instant,
+    since: Instant,
+    speed: f64,
+    /// The last cut: throttles of requests sent before it do not cut again.
+    cut_at: Instant,
 }
 
 /// The learned ceiling of one flow.
 #[derive(Clone, Debug)]
 pub struct RateCeiling {
     cfg: CeilingConfig,
-    /// `None` while nothing was throttled, or once the ceiling grew past [`MAX_RATE`].
-    cut: Option<Cut>,
+    /// `None` until the first cut, and once the ceiling grew past [`MAX_RATE`].
+    ceiling: Option<Ceiling>,
     /// No request leaves before this.
     next_at: Option<Instant>,
-    /// Moving average of "this call was throttled whole".
-    share: f64,
+    /// Recent calls and recent throttled calls, fading with [`SHARE_FADE`].
+    calls: f64,
+    throttled: f64,
+    share_at: Option<Instant>,
     /// When the last [`MEASURE_REQUESTS`] requests were sent.
     sent: VecDeque<Instant>,
 }
@@ -122,47 +141,34 @@ impl RateCeiling {
     pub fn new(cfg: CeilingConfig, _now: Instant) -> Self {
         RateCeiling {
             cfg: cfg.clamped(),
-            cut: None,
+            ceiling: None,
             next_at: None,
-            share: 0.0,
+            calls: 0.0,
+            throttled: 0.0,
+            share_at: None,
             sent: VecDeque::with_capacity(MEASURE_REQUESTS + 1),
         }
     }
 
     /// The ceiling at `now` in requests per second; `None` when there is none.
     pub fn rate(&mut self, now: Instant) -> Option<f64> {
-        let cut = self.cut?;
-        let rate = cut.rate * self.growth_since(cut.at, now).exp();
+        let c = self.ceiling?;
+        if c.speed <= 0.0 {
+            return Some(c.rate);
+        }
+        let grown = c.speed * now.saturating_duration_since(c.since).as_secs_f64();
+        let rate = c.rate * grown.exp();
         if rate >= MAX_RATE {
-            self.cut = None;
+            self.ceiling = None;
             self.next_at = None;
             return None;
         }
         Some(rate)
     }
 
-    /// The logarithm of the growth factor `now` has accumulated since a cut at `at`:
-    /// `growth_per_sec` a second, doubled every [`ACCELERATE_AFTER`].
-    fn growth_since(&self, at: Instant, now: Instant) -> f64 {
-        let mut elapsed = now.saturating_duration_since(at).as_secs_f64();
-        let period = ACCELERATE_AFTER.as_secs_f64();
-        let (mut total, mut speed) = (0.0, self.cfg.growth_per_sec);
-        while elapsed > 0.0 {
-            let span = if speed >= self.cfg.growth_per_sec * MAX_ACCELERATION {
-                elapsed
-            } else {
-                elapsed.min(period)
-            };
-            total += speed * span;
-            elapsed -= span;
-            speed = (speed * 2.0).min(self.cfg.growth_per_sec * MAX_ACCELERATION);
-        }
-        total
-    }
-
-    /// The moving share of throttled calls.
+    /// The recent share of throttled calls.
     pub fn throttled_share(&self) -> f64 {
-        self.share
+        self.throttled / self.calls.max(SHARE_MIN_CALLS)
     }
 
     /// How long the next request must wait.
@@ -192,23 +198,69 @@ impl RateCeiling {
         }
     }
 
-    /// A request came back with records accepted.
-    pub fn on_accepted(&mut self) {
-        self.share -= SHARE_WEIGHT * self.share;
+    /// A request came back with records accepted: the share falls, and once it is back
+    /// under the target the ceiling grows again.
+    pub fn on_accepted(&mut self, now: Instant) {
+        self.count(false, now);
+        self.retune(now);
+    }
+
+    fn count(&mut self, throttled: bool, now: Instant) {
+        if let Some(at) = self.share_at {
+            let elapsed = now.saturating_duration_since(at).as_secs_f64();
+            let fade = (-elapsed / SHARE_FADE.as_secs_f64()).exp();
+            self.calls *= fade;
+            self.throttled *= fade;
+        }
+        self.share_at = Some(now);
+        self.calls += 1.0;
+        self.throttled += f64::from(u8::from(throttled));
+    }
+
+    /// Restarts the growth at the speed the current share calls for.
+    fn retune(&mut self, now: Instant) {
+        let Some(rate) = self.rate(now) else {
+            return;
+        };
+        let speed = self.speed();
+        if let Some(c) = self.ceiling.as_mut() {
+            *c = Ceiling {
+                rate,
+                since: now,
+                speed,
+                cut_at: c.cut_at,
+            };
+        }
+    }
+
+    /// Growth per second: full at no throttles, none at the target share and above.
+    fn speed(&self) -> f64 {
+        let target = self.cfg.throttled_share.max(1e-6);
+        self.cfg.growth_per_sec * (1.0 - self.throttled_share() / target).max(0.0)
     }
 
     /// A request sent at `sent_at` was throttled whole. Returns the new ceiling when it
     /// was cut.
     pub fn on_throttled(&mut self, sent_at: Instant, now: Instant) -> Option<f64> {
-        self.share += SHARE_WEIGHT * (1.0 - self.share);
-        if self.share <= self.cfg.throttled_share || self.cut.is_some_and(|c| sent_at < c.at) {
+        self.count(true, now);
+        self.retune(now);
+        let engaged = self.ceiling.is_some() || self.throttled_share() > self.cfg.throttled_share;
+        if !engaged || self.ceiling.is_some_and(|c| sent_at < c.cut_at) {
             return None;
         }
-        // The rate it really sent at: a ceiling that grew unused is no base to cut from.
-        let sending = self.send_rate(now);
-        let base = self.rate(now).map_or(sending, |r| r.min(sending));
+        // The first cut starts from what the daemon was sending; later ones from the
+        // ceiling (a send rate measured over a few calls a minute apart is too noisy).
+        let base = match self.rate(now) {
+            Some(rate) => rate,
+            None => self.send_rate(now),
+        };
         let rate = (base * self.cfg.backoff_ratio).max(MIN_RATE);
-        self.cut = Some(Cut { rate, at: now });
+        self.ceiling = Some(Ceiling {
+            rate,
+            since: now,
+            speed: self.speed(),
+            cut_at: now,
+        });
         // The next request waits a full interval from now, whatever slot it had.
         self.next_at = Some(now + Duration::from_secs_f64(1.0 / rate));
         Some(rate)
@@ -235,20 +287,28 @@ impl RateCeiling {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
 
     const MS: Duration = Duration::from_millis(1);
 
     fn cfg() -> CeilingConfig {
         CeilingConfig {
+            backoff_ratio: 0.7,
+            growth_per_sec: 0.02,
             jitter: 0.0,
             throttled_share: 0.0,
-            growth_per_sec: 0.02,
-            ..CeilingConfig::default()
         }
     }
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-9 * b.abs().max(1.0)
+    }
+
+    /// Brings the share back under the target so the ceiling grows from `now`.
+    fn calm(c: &mut RateCeiling, now: Instant) {
+        c.throttled = 0.0;
+        c.on_accepted(now);
     }
 
     #[tokio::test(start_paused = true)]
@@ -257,7 +317,7 @@ mod tests {
         for _ in 0..1000 {
             assert_eq!(c.wait(Instant::now()), Duration::ZERO);
             c.on_sent(Instant::now(), 0.5);
-            c.on_accepted();
+            c.on_accepted(Instant::now());
             tokio::time::advance(MS).await;
         }
         assert_eq!(c.rate(Instant::now()), None);
@@ -279,8 +339,8 @@ mod tests {
         tokio::time::advance(interval).await;
         assert_eq!(c.wait(Instant::now()), Duration::ZERO);
         c.on_sent(Instant::now(), 0.5);
-        let next = c.wait(Instant::now());
-        assert!(next < interval && next > interval.mul_f64(0.95), "{next:?}");
+        // Above the target share the ceiling does not grow.
+        assert_eq!(c.wait(Instant::now()), interval);
     }
 
     #[tokio::test(start_paused = true)]
@@ -294,33 +354,24 @@ mod tests {
         let first = c.on_throttled(early, Instant::now()).unwrap();
         assert!(close(first, 0.7 * 8.0));
         assert_eq!(c.on_throttled(early, Instant::now()), None);
-        // A request sent after the cut counts, cut from the lower of the ceiling (5.7/s)
-        // and what was sent: the last eight requests over 2 s, 4/s.
+        // A request sent after the cut counts, cut from the ceiling.
         tokio::time::advance(Duration::from_secs(1)).await;
         let later = Instant::now();
         c.on_sent(later, 0.5);
-        assert!(c.rate(later).unwrap() > 4.0);
-        assert!(close(c.on_throttled(later, later).unwrap(), 0.7 * 4.0));
+        assert!(close(c.rate(later).unwrap(), first));
+        assert!(close(c.on_throttled(later, later).unwrap(), 0.7 * first));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_ceiling_that_grew_unused_is_cut_from_what_was_sent() {
+    async fn with_nothing_sent_the_first_cut_is_the_floor() {
         let mut c = RateCeiling::new(cfg(), Instant::now());
         let now = Instant::now();
-        c.on_throttled(now, now);
-        assert_eq!(c.rate(now), Some(MIN_RATE), "nothing sent: the floor");
-        // 80 s later the ceiling has grown 30-fold, but only 2 requests went in 20 s.
-        tokio::time::advance(Duration::from_secs(60)).await;
-        c.on_sent(Instant::now(), 0.5);
-        tokio::time::advance(Duration::from_secs(20)).await;
-        let now = Instant::now();
-        c.on_sent(now, 0.5);
-        assert!(c.rate(now).unwrap() > 0.4);
-        assert!(close(c.on_throttled(now, now).unwrap(), 0.7 * 2.0 / 20.0));
+        assert_eq!(c.on_throttled(now, now), Some(MIN_RATE));
+        assert_eq!(c.wait(now), Duration::from_secs(60));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn growth_doubles_every_period_since_the_cut_and_the_ceiling_lifts_at_the_top() {
+    async fn it_grows_exponentially_after_a_cut_and_lifts_at_the_top() {
         let mut c = RateCeiling::new(cfg(), Instant::now());
         let start = Instant::now();
         for _ in 0..8 {
@@ -329,16 +380,47 @@ mod tests {
         tokio::time::advance(Duration::from_secs(1)).await;
         let cut_at = Instant::now();
         let cut = c.on_throttled(cut_at, cut_at).unwrap();
+        calm(&mut c, cut_at);
         let at = |s: u64| cut_at + Duration::from_secs(s);
-        // 2 % a second for 30 s, then 4 %, 8 %, ...
+        // 2 % a second (of the logarithm) with no throttles.
         assert!(close(c.rate(at(10)).unwrap(), cut * (0.2f64).exp()));
-        assert!(close(c.rate(at(30)).unwrap(), cut * (0.6f64).exp()));
-        assert!(close(c.rate(at(40)).unwrap(), cut * (1.0f64).exp()));
-        // 90-120 s: 8 x, 0.16 a second (and 16 x from then on).
-        let g90 = 0.6 + 1.2 + 2.4;
-        assert!(close(c.rate(at(100)).unwrap(), cut * (g90 + 1.6f64).exp()));
-        assert_eq!(c.rate(at(200)), None, "past MAX_RATE the ceiling is gone");
-        assert_eq!(c.wait(at(200)), Duration::ZERO);
+        assert!(close(c.rate(at(100)).unwrap(), cut * (2.0f64).exp()));
+        assert_eq!(c.rate(at(600)), None, "past MAX_RATE the ceiling is gone");
+        assert_eq!(c.wait(at(600)), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn growth_pauses_while_the_share_is_above_the_target() {
+        let mut c = RateCeiling::new(
+            CeilingConfig {
+                jitter: 0.0,
+                ..CeilingConfig::default()
+            },
+            Instant::now(),
+        );
+        let early = Instant::now();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let now = Instant::now();
+        c.ceiling = Some(Ceiling {
+            rate: 1.0,
+            since: now,
+            speed: 0.05,
+            cut_at: now,
+        });
+        (c.calls, c.throttled, c.share_at) = (10.0, 0.9, Some(now));
+        let at = |s: u64| now + Duration::from_secs(s);
+        let grown = c.rate(at(10)).unwrap();
+        assert!(grown > 1.0);
+        // A throttle takes the share over 10 %: the ceiling stops growing at its value.
+        assert_eq!(c.on_throttled(early, at(10)), None, "sent before the cut");
+        assert!(c.throttled_share() > 0.1);
+        assert!(close(c.rate(at(50)).unwrap(), grown));
+        // Accepted calls bring it back under: growth resumes from there.
+        for _ in 0..30 {
+            c.on_accepted(at(50));
+        }
+        assert!(c.throttled_share() < 0.05);
+        assert!(c.rate(at(60)).unwrap() > grown);
     }
 
     #[tokio::test(start_paused = true)]
@@ -346,15 +428,16 @@ mod tests {
         let mut c = RateCeiling::new(
             CeilingConfig {
                 jitter: 0.5,
-                throttled_share: 0.0,
                 ..CeilingConfig::default()
             },
             Instant::now(),
         );
         let now = Instant::now();
-        c.cut = Some(Cut {
+        c.ceiling = Some(Ceiling {
             rate: 10.0,
-            at: now,
+            since: now,
+            speed: 0.0,
+            cut_at: now,
         });
         c.on_sent(now, 0.0);
         assert_eq!(c.ready_at(now), Some(now + 50 * MS));
@@ -364,9 +447,9 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn occasional_throttles_do_not_cut_a_steady_stream_of_them_does() {
+    async fn occasional_throttles_do_not_engage_it_a_steady_stream_of_them_does() {
         let mut c = RateCeiling::new(CeilingConfig::default(), Instant::now());
-        // One call in 20 throttled: the share stays near 5 %, under the 10 % guard.
+        // One call in 20 throttled: the share stays under the 10 % target.
         for i in 0..400 {
             tokio::time::advance(10 * MS).await;
             let now = Instant::now();
@@ -374,21 +457,92 @@ mod tests {
             if i % 20 == 19 {
                 assert_eq!(c.on_throttled(now, now), None, "call {i}");
             } else {
-                c.on_accepted();
+                c.on_accepted(now);
             }
         }
         assert_eq!(c.rate(Instant::now()), None);
-        // Every other call throttled: the share passes 10 % within a few calls.
+        // Every other call throttled: the share passes 10 % within tens of calls.
         let mut cut = None;
-        for _ in 0..10 {
+        for _ in 0..100 {
             tokio::time::advance(10 * MS).await;
             let now = Instant::now();
             c.on_sent(now, 0.5);
             cut = cut.or(c.on_throttled(now, now));
-            c.on_accepted();
+            c.on_accepted(now);
         }
         assert!(cut.is_some());
         assert!(c.throttled_share() > 0.1);
+    }
+
+    /// A model fleet: `n` always-backlogged daemons sending calls of `cost` bytes against
+    /// one stream's byte quota (an overdrawing bucket of one second, as local-firehose
+    /// models it), answered at once. Returns (goodput / quota, throttled share, Jain's
+    /// index of per-daemon goodput) over the second half of `secs`.
+    fn model_fleet(n: usize, quota: f64, cost: f64, secs: u64, seed: u64) -> (f64, f64, f64) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let t0 = Instant::now();
+        let mut fleet: Vec<RateCeiling> = (0..n)
+            .map(|_| RateCeiling::new(CeilingConfig::default(), t0))
+            .collect();
+        // Each daemon's own backoff after a throttle is left out: the ceiling alone.
+        let mut next: Vec<Instant> = (0..n)
+            .map(|_| t0 + Duration::from_secs_f64(rng.gen::<f64>()))
+            .collect();
+        let (mut tokens, mut last) = (quota, t0);
+        let half = t0 + Duration::from_secs(secs / 2);
+        let (mut calls, mut throttled) = (0u64, 0u64);
+        let mut got = vec![0.0; n];
+        let step = Duration::from_millis(5);
+        let mut now = t0;
+        while now < t0 + Duration::from_secs(secs) {
+            now += step;
+            for i in 0..n {
+                if next[i] > now || fleet[i].wait(now) > Duration::ZERO {
+                    continue;
+                }
+                fleet[i].on_sent(now, rng.gen());
+                tokens = (tokens + (now - last).as_secs_f64() * quota).min(quota);
+                last = now;
+                let admitted = tokens > 0.0;
+                if now >= half {
+                    calls += 1;
+                }
+                if admitted {
+                    tokens -= cost;
+                    fleet[i].on_accepted(now);
+                    if now >= half {
+                        got[i] += cost;
+                    }
+                } else {
+                    fleet[i].on_throttled(now, now);
+                    throttled += u64::from(now >= half);
+                }
+                // The next batch is ready a round trip later.
+                next[i] = now + Duration::from_millis(2);
+            }
+        }
+        let secs_measured = (secs - secs / 2) as f64;
+        let total: f64 = got.iter().sum();
+        let jain = total * total / (n as f64 * got.iter().map(|g| g * g).sum::<f64>());
+        (
+            total / secs_measured / quota,
+            throttled as f64 / calls.max(1) as f64,
+            jain,
+        )
+    }
+
+    #[test]
+    fn a_model_fleet_settles_near_the_target_share() {
+        // 50 daemons, full 126 KB batches, a 512 KiB/s quota: scripts/fleet's 2x and 5x.
+        // Fairness is not asserted: with a call every 12 s per daemon, a throttle tells a
+        // daemon little, and the model's Jain's index stays near 0.75 (docs/scaling.md).
+        for seed in 1..=3 {
+            let (goodput, share, jain) = model_fleet(50, 524_288.0, 126_000.0, 1200, seed);
+            eprintln!("seed {seed}: goodput {goodput:.3}, throttled {share:.3}, Jain {jain:.3}");
+            assert!(goodput > 0.9, "goodput {goodput}");
+            assert!(share < 0.3, "throttled share {share}");
+            assert!(jain > 0.5, "Jain {jain}");
+        }
     }
 
     #[test]
