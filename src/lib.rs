@@ -26,6 +26,7 @@ pub mod fault;
 pub mod imds;
 pub mod logging;
 pub mod migrate;
+pub mod plan;
 pub mod preview;
 pub mod sd_notify;
 pub mod setup;

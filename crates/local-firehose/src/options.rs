@@ -69,6 +69,10 @@ pub struct LocalFirehoseArgs {
     /// Also write each record's data (base64) to the record log.
     #[arg(long, requires = "record_log")]
     pub record_log_data: bool,
+    /// Flush the record log after every request (for latency measurements: a reader sees
+    /// each record as it is accepted; otherwise an 8 KiB buffer holds it back).
+    #[arg(long, requires = "record_log")]
+    pub record_log_flush: bool,
     /// Bytes of record data kept in memory for inspection; records beyond keep metadata only.
     #[arg(long, default_value_t = 64 << 20)]
     pub memory_log_cap: usize,
@@ -116,6 +120,8 @@ pub struct Options {
     pub record_log: Option<PathBuf>,
     /// Whether the JSONL lines carry the record data too.
     pub record_log_data: bool,
+    /// Whether the JSONL file is flushed after every request.
+    pub record_log_flush: bool,
     /// Bytes of record data the in-memory log keeps.
     pub memory_log_cap: usize,
     /// Largest request body accepted.
@@ -137,6 +143,7 @@ impl Default for Options {
             seed: 0,
             record_log: None,
             record_log_data: false,
+            record_log_flush: false,
             memory_log_cap: DEFAULT_MEMORY_LOG_CAP,
             max_body: DEFAULT_MAX_BODY,
             opensearch_url: None,
@@ -174,6 +181,7 @@ impl Options {
             seed: a.seed,
             record_log: a.record_log.clone(),
             record_log_data: a.record_log_data,
+            record_log_flush: a.record_log_flush,
             memory_log_cap: a.memory_log_cap,
             max_body: DEFAULT_MAX_BODY,
             opensearch_url: a.opensearch_url.clone(),

@@ -116,6 +116,7 @@ pub async fn start(opts: Options) -> Result<Server, Error> {
             opts.memory_log_cap,
             opts.record_log.as_deref(),
             opts.record_log_data,
+            opts.record_log_flush,
         )?,
         faults: FaultInjector::new(opts.faults.clone(), opts.seed),
         quotas: Quotas::new(opts.quota),

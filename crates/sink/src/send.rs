@@ -410,7 +410,7 @@ impl<C: PutClient + ?Sized> Flow<C> {
                 pacer.spend(batch.len(), batch.bytes, now);
             }
             if let Some(ceiling) = self.ceiling.as_mut() {
-                ceiling.on_sent(now, rand::thread_rng().gen::<f64>());
+                ceiling.on_sent(now, batch.bytes, rand::thread_rng().gen::<f64>());
             }
             self.spawn_request(batch);
         }
