@@ -22,9 +22,10 @@
 //!   meeting an occasional throttle (a burst of the stream, an injected fault), never
 //!   pays for it.
 //! - Then each whole-call throttle of a request sent after the last cut cuts the ceiling
-//!   to `backoff_ratio` × itself (the first time: × the daemon's own send rate over its
-//!   last [`MEASURE_REQUESTS`] requests). Throttles of requests sent before the cut belong
-//!   to the same congestion and do not cut again. A daemon that sends more meets more
+//!   to `backoff_ratio` × itself (the first time: × what got through of the daemon's own
+//!   send rate over its last [`MEASURE_REQUESTS`] requests), and deeper the further the
+//!   share is over the target (× `1 - (share - target)`, down to half). Throttles of
+//!   requests sent before the cut belong to the same congestion and do not cut again. A daemon that sends more meets more
 //!   throttles and is cut more often, which pulls a fleet towards equal shares.
 //! - Between throttles the ceiling grows by `growth_per_sec` (of its logarithm) a second
 //!   when no call was throttled lately, slower as the share nears the target, not at all
@@ -40,7 +41,7 @@
 //! makes (50 daemons sending full batches against a 512 KiB/s quota make one call in 12 s
 //! each: 62 % of their calls were throttled at 5 %/s of growth). Slowing the growth to a
 //! stop at the target makes the target the operating point, whatever the scale (a model
-//! fleet below settles at 17-20 % throttled calls against a 5 % target: the stream's
+//! fleet below settles at 15 % throttled calls against a 5 % target: the stream's
 //! random arrivals throttle more than any one daemon's share says). The price is
 //! fairness: near the target a daemon grows little, so the pull towards equal shares is
 //! weak, and with one call in 12 s a daemon learns slowly (docs/scaling.md).
@@ -263,13 +264,18 @@ impl RateCeiling {
         if !engaged || self.ceiling.is_some_and(|c| sent_at < c.cut_at) {
             return None;
         }
-        // The first cut starts from what the daemon was sending; later ones from the
-        // ceiling (a send rate measured over a few calls a minute apart is too noisy).
+        // The first cut starts from what got through of what the daemon was sending;
+        // later ones from the ceiling (a send rate measured over a few calls a minute
+        // apart is too noisy). The further the share is over the target, the deeper the
+        // cut (down to half), so a fleet that starts far over its quota gets under it in
+        // a few throttles each and the gentle `backoff_ratio` applies near the target.
+        let share = self.throttled_share();
         let base = match self.rate(now) {
             Some(rate) => rate,
-            None => self.send_rate(now),
+            None => self.send_rate(now) * (1.0 - share),
         };
-        let rate = (base * self.cfg.backoff_ratio).max(MIN_RATE);
+        let depth = (1.0 - (share - self.cfg.throttled_share).max(0.0)).max(0.5);
+        let rate = (base * self.cfg.backoff_ratio * depth).max(MIN_RATE);
         self.ceiling = Some(Ceiling {
             rate,
             since: now,
@@ -350,7 +356,9 @@ mod tests {
         }
         let now = Instant::now();
         let cut = c.on_throttled(now, now).unwrap();
-        assert!(close(cut, 0.7 * 8.0), "{cut}");
+        // One throttle in at least 4 calls: a share of 0.25, 0.25 over the target. What
+        // got through (8/s x 0.75), x 0.7, x 0.75 for the depth.
+        assert!(close(cut, 8.0 * 0.75 * 0.7 * 0.75), "{cut}");
         let interval = Duration::from_secs_f64(1.0 / cut);
         assert_eq!(c.wait(now), interval);
         tokio::time::advance(interval).await;
@@ -369,14 +377,18 @@ mod tests {
         }
         tokio::time::advance(Duration::from_secs(1)).await;
         let first = c.on_throttled(early, Instant::now()).unwrap();
-        assert!(close(first, 0.7 * 8.0));
+        assert!(close(first, 8.0 * 0.75 * 0.7 * 0.75));
         assert_eq!(c.on_throttled(early, Instant::now()), None);
-        // A request sent after the cut counts, cut from the ceiling.
+        // A request sent after the cut counts, cut from the ceiling; three throttles in
+        // four calls: the deepest cut, by half.
         tokio::time::advance(Duration::from_secs(1)).await;
         let later = Instant::now();
         c.on_sent(later, 0, 0.5);
         assert!(close(c.rate(later).unwrap(), first));
-        assert!(close(c.on_throttled(later, later).unwrap(), 0.7 * first));
+        assert!(close(
+            c.on_throttled(later, later).unwrap(),
+            0.7 * 0.5 * first
+        ));
     }
 
     #[tokio::test(start_paused = true)]
