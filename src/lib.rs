@@ -27,6 +27,7 @@ pub mod fault;
 pub mod imds;
 pub mod logging;
 pub mod migrate;
+pub mod plan;
 pub mod preview;
 pub mod sandbox;
 pub mod sd_notify;

@@ -10,6 +10,7 @@ pub mod generate;
 pub mod local_firehose;
 pub mod man;
 pub mod migrate;
+pub mod plan;
 pub mod preview;
 pub mod run;
 pub mod setup;
@@ -65,6 +66,9 @@ enum Command {
     MigrateCheckpoints(migrate::MigrateArgs),
     /// Create the raw delivery streams in AWS, or render the pipeline templates.
     Setup(Box<setup::SetupArgs>),
+    /// The arithmetic of a fleet on one stream: Firehose streams or Kinesis shards needed,
+    /// requests per second, and monthly ingestion cost with and without aggregation.
+    Plan(plan::PlanArgs),
     /// Ask the running daemon how each flow and file is doing (a table, --json or
     /// --watch); the exit code is a Nagios check's: 0 OK, 1 WARNING, 2 CRITICAL,
     /// 3 UNKNOWN.
@@ -110,6 +114,7 @@ pub fn main() -> ExitCode {
         Command::Setup(args) => setup::run(*args),
         Command::MigrateCheckpoints(args) => migrate::run(args),
         Command::Status(args) => status::run(args),
+        Command::Plan(args) => plan::run(args),
         Command::Man { out_dir: None } => io_exit(man::man(Cli::command())),
         Command::Man { out_dir: Some(dir) } => {
             io_exit(man::man_pages(Cli::command(), &dir).map(|_| ()))

@@ -383,6 +383,10 @@ fn sink_config(flow: &FlowSettings, stream: &str, kind: DestinationKind) -> Sink
     cfg.max_in_flight = flow.max_requests_in_flight as usize;
     cfg.permanent_retry_interval = flow.permanent_retry_interval;
     cfg.request_timeout = flow.request_timeout;
+    cfg.linger = flow.linger;
+    cfg.rate_ceiling = flow
+        .rate_ceiling
+        .then(firetail_sink::CeilingConfig::default);
     if flow.pacing_records_per_second.is_some() || flow.pacing_bytes_per_second.is_some() {
         cfg.pacing = Some(firetail_sink::Pacing {
             records_per_sec: flow.pacing_records_per_second.map(|v| v as f64),

@@ -59,7 +59,8 @@ pub fn install() -> PrometheusHandle {
         .and_then(|b| {
             b.set_buckets_for_metric(
                 Matcher::Full("firetail_batch_records".into()),
-                &[1.0, 10.0, 50.0, 100.0, 250.0, 500.0],
+                // 499: a full batch (500 records) is told apart from a partial one.
+                &[1.0, 10.0, 50.0, 100.0, 250.0, 499.0, 500.0],
             )
         })
         .and_then(|b| {

@@ -165,6 +165,8 @@ pub(crate) fn flow_value(f: &FlowSettings, key: &str) -> Option<Value> {
         "firetail.requestTimeoutMillis" => ms(f.request_timeout),
         "firetail.pacing.recordsPerSecond" => opt(&f.pacing_records_per_second),
         "firetail.pacing.bytesPerSecond" => opt(&f.pacing_bytes_per_second),
+        "firetail.lingerMillis" => f.linger.map_or(Value::from(0), ms),
+        "firetail.rateCeiling" => f.rate_ceiling.into(),
         _ => return None,
     })
 }

@@ -352,6 +352,10 @@ pub struct FlowSettings {
     pub pacing_records_per_second: Option<u64>,
     /// `firetail.pacing.bytesPerSecond`
     pub pacing_bytes_per_second: Option<u64>,
+    /// `firetail.lingerMillis`; `None` = off (0)
+    pub linger: Option<Duration>,
+    /// `firetail.rateCeiling`
+    pub rate_ceiling: bool,
 }
 
 impl FlowSettings {
@@ -658,6 +662,8 @@ fn flow_from(
         request_timeout: r.millis("firetail.requestTimeoutMillis"),
         pacing_records_per_second: r.opt_u64("firetail.pacing.recordsPerSecond"),
         pacing_bytes_per_second: r.opt_u64("firetail.pacing.bytesPerSecond"),
+        linger: Some(r.millis("firetail.lingerMillis")).filter(|d| !d.is_zero()),
+        rate_ceiling: r.bool("firetail.rateCeiling"),
     }
 }
 

@@ -1,7 +1,8 @@
 //! A local Amazon Kinesis Data Firehose endpoint for demos and tests.
 //!
 //! It speaks the Firehose API (AWS JSON 1.1 over `POST /`, any SigV4 credentials), enforces the
-//! service's limits, writes delivered records in Firehose's S3 object layout under a directory,
+//! service's limits and, when configured, its per-stream throughput quotas, writes delivered
+//! records in Firehose's S3 object layout under a directory,
 //! and misbehaves on purpose: throttling, per-record partial failures, 500s, connection resets,
 //! latency and outages, all seeded. Every accepted record is logged so a test can tell exactly
 //! what was delivered.
@@ -12,6 +13,7 @@
 //! - [`batch`]: the hot path, parsing and decoding `PutRecord`/`PutRecordBatch` bodies.
 //! - [`kinesis`]: Kinesis Data Streams' `PutRecords`, for `kinesisStream` flows.
 //! - `faults`: seeded per-call and per-record fault decisions.
+//! - [`quota`]: per-stream requests/records/bytes-per-second quotas (off by default).
 //! - `streams`: stream configuration, buffers and the control-plane operations.
 //! - [`delivery`]: object naming and atomic writes, on one writer thread.
 //! - [`opensearch`]: the Amazon OpenSearch Service destination (bulk indexing, index
@@ -39,6 +41,7 @@ pub mod fuzzing;
 pub mod kinesis;
 pub mod opensearch;
 pub mod options;
+pub mod quota;
 mod record_log;
 mod server;
 pub mod stats;
@@ -46,6 +49,7 @@ mod streams;
 
 pub use error::Error;
 pub use options::{Faults, Latency, LocalFirehoseArgs, Options, Outage};
+pub use quota::Quota;
 pub use record_log::{AcceptedRecord, Outcome};
 pub use server::{run, start, Server};
 pub use stats::Stats;

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::quota::Quota;
 
 /// The default listen address: a loopback port no AWS tool uses.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4573";
@@ -71,6 +72,10 @@ pub struct LocalFirehoseArgs {
     /// Also write each record's data (base64) to the record log.
     #[arg(long, requires = "record_log")]
     pub record_log_data: bool,
+    /// Flush the record log after every request (for latency measurements: a reader sees
+    /// each record as it is accepted; otherwise an 8 KiB buffer holds it back).
+    #[arg(long, requires = "record_log")]
+    pub record_log_flush: bool,
     /// Bytes of record data kept in memory for inspection; records beyond keep metadata only.
     #[arg(long, default_value_t = 64 << 20)]
     pub memory_log_cap: usize,
@@ -78,6 +83,24 @@ pub struct LocalFirehoseArgs {
     /// destination stands for.
     #[arg(long, value_name = "URL")]
     pub opensearch_url: Option<String>,
+    /// Per-stream quota: data calls per second (off unless set). A call over any quota is
+    /// refused whole with 503 ServiceUnavailableException, as Firehose does. The real
+    /// Direct PUT quotas: 2000 in us-east-1, us-west-2, eu-west-1; 1000 elsewhere.
+    #[arg(long, value_name = "N")]
+    pub quota_requests: Option<f64>,
+    /// Per-stream quota: records per second (real: 500000 / 100000).
+    #[arg(long, value_name = "N")]
+    pub quota_records: Option<f64>,
+    /// Per-stream quota: bytes of record data per second (real: 5 MiB / 1 MiB).
+    #[arg(long, value_name = "N")]
+    pub quota_bytes: Option<f64>,
+    /// How much unused quota a stream keeps for a burst: this window's worth.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub quota_window: Duration,
+    /// Admit a call only if all of it fits in the quota left (default: while the stream is
+    /// not over its quota, the call that crosses it passing).
+    #[arg(long)]
+    pub quota_strict: bool,
 }
 
 /// The server's programmatic configuration. `Default` is a quiet, fault-free server on an
@@ -100,12 +123,16 @@ pub struct Options {
     pub record_log: Option<PathBuf>,
     /// Whether the JSONL lines carry the record data too.
     pub record_log_data: bool,
+    /// Whether the JSONL file is flushed after every request.
+    pub record_log_flush: bool,
     /// Bytes of record data the in-memory log keeps.
     pub memory_log_cap: usize,
     /// Largest request body accepted.
     pub max_body: usize,
     /// The node OpenSearch destinations index into, when they name a domain ARN.
     pub opensearch_url: Option<String>,
+    /// Per-stream throughput quotas (off by default).
+    pub quota: Quota,
 }
 
 impl Default for Options {
@@ -119,9 +146,11 @@ impl Default for Options {
             seed: 0,
             record_log: None,
             record_log_data: false,
+            record_log_flush: false,
             memory_log_cap: DEFAULT_MEMORY_LOG_CAP,
             max_body: DEFAULT_MAX_BODY,
             opensearch_url: None,
+            quota: Quota::default(),
         }
     }
 }
@@ -138,6 +167,14 @@ impl Options {
             outages: a.outages.clone(),
         };
         faults.validate()?;
+        let quota = Quota {
+            requests_per_sec: a.quota_requests,
+            records_per_sec: a.quota_records,
+            bytes_per_sec: a.quota_bytes,
+            window: a.quota_window,
+            strict: a.quota_strict,
+        };
+        quota.validate()?;
         Ok(Options {
             listen: a.listen,
             dir: a.dir.clone(),
@@ -147,9 +184,11 @@ impl Options {
             seed: a.seed,
             record_log: a.record_log.clone(),
             record_log_data: a.record_log_data,
+            record_log_flush: a.record_log_flush,
             memory_log_cap: a.memory_log_cap,
             max_body: DEFAULT_MAX_BODY,
             opensearch_url: a.opensearch_url.clone(),
+            quota,
         })
     }
 }
@@ -424,6 +463,23 @@ mod tests {
         assert_eq!(opts.faults.throttle_rate, 0.1);
         assert_eq!(opts.faults.outages.len(), 2);
         assert_eq!(opts.seed, 9);
+        assert!(!opts.quota.is_enabled());
+        let quoted = Cli::try_parse_from([
+            "lf",
+            "--quota-requests",
+            "200",
+            "--quota-bytes",
+            "524288",
+            "--quota-window",
+            "2s",
+        ])
+        .unwrap();
+        let quota = Options::from_args(&quoted.args).unwrap().quota;
+        assert_eq!(quota.requests_per_sec, Some(200.0));
+        assert_eq!(quota.records_per_sec, None);
+        assert_eq!(quota.window, Duration::from_secs(2));
+        let zero = Cli::try_parse_from(["lf", "--quota-records", "0"]).unwrap();
+        assert!(Options::from_args(&zero.args).is_err());
         assert!(Cli::try_parse_from(["lf", "--error-rate", "2"]).is_err());
         assert!(Cli::try_parse_from(["lf", "--record-log-data"]).is_err());
         let too_much =

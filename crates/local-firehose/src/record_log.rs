@@ -62,6 +62,8 @@ struct FileLog {
     path: PathBuf,
     out: BufWriter<File>,
     with_data: bool,
+    /// Flush after every request, so a reader sees each record the moment it is accepted.
+    flush_each: bool,
 }
 
 /// Both record sinks.
@@ -94,7 +96,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl RecordLog {
-    pub(crate) fn new(cap: usize, file: Option<&Path>, with_data: bool) -> Result<Self, Error> {
+    pub(crate) fn new(
+        cap: usize,
+        file: Option<&Path>,
+        with_data: bool,
+        flush_each: bool,
+    ) -> Result<Self, Error> {
         let file = match file {
             None => None,
             Some(path) => {
@@ -110,6 +117,7 @@ impl RecordLog {
                     path: path.to_path_buf(),
                     out: BufWriter::new(f),
                     with_data,
+                    flush_each,
                 }))
             }
         };
@@ -131,7 +139,13 @@ impl RecordLog {
         self.append_memory(stream, request_id, outcome, records);
         if let Some(file) = &self.file {
             let mut file = lock(file);
-            if let Err(e) = write_lines(&mut file, stream, request_id, outcome, records) {
+            let written = write_lines(&mut file, stream, request_id, outcome, records);
+            let flushed = if file.flush_each {
+                written.and_then(|()| file.out.flush())
+            } else {
+                written
+            };
+            if let Err(e) = flushed {
                 tracing::error!(path = %file.path.display(), error = %e, "cannot write record log");
             }
         }
@@ -215,7 +229,7 @@ mod tests {
 
     #[test]
     fn memory_log_stops_at_the_cap_and_says_so() {
-        let log = RecordLog::new(2 * (10 + ENTRY_OVERHEAD), None, false).unwrap();
+        let log = RecordLog::new(2 * (10 + ENTRY_OVERHEAD), None, false, false).unwrap();
         let (s, r): (Arc<str>, Arc<str>) = ("s".into(), "r".into());
         let data = [0u8; 10];
         let recs: Vec<_> = (0..3)
@@ -230,7 +244,7 @@ mod tests {
     fn file_log_has_one_line_per_record() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.jsonl");
-        let log = RecordLog::new(1 << 20, Some(&path), true).unwrap();
+        let log = RecordLog::new(1 << 20, Some(&path), true, false).unwrap();
         let (s, r): (Arc<str>, Arc<str>) = ("s".into(), "r".into());
         let recs = [
             Accepted {

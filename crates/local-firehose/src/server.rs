@@ -34,6 +34,7 @@ use crate::faults::{CallFault, FaultInjector, RecordFault};
 use crate::kinesis::{self, KinesisStreams};
 use crate::opensearch::OpenSearchMsg;
 use crate::options::{Faults, LocalFirehoseArgs, Options};
+use crate::quota::Quotas;
 use crate::record_log::{Accepted, AcceptedRecord, Outcome, RecordLog};
 use crate::stats::{Stats, StatsCell};
 use crate::streams::{Chunk, Streams};
@@ -55,6 +56,7 @@ struct State {
     opts: Options,
     streams: Streams,
     faults: FaultInjector,
+    quotas: Quotas,
     stats: Arc<StatsCell>,
     log: RecordLog,
     writer_tx: mpsc::Sender<WriterMsg>,
@@ -86,6 +88,7 @@ pub struct Server {
 /// Binds the listener, starts the writer, flusher and accept loop, and returns at once.
 pub async fn start(opts: Options) -> Result<Server, Error> {
     opts.faults.validate()?;
+    opts.quota.validate()?;
     if !opts.discard {
         std::fs::create_dir_all(&opts.dir).map_err(|source| Error::OutputDir {
             path: opts.dir.clone(),
@@ -116,8 +119,10 @@ pub async fn start(opts: Options) -> Result<Server, Error> {
             opts.memory_log_cap,
             opts.record_log.as_deref(),
             opts.record_log_data,
+            opts.record_log_flush,
         )?,
         faults: FaultInjector::new(opts.faults.clone(), opts.seed),
+        quotas: Quotas::new(opts.quota),
         streams: Streams::new(opts.opensearch_url.clone()),
         stats,
         writer_tx,
@@ -477,6 +482,19 @@ fn put(
             .streams
             .get_or_auto_create(&decoded.stream, state.opts.auto_create)?;
         let stream_name = &stream.config.name;
+        let bytes = decoded.records.iter().map(|r| r.len()).sum();
+        if let Err(exceeded) =
+            state
+                .quotas
+                .try_admit(stream_name, decoded.records.len(), bytes, Instant::now())
+        {
+            Stats::bump(
+                &mut state.stats.lock().requests_over_quota,
+                exceeded.name(),
+                1,
+            );
+            return Err(ApiError::service_unavailable());
+        }
         let outcome = match state.faults.call_fault() {
             CallFault::None => Outcome::Answered,
             CallFault::Throttle => {

@@ -35,6 +35,10 @@ pub struct Stats {
     pub opensearch_bulk_requests: u64,
     /// Retries of failed documents or requests.
     pub opensearch_retries: u64,
+    /// Data calls refused with 503 because the stream's quota was used up, by the quota
+    /// that refused them (`requests`, `records`, `bytes`).
+    #[serde(default)]
+    pub requests_over_quota: BTreeMap<String, u64>,
     /// Faults injected, by kind: `throttle`, `error`, `reset_delivered`, `reset_dropped`,
     /// `partial_failure` (records), `outage`, `latency`.
     pub faults: BTreeMap<String, u64>,

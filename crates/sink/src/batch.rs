@@ -111,6 +111,11 @@ impl Batcher {
         self.opened_at.map(|opened| opened + self.limits.max_age)
     }
 
+    /// When the first record of the open batch arrived; `None` while nothing is open.
+    pub fn opened_at(&self) -> Option<Instant> {
+        self.opened_at
+    }
+
     /// Closes the open batch if it has reached `max_age` at `now`.
     pub fn take_if_expired(&mut self, now: Instant) -> Option<Batch> {
         match self.deadline() {

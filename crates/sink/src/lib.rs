@@ -9,6 +9,9 @@
 //! - [`firehose`], [`kinesis`]: the two AWS implementations over the official SDK.
 //! - [`retry`]: pure retry policy: capped exponential backoff with full jitter, the retry
 //!   budget, AIMD concurrency, and the pacer.
+//! - [`ceiling`]: the request-rate ceiling learned from throttles (a fleet sharing a
+//!   stream's quota).
+//! - [`linger`]: the low-latency mode's linger, which grows under throttling.
 //! - [`send`]: [`run_sink`], the per-flow loop that ties them together.
 //! - [`events`]: the observability hooks ([`SinkEvents`]).
 //! - [`partition`]: Kinesis partition keys.
@@ -29,10 +32,12 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod batch;
+pub mod ceiling;
 pub mod client;
 pub mod events;
 pub mod firehose;
 pub mod kinesis;
+pub mod linger;
 pub mod partition;
 pub mod retry;
 mod sdk;
@@ -45,6 +50,7 @@ use std::time::Duration;
 use bytes::Bytes;
 pub use firetail_record::{Acker, FileId, Span};
 
+pub use ceiling::CeilingConfig;
 pub use client::{DestinationKind, PutClient, PutError, PutFuture, RecordResult};
 pub use events::{NoopEvents, SinkEvents};
 pub use firehose::FirehoseClient;
@@ -140,6 +146,12 @@ pub struct SinkConfig {
     /// Acknowledge contiguous spans of one file with a single merged span. The tailer
     /// must then treat an ack as a byte range, not as a key of a span it handed out.
     pub merge_acks: bool,
+    /// Low-latency mode (`firetail.lingerMillis`): a partial batch leaves once its first
+    /// record is this old and a request can leave at once; `None` waits for `max_age`.
+    pub linger: Option<Duration>,
+    /// The request-rate ceiling learned from whole-call throttles
+    /// (`firetail.rateCeiling`); `None` relies on backoff and concurrency alone.
+    pub rate_ceiling: Option<CeilingConfig>,
 }
 
 impl SinkConfig {
@@ -164,6 +176,8 @@ impl SinkConfig {
             retry_budget_tokens: retry::DEFAULT_RETRY_BUDGET_TOKENS,
             partition_keys: PartitionKeyPolicy::Random,
             merge_acks: true,
+            linger: None,
+            rate_ceiling: Some(CeilingConfig::default()),
         }
     }
 

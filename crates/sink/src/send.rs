@@ -34,8 +34,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, trace, warn};
 
 use crate::batch::{Batch, BatchLimits, Batcher};
+use crate::ceiling::RateCeiling;
 use crate::client::{classify_code, CodeClass, DestinationKind, PutClient, PutError, RecordResult};
 use crate::events::SinkEvents;
+use crate::linger::Linger;
 use crate::partition::is_valid_key;
 use crate::retry::{
     backoff_ceiling, full_jitter, Aimd, Pacer, RetryBudget, RETRY_COST, SUCCESS_REFUND,
@@ -84,6 +86,7 @@ pub async fn run_sink<C: PutClient + ?Sized>(
     loop {
         let now = Instant::now();
         flow.close_expired(now);
+        flow.close_lingering(now);
         if flow.acker.reader_waiting() && input.is_empty() {
             // Reading is paused until something is acknowledged, and everything read
             // is here: the open batch will not fill, so waiting for its age would stall
@@ -119,6 +122,16 @@ struct Completed {
     latency: Duration,
     /// The AIMD epoch when the request was sent.
     epoch: u64,
+    /// When it was sent (the rate ceiling counts only throttles of requests sent after
+    /// its last cut).
+    sent_at: Instant,
+}
+
+/// When and under which AIMD epoch a request was sent.
+#[derive(Clone, Copy)]
+struct Sent {
+    epoch: u64,
+    at: Instant,
 }
 
 /// Why a request needs its records sent again.
@@ -169,6 +182,10 @@ struct Flow<C: ?Sized> {
     /// No request leaves before this (backoff or permanent-error wait).
     hold_until: Option<Instant>,
     pacer: Option<Pacer>,
+    /// The request-rate ceiling learned from throttles, when enabled.
+    ceiling: Option<RateCeiling>,
+    /// The low-latency mode's linger, when enabled.
+    linger: Option<Linger>,
     pace_until: Option<Instant>,
     permanent: Option<PermanentState>,
     /// Per kind of WARN: when it was last logged and how often it recurred since.
@@ -201,6 +218,10 @@ impl<C: PutClient + ?Sized> Flow<C> {
                 .pacing
                 .as_ref()
                 .and_then(|p| Pacer::new(p, Instant::now())),
+            ceiling: cfg
+                .rate_ceiling
+                .map(|c| RateCeiling::new(c, Instant::now())),
+            linger: cfg.linger.map(|l| Linger::new(l, cfg.max_age)),
             cfg,
             kind,
             client,
@@ -271,14 +292,61 @@ impl<C: PutClient + ?Sized> Flow<C> {
         }
     }
 
+    /// Low-latency mode: the open batch leaves once its first record is the linger old and
+    /// a request could leave now; while every slot is busy it keeps filling.
+    fn close_lingering(&mut self, now: Instant) {
+        let due = match (&self.linger, self.batcher.opened_at()) {
+            (Some(linger), Some(opened)) => linger.is_due(opened, now),
+            _ => false,
+        };
+        if due && self.can_send_now(now) {
+            self.close_open_batch();
+        }
+    }
+
+    /// Whether a request could leave at `now`: nothing queued before it, a slot free, no
+    /// hold, and neither the pacer nor the ceiling asking to wait.
+    fn can_send_now(&mut self, now: Instant) -> bool {
+        !self.has_queued()
+            && !self.held(now)
+            && self.in_flight.len() < self.concurrency_limit()
+            && self
+                .ceiling
+                .as_mut()
+                .is_none_or(|c| c.ready_at(now).is_none())
+            && self.pacer.as_mut().is_none_or(|p| p.wait(now).is_zero())
+    }
+
+    /// When a lingering batch could leave: its linger, and any ceiling wait after it.
+    fn linger_wakeup(&mut self, now: Instant) -> Option<Instant> {
+        let due = self.batcher.opened_at()? + self.linger.as_ref()?.current();
+        if self.has_queued() {
+            return None;
+        }
+        let ceiling = self.ceiling.as_mut().and_then(|c| c.ready_at(now));
+        Some(ceiling.map_or(due, |at| at.max(due)))
+    }
+
     fn held(&self, now: Instant) -> bool {
         self.hold_until.is_some_and(|until| now < until)
     }
 
     fn can_pull(&self, now: Instant) -> bool {
-        !self.input_closed
-            && !self.held(now)
-            && self.ready.len() + self.retry.len() < QUEUED_BATCHES
+        !self.input_closed && !self.held(now) && !self.queue_is_full()
+    }
+
+    /// Whether [`QUEUED_BATCHES`] full batches' worth of records waits for a slot. Counted
+    /// in records and bytes, not batches: batches closed by age while a rate ceiling or
+    /// pacer holds the flow are small, and are merged when they leave (`next_batch`), so
+    /// a flow held back keeps reading and still sends full batches.
+    fn queue_is_full(&self) -> bool {
+        let (records, bytes) = self
+            .ready
+            .iter()
+            .chain(self.retry.iter())
+            .fold((0, 0), |(r, b), batch| (r + batch.len(), b + batch.bytes));
+        records >= QUEUED_BATCHES * self.cfg.max_records
+            || bytes >= QUEUED_BATCHES * self.cfg.max_bytes
     }
 
     fn has_queued(&self) -> bool {
@@ -289,7 +357,7 @@ impl<C: PutClient + ?Sized> Flow<C> {
         !self.has_queued() && self.in_flight.is_empty() && self.batcher.open_records() == 0
     }
 
-    fn next_wakeup(&self, now: Instant) -> Option<Instant> {
+    fn next_wakeup(&mut self, now: Instant) -> Option<Instant> {
         // The hold also gates reading the input, so its end is always worth waking for;
         // the pacer only matters when there is something to send.
         let pace = if self.has_queued() {
@@ -297,11 +365,16 @@ impl<C: PutClient + ?Sized> Flow<C> {
         } else {
             None
         };
-        [self.batcher.deadline(), self.hold_until, pace]
-            .into_iter()
-            .flatten()
-            .filter(|until| *until > now)
-            .min()
+        [
+            self.batcher.deadline(),
+            self.hold_until,
+            pace,
+            self.linger_wakeup(now),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|until| *until > now)
+        .min()
     }
 
     // ----- sending -----
@@ -319,12 +392,15 @@ impl<C: PutClient + ?Sized> Flow<C> {
             && !self.held(now)
             && self.in_flight.len() < self.concurrency_limit()
         {
-            if let Some(pacer) = self.pacer.as_mut() {
-                let wait = pacer.wait(now);
-                if !wait.is_zero() {
-                    self.pace_until = Some(now + wait);
-                    return;
-                }
+            let pacer_wait = self.pacer.as_mut().map_or(Duration::ZERO, |p| p.wait(now));
+            let ceiling_wait = self
+                .ceiling
+                .as_mut()
+                .map_or(Duration::ZERO, |c| c.wait(now));
+            let wait = pacer_wait.max(ceiling_wait);
+            if !wait.is_zero() {
+                self.pace_until = Some(now + wait);
+                return;
             }
             self.pace_until = None;
             let Some(batch) = self.next_batch() else {
@@ -333,22 +409,27 @@ impl<C: PutClient + ?Sized> Flow<C> {
             if let Some(pacer) = self.pacer.as_mut() {
                 pacer.spend(batch.len(), batch.bytes, now);
             }
+            if let Some(ceiling) = self.ceiling.as_mut() {
+                ceiling.on_sent(now, batch.bytes, rand::thread_rng().gen::<f64>());
+            }
             self.spawn_request(batch);
         }
     }
 
-    /// The oldest retry batch, topped up with the retry batches behind it that fit (a
-    /// partial failure leaves small batches); else the oldest fresh batch.
+    /// The oldest retry batch, else the oldest fresh batch, topped up with the queued
+    /// batches behind it that fit, retries first: a partial failure leaves small retry
+    /// batches, and a flow held back by a rate ceiling queues batches closed by age.
     fn next_batch(&mut self) -> Option<Batch> {
-        let Some(mut batch) = self.retry.pop_front() else {
-            return self.ready.pop_front();
-        };
-        while let Some(next) = self.retry.front() {
-            if !batch.can_absorb(next, self.batcher.limits()) {
-                break;
-            }
-            if let Some(next) = self.retry.pop_front() {
-                batch.absorb(next);
+        let mut batch = self.retry.pop_front().or_else(|| self.ready.pop_front())?;
+        let limits = *self.batcher.limits();
+        for queue in [&mut self.retry, &mut self.ready] {
+            while queue
+                .front()
+                .is_some_and(|next| batch.can_absorb(next, &limits))
+            {
+                if let Some(next) = queue.pop_front() {
+                    batch.absorb(next);
+                }
             }
         }
         Some(batch)
@@ -363,6 +444,7 @@ impl<C: PutClient + ?Sized> Flow<C> {
         self.summary.requests += 1;
         let handle = self.in_flight.spawn(async move {
             let started = Instant::now();
+            let sent_at = started;
             let call = client.put_batch(&stream, &batch.records);
             let result = match tokio::time::timeout(timeout, call).await {
                 Ok(result) => result,
@@ -377,6 +459,7 @@ impl<C: PutClient + ?Sized> Flow<C> {
                 result,
                 latency: started.elapsed(),
                 epoch,
+                sent_at,
             }
         });
         self.in_flight_records.insert(handle.id(), records);
@@ -408,11 +491,14 @@ impl<C: PutClient + ?Sized> Flow<C> {
             result,
             latency,
             epoch,
+            sent_at,
         } = completed;
         self.events
             .batch_sent(&self.cfg.flow_id, batch.len(), batch.bytes, latency);
         match result {
-            Ok(results) if results.len() == batch.len() => self.on_answer(batch, results, epoch),
+            Ok(results) if results.len() == batch.len() => {
+                self.on_answer(batch, results, Sent { epoch, at: sent_at });
+            }
             Ok(results) => {
                 let error = PutError::Transient {
                     code: "ResponseMismatch".into(),
@@ -423,13 +509,13 @@ impl<C: PutClient + ?Sized> Flow<C> {
                     ),
                     timeout: false,
                 };
-                self.on_call_error(batch, error, epoch);
+                self.on_call_error(batch, error, Sent { epoch, at: sent_at });
             }
-            Err(error) => self.on_call_error(batch, error, epoch),
+            Err(error) => self.on_call_error(batch, error, Sent { epoch, at: sent_at }),
         }
     }
 
-    fn on_answer(&mut self, batch: Batch, results: Vec<RecordResult>, epoch: u64) {
+    fn on_answer(&mut self, batch: Batch, results: Vec<RecordResult>, sent: Sent) {
         let attempted = batch.len();
         let mut failed = Batch {
             records: Vec::new(),
@@ -468,6 +554,11 @@ impl<C: PutClient + ?Sized> Flow<C> {
         }
         acks.finish();
         self.note_accepted(acked_records, acked_bytes);
+        if acked_records > 0 {
+            if let Some(ceiling) = self.ceiling.as_mut() {
+                ceiling.on_accepted(Instant::now());
+            }
+        }
         for (code, n) in &codes {
             self.events.records_failed(&self.cfg.flow_id, code, *n);
         }
@@ -509,10 +600,10 @@ impl<C: PutClient + ?Sized> Flow<C> {
             self.leave_permanent();
         }
         self.requeue(failed);
-        self.on_failure(failure, epoch);
+        self.on_failure(failure, sent);
     }
 
-    fn on_call_error(&mut self, batch: Batch, error: PutError, epoch: u64) {
+    fn on_call_error(&mut self, batch: Batch, error: PutError, sent: Sent) {
         self.events
             .records_failed(&self.cfg.flow_id, error.code(), batch.len());
         debug!(
@@ -542,7 +633,7 @@ impl<C: PutClient + ?Sized> Flow<C> {
         let mut batch = batch;
         batch.attempt += 1;
         self.requeue(batch);
-        self.on_failure(failure, epoch);
+        self.on_failure(failure, sent);
     }
 
     fn note_accepted(&mut self, records: usize, bytes: usize) {
@@ -563,6 +654,9 @@ impl<C: PutClient + ?Sized> Flow<C> {
     fn on_clean_success(&mut self) {
         self.leave_permanent();
         self.budget.refund(SUCCESS_REFUND);
+        if let Some(linger) = self.linger.as_mut() {
+            linger.on_clean_success();
+        }
         self.failure_score /= 10.0;
         if self.failure_score < 1.0 {
             self.failure_score = 0.0;
@@ -575,7 +669,7 @@ impl<C: PutClient + ?Sized> Flow<C> {
         }
     }
 
-    fn on_failure(&mut self, failure: Failure, epoch: u64) {
+    fn on_failure(&mut self, failure: Failure, sent: Sent) {
         let now = Instant::now();
         let (congested, cost) = match failure {
             Failure::Permanent { code, message } => {
@@ -587,6 +681,9 @@ impl<C: PutClient + ?Sized> Flow<C> {
                 failed_fraction,
             } => {
                 self.events.throttled(&self.cfg.flow_id, &code);
+                if failed_fraction.is_none() {
+                    self.on_whole_call_throttle(sent.at, now);
+                }
                 self.failure_score += failed_fraction.unwrap_or(1.0);
                 self.warn_now_and_then(
                     now,
@@ -626,7 +723,7 @@ impl<C: PutClient + ?Sized> Flow<C> {
         };
         self.failure_score = self.failure_score.min(MAX_FAILURE_SCORE);
         if congested {
-            if let Some(limit) = self.aimd.on_congestion(epoch) {
+            if let Some(limit) = self.aimd.on_congestion(sent.epoch) {
                 self.events.concurrency_changed(&self.cfg.flow_id, limit);
             }
         }
@@ -643,6 +740,24 @@ impl<C: PutClient + ?Sized> Flow<C> {
             self.cfg.retry_max_backoff
         };
         self.hold_for(now, delay);
+    }
+
+    /// A stream's quota speaks through whole-call throttles (per-record ones are faults of
+    /// single records, or a Kinesis shard's limit, left to the backoff).
+    fn on_whole_call_throttle(&mut self, sent_at: Instant, now: Instant) {
+        if let Some(linger) = self.linger.as_mut() {
+            linger.on_throttle();
+        }
+        if let Some(ceiling) = self.ceiling.as_mut() {
+            if let Some(rate) = ceiling.on_throttled(sent_at, now) {
+                debug!(
+                    flow = %self.cfg.flow_id,
+                    requests_per_second = rate,
+                    throttled_share = ceiling.throttled_share(),
+                    "throttled: request-rate ceiling cut"
+                );
+            }
+        }
     }
 
     fn hold_for(&mut self, now: Instant, delay: Duration) {

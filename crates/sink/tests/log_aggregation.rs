@@ -111,8 +111,14 @@ fn run_in_trouble(fake: Arc<Fake>) -> Scenario {
         let (acker, _acks) = acker();
         let recorder = Recorder::new();
         let shutdown = CancellationToken::new();
+        // The request-rate ceiling would space a storm's calls a minute apart (its job);
+        // here the calls must come thick and fast to test the logging.
+        let cfg = firetail_sink::SinkConfig {
+            rate_ceiling: None,
+            ..config(FH)
+        };
         let sink = tokio::spawn(run_sink(
-            config(FH),
+            cfg,
             fake,
             feed(1_000, 100),
             acker,

@@ -271,6 +271,9 @@ async fn aimd_concurrency_falls_on_throttles_and_rises_on_success() {
     let events = Recorder::new();
     let mut cfg = config(FH);
     cfg.max_records = 10;
+    // Six throttles in a row would also engage the request-rate ceiling (tests/quota.rs),
+    // which spaces requests instead of filling slots; this test is about the slots.
+    cfg.rate_ceiling = None;
     run(
         cfg,
         &fake,

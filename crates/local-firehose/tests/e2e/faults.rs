@@ -237,3 +237,35 @@ async fn same_seed_same_partial_failures() {
     }
     assert_eq!(runs[0], runs[1]);
 }
+
+#[tokio::test]
+async fn a_used_up_quota_refuses_whole_calls_with_service_unavailable() {
+    // 0.01 records/s with a 1000 s window: 10 records of burst, and a refill too slow to
+    // matter however long the test takes. Strict: a call must fit in what is left.
+    let h = harness(Options {
+        quota: firetail_local_firehose::Quota {
+            records_per_sec: Some(0.01),
+            window: std::time::Duration::from_secs(1000),
+            strict: true,
+            ..Default::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    create_stream(&h.client, "s", "", 5, 300, CompressionFormat::Uncompressed).await;
+    create_stream(&h.client, "t", "", 5, 300, CompressionFormat::Uncompressed).await;
+    let out = h.put_batch("s", records(6, line)).await.unwrap();
+    assert_eq!(out.failed_put_count(), 0);
+    // 6 more would exceed the 4 left: the whole call is refused, nothing delivered.
+    let err = h.put_batch("s", records(6, line)).await.unwrap_err();
+    assert_eq!(err.raw_response().unwrap().status().as_u16(), 503);
+    assert!(err.into_service_error().is_service_unavailable_exception());
+    assert_eq!(h.server.delivered("s").len(), 6);
+    // The refused call cost nothing: 4 still fit, and the other stream has its own quota.
+    h.put_batch("s", records(4, line)).await.unwrap();
+    h.put_batch("t", records(10, line)).await.unwrap();
+    let stats = h.server.stats();
+    assert_eq!(stats.requests_over_quota.get("records"), Some(&1));
+    assert_eq!(stats.records_accepted, 20);
+    h.server.shutdown().await;
+}

@@ -1,0 +1,596 @@
+//! A request-rate ceiling learned from throttles: what keeps a fleet of daemons sharing
+//! one stream's quota from spending most of its calls on `ServiceUnavailableException`.
+//!
+//! # Why concurrency is not enough
+//! A stream's quota is a rate (requests, records, bytes per second) shared by every
+//! server. On a near endpoint one request in flight is already hundreds of calls a second,
+//! so halving the concurrency limit on a throttle ([`crate::retry::Aimd`]) cannot bring a
+//! daemon down to its share: 50 daemons with backlogs, each retrying after a jittered
+//! backoff, had 59 % of their calls throttled and a Jain's index of 0.58 (scripts/fleet,
+//! see docs/scaling.md). A ceiling on the request *rate* can.
+//!
+//! # The rule: aim at a small share of throttled calls
+//! The ceiling is on request *units* per second: a request costs
+//! `max(1, bytes / REQUEST_UNIT_BYTES)` units (see [`REQUEST_UNIT_BYTES`]), so it bounds
+//! both a stream's request quota (small batches) and its byte quota (full ones).
+//!
+//! A stream near its quota throttles some calls whatever the fleet does (arrivals are
+//! random), and a fleet that never sees a throttle is leaving quota unused. So the ceiling
+//! steers each daemon's recent share of throttled calls (calls weighted by age, fading by
+//! `e` a minute, over at least [`SHARE_MIN_CALLS`] calls) towards `throttled_share`:
+//! - No ceiling until the share first passes it: a daemon alone on its stream, or one
+//!   meeting an occasional throttle (a burst of the stream, an injected fault), never
+//!   pays for it.
+//! - Then each whole-call throttle of a request sent after the last cut cuts the ceiling
+//!   to `backoff_ratio` × itself (the first time: × what got through of the daemon's own
+//!   send rate over its last [`MEASURE_REQUESTS`] requests), and deeper the further the
+//!   share is over the target (× `1 - (share - target)`, down to half). Throttles of
+//!   requests sent before the cut belong to the same congestion and do not cut again. A daemon that sends more meets more
+//!   throttles and is cut more often, which pulls a fleet towards equal shares.
+//! - Between throttles the ceiling grows by `growth_per_sec` (of its logarithm) a second
+//!   when no call was throttled lately, slower as the share nears the target, not at all
+//!   at or above it. Quota freed by others is found within a minute or two, and a ceiling
+//!   that stopped mattering disappears (above [`MAX_RATE`]).
+//! - A request leaves `units / ceiling` after the previous one (a throttled one is charged
+//!   too: its retry waits), each interval stretched by a random factor in
+//!   `[1 - jitter, 1 + jitter]`, so daemons cut by the same burst of throttles do not come
+//!   back in step. The ceiling never goes below [`MIN_RATE`].
+//!
+//! Growing at a fixed rate and being cut per throttle, a daemon's share of throttled
+//! calls would settle where cuts balance growth, which depends on how few calls a daemon
+//! makes (50 daemons sending full batches against a 512 KiB/s quota make one call in 12 s
+//! each: 62 % of their calls were throttled at 5 %/s of growth). Slowing the growth to a
+//! stop at the target makes the target the operating point, whatever the scale (a model
+//! fleet below settles at 15 % throttled calls against a 5 % target: the stream's
+//! random arrivals throttle more than any one daemon's share says). The price is
+//! fairness: near the target a daemon grows little, so the pull towards equal shares is
+//! weak, and with one call in 12 s a daemon learns slowly (docs/scaling.md).
+//!
+//! Pure: the caller passes `now` and the random draws. Time is `tokio::time::Instant`, so
+//! it runs under paused test time.
+
+use std::collections::VecDeque;
+
+use tokio::time::{Duration, Instant};
+
+/// A daemon's own send rate is measured over its last this many requests ...
+pub const MEASURE_REQUESTS: usize = 8;
+/// ... sent within this long.
+pub const MEASURE_WINDOW: Duration = Duration::from_secs(60);
+/// The ceiling counts requests in units of this many bytes: a request costs
+/// `max(1, bytes / REQUEST_UNIT_BYTES)` units. It is a Direct PUT stream's byte quota over
+/// its request quota (5 MiB / 2,000 in the largest regions): a stream is as full with one
+/// request as with this many bytes. Counting bytes matters because a flow held back by the
+/// ceiling merges its queued batches (up to 500 records): a ceiling on plain requests would
+/// let every request grow six-fold and have to fall as fast.
+pub const REQUEST_UNIT_BYTES: f64 = 5.0 * 1024.0 * 1024.0 / 2000.0;
+/// The ceiling never goes below this many units per second (2.6 KB/s; a full batch of 500
+/// lines of 250 bytes every 48 s): a daemon is never starved for good.
+pub const MIN_RATE: f64 = 1.0;
+/// Above this many units per second (260 MB/s) the ceiling is dropped: nothing a stream
+/// can take is limited by it.
+pub const MAX_RATE: f64 = 100_000.0;
+/// The throttled share counts calls with weights that fade by `e` every this long ...
+const SHARE_FADE: Duration = Duration::from_secs(60);
+/// ... over at least this many calls' worth: a daemon that made fewer recent calls than
+/// this reads a share below its true one and grows faster. The daemons the ceiling holds
+/// to the fewest calls are the ones that grow fastest, which pulls a fleet towards equal
+/// shares (and keeps a daemon cut to a call a minute from reading an old share forever).
+pub const SHARE_MIN_CALLS: f64 = 4.0;
+
+/// How the ceiling reacts; the defaults are the documented ones.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CeilingConfig {
+    /// Multiplier applied on a throttle, in `[0.1, 0.95]`.
+    pub backoff_ratio: f64,
+    /// Growth of the ceiling per second after a cut (of its logarithm: 0.02 is about
+    /// 2 % a second), in `[0.001, 1]`.
+    pub growth_per_sec: f64,
+    /// Spread of the interval between requests, in `[0, 0.9]`.
+    pub jitter: f64,
+    /// The share of throttled calls (a moving average over about 20) the ceiling aims at,
+    /// in `[0, 0.5]`: above it throttles cut and the ceiling stops growing, at or below
+    /// it the ceiling grows.
+    pub throttled_share: f64,
+}
+
+impl Default for CeilingConfig {
+    fn default() -> Self {
+        CeilingConfig {
+            backoff_ratio: 0.9,
+            growth_per_sec: 0.05,
+            jitter: 0.25,
+            throttled_share: 0.05,
+        }
+    }
+}
+
+impl CeilingConfig {
+    /// Clamps every field into its documented range.
+    pub fn clamped(self) -> Self {
+        CeilingConfig {
+            backoff_ratio: clamp(self.backoff_ratio, 0.1, 0.95, 0.9),
+            growth_per_sec: clamp(self.growth_per_sec, 0.001, 1.0, 0.05),
+            jitter: clamp(self.jitter, 0.0, 0.9, 0.25),
+            throttled_share: clamp(self.throttled_share, 0.0, 0.5, 0.05),
+        }
+    }
+}
+
+fn clamp(value: f64, lo: f64, hi: f64, fallback: f64) -> f64 {
+    if value.is_finite() {
+        value.clamp(lo, hi)
+    } else {
+        fallback
+    }
+}
+
+/// The ceiling: its value at `since`, growing from then on by `speed` (of its logarithm)
+/// a second.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Ceiling {
+    rate: f64,
+    since: Instant,
+    speed: f64,
+    /// The last cut: throttles of requests sent before it do not cut again.
+    cut_at: Instant,
+}
+
+/// The learned ceiling of one flow.
+#[derive(Clone, Debug)]
+pub struct RateCeiling {
+    cfg: CeilingConfig,
+    /// `None` until the first cut, and once the ceiling grew past [`MAX_RATE`].
+    ceiling: Option<Ceiling>,
+    /// No request leaves before this.
+    next_at: Option<Instant>,
+    /// Recent calls and recent throttled calls, fading with [`SHARE_FADE`].
+    calls: f64,
+    throttled: f64,
+    share_at: Option<Instant>,
+    /// When the last [`MEASURE_REQUESTS`] requests were sent, and their units.
+    sent: VecDeque<(Instant, f64)>,
+}
+
+impl RateCeiling {
+    pub fn new(cfg: CeilingConfig, _now: Instant) -> Self {
+        RateCeiling {
+            cfg: cfg.clamped(),
+            ceiling: None,
+            next_at: None,
+            calls: 0.0,
+            throttled: 0.0,
+            share_at: None,
+            sent: VecDeque::with_capacity(MEASURE_REQUESTS + 1),
+        }
+    }
+
+    /// The ceiling at `now` in units per second; `None` when there is none.
+    pub fn rate(&mut self, now: Instant) -> Option<f64> {
+        let c = self.ceiling?;
+        if c.speed <= 0.0 {
+            return Some(c.rate);
+        }
+        let grown = c.speed * now.saturating_duration_since(c.since).as_secs_f64();
+        let rate = c.rate * grown.exp();
+        if rate >= MAX_RATE {
+            self.ceiling = None;
+            self.next_at = None;
+            return None;
+        }
+        Some(rate)
+    }
+
+    /// The recent share of throttled calls.
+    pub fn throttled_share(&self) -> f64 {
+        self.throttled / self.calls.max(SHARE_MIN_CALLS)
+    }
+
+    /// How long the next request must wait.
+    pub fn wait(&mut self, now: Instant) -> Duration {
+        self.ready_at(now).map_or(Duration::ZERO, |at| at - now)
+    }
+
+    /// When the next request may leave, if the ceiling holds it back now.
+    pub fn ready_at(&mut self, now: Instant) -> Option<Instant> {
+        self.rate(now)?;
+        self.next_at.filter(|at| *at > now)
+    }
+
+    /// A request of `bytes` left now. `draw` is a uniform draw in `[0, 1)` for the jitter.
+    pub fn on_sent(&mut self, now: Instant, bytes: usize, draw: f64) {
+        let units = (bytes as f64 / REQUEST_UNIT_BYTES).max(1.0);
+        if self.sent.len() == MEASURE_REQUESTS {
+            self.sent.pop_front();
+        }
+        self.sent.push_back((now, units));
+        if let Some(rate) = self.rate(now) {
+            let spread = 1.0 + self.cfg.jitter * (2.0 * draw.clamp(0.0, 1.0) - 1.0);
+            let interval = Duration::from_secs_f64(spread * units / rate);
+            // From the later of now and the slot this request used, so an idle spell does
+            // not bank a burst.
+            let from = self.next_at.map_or(now, |at| at.max(now));
+            self.next_at = Some(from + interval);
+        }
+    }
+
+    /// A request came back with records accepted: the share falls, and once it is back
+    /// under the target the ceiling grows again.
+    pub fn on_accepted(&mut self, now: Instant) {
+        self.count(false, now);
+        self.retune(now);
+    }
+
+    fn count(&mut self, throttled: bool, now: Instant) {
+        if let Some(at) = self.share_at {
+            let elapsed = now.saturating_duration_since(at).as_secs_f64();
+            let fade = (-elapsed / SHARE_FADE.as_secs_f64()).exp();
+            self.calls *= fade;
+            self.throttled *= fade;
+        }
+        self.share_at = Some(now);
+        self.calls += 1.0;
+        self.throttled += f64::from(u8::from(throttled));
+    }
+
+    /// Restarts the growth at the speed the current share calls for.
+    fn retune(&mut self, now: Instant) {
+        let Some(rate) = self.rate(now) else {
+            return;
+        };
+        let speed = self.speed();
+        if let Some(c) = self.ceiling.as_mut() {
+            *c = Ceiling {
+                rate,
+                since: now,
+                speed,
+                cut_at: c.cut_at,
+            };
+        }
+    }
+
+    /// Growth per second: full at no throttles, none at the target share and above.
+    fn speed(&self) -> f64 {
+        let target = self.cfg.throttled_share.max(1e-6);
+        self.cfg.growth_per_sec * (1.0 - self.throttled_share() / target).max(0.0)
+    }
+
+    /// A request sent at `sent_at` was throttled whole. Returns the new ceiling when it
+    /// was cut.
+    pub fn on_throttled(&mut self, sent_at: Instant, now: Instant) -> Option<f64> {
+        self.count(true, now);
+        self.retune(now);
+        let engaged = self.ceiling.is_some() || self.throttled_share() > self.cfg.throttled_share;
+        if !engaged || self.ceiling.is_some_and(|c| sent_at < c.cut_at) {
+            return None;
+        }
+        // The first cut starts from what got through of what the daemon was sending;
+        // later ones from the ceiling (a send rate measured over a few calls a minute
+        // apart is too noisy). The further the share is over the target, the deeper the
+        // cut (down to half), so a fleet that starts far over its quota gets under it in
+        // a few throttles each and the gentle `backoff_ratio` applies near the target.
+        let share = self.throttled_share();
+        let base = match self.rate(now) {
+            Some(rate) => rate,
+            None => self.send_rate(now) * (1.0 - share),
+        };
+        let depth = (1.0 - (share - self.cfg.throttled_share).max(0.0)).max(0.5);
+        let rate = (base * self.cfg.backoff_ratio * depth).max(MIN_RATE);
+        self.ceiling = Some(Ceiling {
+            rate,
+            since: now,
+            speed: self.speed(),
+            cut_at: now,
+        });
+        // The throttled request was charged when it left; the next waits at least one
+        // unit's interval at the new rate from now.
+        let unit = now + Duration::from_secs_f64(1.0 / rate);
+        self.next_at = Some(self.next_at.map_or(unit, |at| at.max(unit)));
+        Some(rate)
+    }
+
+    /// Units per second over the last [`MEASURE_REQUESTS`] requests sent within
+    /// [`MEASURE_WINDOW`], counted up to now (so a daemon that went quiet measures low).
+    fn send_rate(&self, now: Instant) -> f64 {
+        let recent = || {
+            self.sent
+                .iter()
+                .filter(|(t, _)| now.saturating_duration_since(*t) <= MEASURE_WINDOW)
+        };
+        let Some((oldest, _)) = recent().next() else {
+            return 0.0;
+        };
+        let span = now
+            .saturating_duration_since(*oldest)
+            .max(Duration::from_secs(1));
+        recent().map(|(_, units)| units).sum::<f64>() / span.as_secs_f64()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn cfg() -> CeilingConfig {
+        CeilingConfig {
+            backoff_ratio: 0.7,
+            growth_per_sec: 0.02,
+            jitter: 0.0,
+            throttled_share: 0.0,
+        }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9 * b.abs().max(1.0)
+    }
+
+    /// Brings the share back under the target so the ceiling grows from `now`.
+    fn calm(c: &mut RateCeiling, now: Instant) {
+        c.throttled = 0.0;
+        c.on_accepted(now);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_ceiling_until_the_first_throttle() {
+        let mut c = RateCeiling::new(cfg(), Instant::now());
+        for _ in 0..1000 {
+            assert_eq!(c.wait(Instant::now()), Duration::ZERO);
+            c.on_sent(Instant::now(), 0, 0.5);
+            c.on_accepted(Instant::now());
+            tokio::time::advance(MS).await;
+        }
+        assert_eq!(c.rate(Instant::now()), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_cut_starts_from_the_send_rate_then_spaces_requests() {
+        let mut c = RateCeiling::new(cfg(), Instant::now());
+        // Ten requests a second; the last eight span 700 ms, measured up to 100 ms later.
+        for _ in 0..20 {
+            c.on_sent(Instant::now(), 0, 0.5);
+            tokio::time::advance(100 * MS).await;
+        }
+        let now = Instant::now();
+        let cut = c.on_throttled(now, now).unwrap();
+        // One throttle in at least 4 calls: a share of 0.25, 0.25 over the target. What
+        // got through (8/s x 0.75), x 0.7, x 0.75 for the depth.
+        assert!(close(cut, 8.0 * 0.75 * 0.7 * 0.75), "{cut}");
+        let interval = Duration::from_secs_f64(1.0 / cut);
+        assert_eq!(c.wait(now), interval);
+        tokio::time::advance(interval).await;
+        assert_eq!(c.wait(Instant::now()), Duration::ZERO);
+        c.on_sent(Instant::now(), 0, 0.5);
+        // Above the target share the ceiling does not grow.
+        assert_eq!(c.wait(Instant::now()), interval);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttles_of_requests_sent_before_the_cut_do_not_cut_again() {
+        let mut c = RateCeiling::new(cfg(), Instant::now());
+        let early = Instant::now();
+        for _ in 0..8 {
+            c.on_sent(early, 0, 0.5);
+        }
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let first = c.on_throttled(early, Instant::now()).unwrap();
+        assert!(close(first, 8.0 * 0.75 * 0.7 * 0.75));
+        assert_eq!(c.on_throttled(early, Instant::now()), None);
+        // A request sent after the cut counts, cut from the ceiling; three throttles in
+        // four calls: the deepest cut, by half.
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let later = Instant::now();
+        c.on_sent(later, 0, 0.5);
+        assert!(close(c.rate(later).unwrap(), first));
+        assert!(close(
+            c.on_throttled(later, later).unwrap(),
+            0.7 * 0.5 * first
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_nothing_sent_the_first_cut_is_the_floor() {
+        let mut c = RateCeiling::new(cfg(), Instant::now());
+        let now = Instant::now();
+        assert_eq!(c.on_throttled(now, now), Some(MIN_RATE));
+        assert_eq!(c.wait(now), Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn it_grows_exponentially_after_a_cut_and_lifts_at_the_top() {
+        let mut c = RateCeiling::new(cfg(), Instant::now());
+        let start = Instant::now();
+        for _ in 0..8 {
+            c.on_sent(start, 0, 0.5);
+        }
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let cut_at = Instant::now();
+        let cut = c.on_throttled(cut_at, cut_at).unwrap();
+        calm(&mut c, cut_at);
+        let at = |s: u64| cut_at + Duration::from_secs(s);
+        // 2 % a second (of the logarithm) with no throttles.
+        assert!(close(c.rate(at(10)).unwrap(), cut * (0.2f64).exp()));
+        assert!(close(c.rate(at(100)).unwrap(), cut * (2.0f64).exp()));
+        assert_eq!(c.rate(at(600)), None, "past MAX_RATE the ceiling is gone");
+        assert_eq!(c.wait(at(600)), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn growth_pauses_while_the_share_is_above_the_target() {
+        let mut c = RateCeiling::new(
+            CeilingConfig {
+                jitter: 0.0,
+                ..CeilingConfig::default()
+            },
+            Instant::now(),
+        );
+        let early = Instant::now();
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let now = Instant::now();
+        c.ceiling = Some(Ceiling {
+            rate: 1.0,
+            since: now,
+            speed: 0.05,
+            cut_at: now,
+        });
+        (c.calls, c.throttled, c.share_at) = (10.0, 0.9, Some(now));
+        let at = |s: u64| now + Duration::from_secs(s);
+        let grown = c.rate(at(10)).unwrap();
+        assert!(grown > 1.0);
+        // A throttle takes the share over the 5 % target: the ceiling stops growing.
+        assert_eq!(c.on_throttled(early, at(10)), None, "sent before the cut");
+        assert!(c.throttled_share() > 0.1);
+        assert!(close(c.rate(at(50)).unwrap(), grown));
+        // Accepted calls bring it back under: growth resumes from there.
+        for _ in 0..30 {
+            c.on_accepted(at(50));
+        }
+        assert!(c.throttled_share() < 0.05);
+        assert!(c.rate(at(60)).unwrap() > grown);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn jitter_spreads_intervals_around_the_ceiling() {
+        let mut c = RateCeiling::new(
+            CeilingConfig {
+                jitter: 0.5,
+                ..CeilingConfig::default()
+            },
+            Instant::now(),
+        );
+        let now = Instant::now();
+        c.ceiling = Some(Ceiling {
+            rate: 10.0,
+            since: now,
+            speed: 0.0,
+            cut_at: now,
+        });
+        c.on_sent(now, 0, 0.0);
+        assert_eq!(c.ready_at(now), Some(now + 50 * MS));
+        c.next_at = None;
+        c.on_sent(now, 0, 1.0);
+        assert_eq!(c.ready_at(now), Some(now + 150 * MS));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn occasional_throttles_do_not_engage_it_a_steady_stream_of_them_does() {
+        let mut c = RateCeiling::new(CeilingConfig::default(), Instant::now());
+        // One call in 40 throttled: the share stays under the 5 % target.
+        for i in 0..400 {
+            tokio::time::advance(10 * MS).await;
+            let now = Instant::now();
+            c.on_sent(now, 0, 0.5);
+            if i % 40 == 39 {
+                assert_eq!(c.on_throttled(now, now), None, "call {i}");
+            } else {
+                c.on_accepted(now);
+            }
+        }
+        assert_eq!(c.rate(Instant::now()), None);
+        // Every other call throttled: the share passes 5 % within a few calls.
+        let mut cut = None;
+        for _ in 0..100 {
+            tokio::time::advance(10 * MS).await;
+            let now = Instant::now();
+            c.on_sent(now, 0, 0.5);
+            cut = cut.or(c.on_throttled(now, now));
+            c.on_accepted(now);
+        }
+        assert!(cut.is_some());
+        assert!(c.throttled_share() > 0.1);
+    }
+
+    /// A model fleet: `n` always-backlogged daemons sending calls of `cost` bytes against
+    /// one stream's byte quota (an overdrawing bucket of one second, as local-firehose
+    /// models it), answered at once. Returns (goodput / quota, throttled share, Jain's
+    /// index of per-daemon goodput) over the second half of `secs`.
+    fn model_fleet(n: usize, quota: f64, cost: f64, secs: u64, seed: u64) -> (f64, f64, f64) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let t0 = Instant::now();
+        let mut fleet: Vec<RateCeiling> = (0..n)
+            .map(|_| RateCeiling::new(CeilingConfig::default(), t0))
+            .collect();
+        // Each daemon's own backoff after a throttle is left out: the ceiling alone.
+        let mut next: Vec<Instant> = (0..n)
+            .map(|_| t0 + Duration::from_secs_f64(rng.gen::<f64>()))
+            .collect();
+        let (mut tokens, mut last) = (quota, t0);
+        let half = t0 + Duration::from_secs(secs / 2);
+        let (mut calls, mut throttled) = (0u64, 0u64);
+        let mut got = vec![0.0; n];
+        let step = Duration::from_millis(5);
+        let mut now = t0;
+        while now < t0 + Duration::from_secs(secs) {
+            now += step;
+            for i in 0..n {
+                if next[i] > now || fleet[i].wait(now) > Duration::ZERO {
+                    continue;
+                }
+                fleet[i].on_sent(now, cost as usize, rng.gen());
+                tokens = (tokens + (now - last).as_secs_f64() * quota).min(quota);
+                last = now;
+                let admitted = tokens > 0.0;
+                if now >= half {
+                    calls += 1;
+                }
+                if admitted {
+                    tokens -= cost;
+                    fleet[i].on_accepted(now);
+                    if now >= half {
+                        got[i] += cost;
+                    }
+                } else {
+                    fleet[i].on_throttled(now, now);
+                    throttled += u64::from(now >= half);
+                }
+                // The next batch is ready a round trip later.
+                next[i] = now + Duration::from_millis(2);
+            }
+        }
+        let secs_measured = (secs - secs / 2) as f64;
+        let total: f64 = got.iter().sum();
+        let jain = total * total / (n as f64 * got.iter().map(|g| g * g).sum::<f64>());
+        (
+            total / secs_measured / quota,
+            throttled as f64 / calls.max(1) as f64,
+            jain,
+        )
+    }
+
+    #[test]
+    fn a_model_fleet_settles_near_the_target_share() {
+        // 50 daemons, full 126 KB batches, a 512 KiB/s quota: scripts/fleet's 2x and 5x.
+        // Fairness is barely asserted: with a call every 12 s per daemon, a throttle tells
+        // a daemon little, and the model's Jain's index is 0.74-0.84 (docs/scaling.md).
+        for seed in 1..=3 {
+            let (goodput, share, jain) = model_fleet(50, 524_288.0, 126_000.0, 1200, seed);
+            eprintln!("seed {seed}: goodput {goodput:.3}, throttled {share:.3}, Jain {jain:.3}");
+            assert!(goodput > 0.9, "goodput {goodput}");
+            assert!(share < 0.3, "throttled share {share}");
+            assert!(jain > 0.5, "Jain {jain}");
+        }
+    }
+
+    #[test]
+    fn settings_are_clamped_into_range() {
+        let c = CeilingConfig {
+            backoff_ratio: 2.0,
+            growth_per_sec: f64::NAN,
+            jitter: -1.0,
+            throttled_share: 0.9,
+        }
+        .clamped();
+        assert_eq!(
+            (
+                c.backoff_ratio,
+                c.growth_per_sec,
+                c.jitter,
+                c.throttled_share
+            ),
+            (0.95, 0.05, 0.0, 0.5)
+        );
+    }
+}

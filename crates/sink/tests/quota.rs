@@ -1,0 +1,143 @@
+//! A stream's quota as the sink meets it, under paused time: the request-rate ceiling
+//! learned from throttles, and the low-latency linger.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use firetail_sink::{run_sink, DestinationKind, SinkConfig, SinkEvents};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+const FH: DestinationKind = DestinationKind::Firehose;
+
+/// Each call the quota fake saw: when, and whether it was admitted.
+type Log = Arc<Mutex<Vec<(Instant, bool)>>>;
+
+/// A destination with a quota of `per_sec` calls a second (a bucket holding one second's
+/// worth): calls over it are throttled whole, as Firehose does.
+fn quota_fake(per_sec: f64) -> (Arc<Fake>, Log) {
+    let log: Log = Arc::default();
+    let seen = Arc::clone(&log);
+    let mut tokens = per_sec;
+    let mut last: Option<Instant> = None;
+    let fake = Fake::new(FH, move |call| {
+        let elapsed = last.map_or(0.0, |l| (call.at - l).as_secs_f64());
+        last = Some(call.at);
+        tokens = (tokens + elapsed * per_sec).min(per_sec);
+        let admitted = tokens >= 1.0;
+        seen.lock().unwrap().push((call.at, admitted));
+        if admitted {
+            tokens -= 1.0;
+            (Plan::Accept, Duration::from_millis(2))
+        } else {
+            (Plan::Fail(throttled()), Duration::from_millis(2))
+        }
+    });
+    (fake, log)
+}
+
+/// Sends 20,000 records in calls of 100 against a quota of 10 calls a second, checks that
+/// each is acknowledged once, and returns the share of the calls made after the first
+/// 5 s that were throttled.
+async fn throttled_share_after_warm_up(cfg: SinkConfig) -> f64 {
+    let (fake, log) = quota_fake(10.0);
+    let (acker, mut acks) = acker();
+    let start = Instant::now();
+    let events: Arc<dyn SinkEvents> = Recorder::new();
+    let summary = tokio::spawn(run_sink(
+        cfg,
+        Arc::clone(&fake),
+        feed(20_000, 100),
+        acker,
+        events,
+        CancellationToken::new(),
+    ))
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(summary.records_accepted, 20_000);
+    assert!(ack_counts(&drain_acks(&mut acks), 20_000)
+        .iter()
+        .all(|&n| n == 1));
+    let log = log.lock().unwrap();
+    let late: Vec<bool> = log
+        .iter()
+        .filter(|(at, _)| *at - start >= Duration::from_secs(5))
+        .map(|(_, admitted)| *admitted)
+        .collect();
+    late.iter().filter(|a| !**a).count() as f64 / late.len().max(1) as f64
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_learned_ceiling_keeps_a_daemon_under_a_rate_quota() {
+    let mut cfg = config(FH);
+    cfg.max_in_flight = 8;
+    let with = throttled_share_after_warm_up(cfg.clone()).await;
+    cfg.rate_ceiling = None;
+    let without = throttled_share_after_warm_up(cfg).await;
+    eprintln!("throttled share after warm-up: with the ceiling {with:.3}, without {without:.3}");
+    // Backoff alone keeps probing a quota it cannot have; the ceiling learns it.
+    assert!(without > 0.3, "without the ceiling: {without}");
+    assert!(with < 0.15, "with the ceiling: {with}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn linger_sends_a_quiet_flow_at_once_and_lets_a_busy_one_fill_its_batches() {
+    // Quiet: one record, a 20 ms linger, a 1 s buffer age: it leaves at 20 ms.
+    let mut cfg = config(FH);
+    cfg.linger = Some(Duration::from_millis(20));
+    let fake = Fake::new(FH, |_| (Plan::Accept, Duration::from_millis(1)));
+    let (ack, _acks) = acker();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let events: Arc<dyn SinkEvents> = Recorder::new();
+    let sink = tokio::spawn(run_sink(
+        cfg.clone(),
+        Arc::clone(&fake),
+        rx,
+        ack,
+        events,
+        CancellationToken::new(),
+    ));
+    let start = Instant::now();
+    tx.send(vec![record(0)]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let first = fake.state().calls.clone();
+    assert_eq!(first.len(), 1, "sent alone, before the buffer age");
+    assert_eq!(first[0] - start, Duration::from_millis(20));
+    drop(tx);
+    sink.await.unwrap().unwrap();
+
+    // Busy: one slot, a slow destination, records arriving faster than it answers: the
+    // batch fills while the slot is taken, so calls carry full batches.
+    let fake = Fake::new(FH, |_| (Plan::Accept, Duration::from_millis(100)));
+    let (ack, _acks) = acker();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    cfg.max_in_flight = 1;
+    let events: Arc<dyn SinkEvents> = Recorder::new();
+    let sink = tokio::spawn(run_sink(
+        cfg,
+        Arc::clone(&fake),
+        rx,
+        ack,
+        events,
+        CancellationToken::new(),
+    ));
+    for i in 0..5_000 {
+        tx.send(vec![record(i)]).await.unwrap();
+        // 2,000 records a second against one 100 ms call at a time: 200 per call.
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    drop(tx);
+    sink.await.unwrap().unwrap();
+    let sizes = fake.state().call_sizes.clone();
+    let full = sizes.iter().filter(|&&n| n == 100).count();
+    assert!(
+        full as f64 >= 0.9 * sizes.len() as f64,
+        "{full} full of {}: {sizes:?}",
+        sizes.len()
+    );
+}
