@@ -8,7 +8,7 @@
 use md5::{Digest, Md5};
 use rand::Rng;
 
-use crate::json::java_double_to_string;
+use std::fmt::Write;
 
 /// Lower-case hex md5 of `data`.
 pub fn deterministic_partition_key(data: &[u8]) -> String {
@@ -21,10 +21,25 @@ pub fn deterministic_partition_key(data: &[u8]) -> String {
     key
 }
 
-/// A random key in [0, 1 000 000) printed like Java's `Double.toString`, e.g. `841329.3884345018`.
+/// A random key in [0, 1 000 000) shaped like the agent's Java `Double.toString` of
+/// `nextDouble(1000000)`, e.g. `841329.3884345018`: an integer part and up to ten
+/// fraction digits, trailing zeros dropped (at least one kept). Kinesis hashes the key
+/// with MD5, so only its randomness matters; it is built from one 64-bit draw with
+/// integer formatting because printing a float per record cost 10 % of a Kinesis flow's
+/// CPU. (Java prints more fraction digits for small integer parts; the spread of keys
+/// over shards is the same.)
 pub fn random_partition_key<R: Rng + ?Sized>(rng: &mut R) -> String {
-    let v: f64 = rng.gen::<f64>() * 1_000_000.0;
-    java_double_to_string(v.min(999_999.999_999_999_9))
+    const FRACTION: u64 = 10_000_000_000;
+    let draw = rng.gen_range(0..1_000_000 * FRACTION);
+    let (whole, mut fraction, mut digits) = (draw / FRACTION, draw % FRACTION, 10);
+    while digits > 1 && fraction % 10 == 0 {
+        fraction /= 10;
+        digits -= 1;
+    }
+    let mut key = String::with_capacity(17);
+    // Writing to a String cannot fail.
+    let _ = write!(key, "{whole}.{fraction:0digits$}");
+    key
 }
 
 #[cfg(test)]
@@ -47,6 +62,9 @@ mod tests {
             let v: f64 = k.parse().unwrap();
             assert!((0.0..1e6).contains(&v), "{k}");
             assert!(k.contains('.'));
+            let fraction = k.split('.').nth(1).unwrap();
+            assert!((1..=10).contains(&fraction.len()), "{k}");
+            assert!(fraction == "0" || !fraction.ends_with('0'), "{k}");
         }
     }
 }

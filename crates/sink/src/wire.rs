@@ -93,6 +93,12 @@ fn base64_len(n: usize) -> usize {
 /// `s` as a JSON string literal.
 fn push_json_string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
+    // Partition keys and stream names almost never need escaping: copy them whole.
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.extend_from_slice(b"\\\""),
