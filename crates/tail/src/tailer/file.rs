@@ -257,7 +257,12 @@ impl TrackedFile {
         // Fingerprint first, marker second: a truncation between the two shows in the
         // marker.
         let fingerprint = identity::fingerprint(file, len)?;
-        if fingerprint.is_some() && identity::marker(file, pos)? == self.read_marker {
+        // An unknown marker (`None`) proves nothing: it also "matches" a file now
+        // shorter than the read position.
+        if fingerprint.is_some()
+            && self.read_marker.is_some()
+            && identity::marker(file, pos)? == self.read_marker
+        {
             self.fingerprint = fingerprint;
         }
         Ok(())
@@ -309,7 +314,10 @@ impl TrackedFile {
             let read = identity::marker(f, self.framer.read_position())
                 .ok()
                 .flatten();
-            if read != self.read_marker {
+            // An unknown marker (`None`) proves nothing: it equals the missing marker of
+            // a file truncated below the read position, whose bytes at `offset` are
+            // then new ones.
+            if read.is_none() || read != self.read_marker {
                 return None; // keep the previous checkpoint; retried at the next sync
             }
             marker
