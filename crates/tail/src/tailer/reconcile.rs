@@ -88,6 +88,8 @@ impl FlowTailer {
             .map(|f| f.id)
             .collect();
         live.sort_unstable();
+        // Files whose inode no longer holds what was read: truncated, or replaced.
+        let mut changed: Vec<(FileId, usize)> = Vec::new();
         for id in live {
             let Some(file) = self.files.get(&id) else {
                 continue;
@@ -99,10 +101,27 @@ impl FlowTailer {
                         f.missed_scans = 0;
                     }
                     claimed.insert(k);
-                    self.follow(id, &candidates[i], candidates, &mut claimed);
+                    if self.follow(id, &candidates[i]) {
+                        changed.push((id, i));
+                    }
                 }
                 None => self.missed(id),
             }
+        }
+        // The inodes of changed files are released before any copy is looked for: an
+        // inode freed by a deleted file is soon reused, often by the copy of another
+        // tracked file's copytruncate. Still claimed by the deleted file's tracker (the
+        // scan had not seen the deletion), that copy could not continue its original,
+        // which was then read again from 0 and its copy read from 0 as a new file.
+        for &(id, i) in &changed {
+            let k = key(&candidates[i]);
+            claimed.remove(&k);
+            if self.by_inode.get(&k) == Some(&id) {
+                self.by_inode.remove(&k);
+            }
+        }
+        for (id, i) in changed {
+            self.on_truncated(id, &candidates[i], candidates, &mut claimed);
         }
         // A copy that changed size since it was judged is judged again: a copy in
         // progress stays a copy, but a new file that only started like a tracked one
@@ -132,11 +151,12 @@ impl FlowTailer {
         }
     }
 
-    /// A tracked file found again at `c`.
-    fn follow(&mut self, id: FileId, c: &Candidate, all: &[Candidate], claimed: &mut HashSet<Key>) {
+    /// A tracked file found again at `c`. True if its content changed under the read
+    /// position (truncated or replaced): the caller hands it to [`Self::on_truncated`].
+    fn follow(&mut self, id: FileId, c: &Candidate) -> bool {
         let fp_len = self.cfg.fingerprint_bytes;
         let Some(file) = self.files.get_mut(&id) else {
-            return;
+            return false;
         };
         if file.path != c.path {
             tracing::debug!(from = %file.path.display(), to = %c.path.display(), "file renamed");
@@ -153,9 +173,7 @@ impl FlowTailer {
         }
         let truncated = c.size < file.framer.read_position();
         let replaced = !truncated && changed && marker_changed(file, c, fp_len);
-        if truncated || replaced {
-            self.on_truncated(id, c, all, claimed);
-        }
+        truncated || replaced
     }
 
     /// The tracked file's content shrank or changed under its read position.
@@ -194,7 +212,11 @@ impl FlowTailer {
         let Some(file) = self.files.get_mut(&id) else {
             return;
         };
-        self.by_inode.remove(&(file.dev, file.inode));
+        // Released by the scan already; another changed file may have taken the inode
+        // over since (its copy), and keeps it.
+        if self.by_inode.get(&key(c)) == Some(&id) {
+            self.by_inode.remove(&key(c));
+        }
         let handed_over = copy.and_then(|(k, in_pattern)| {
             let mut handle = open_candidate(&k)?;
             std::io::Seek::seek(&mut handle, std::io::SeekFrom::Start(pos)).ok()?;
@@ -223,9 +245,11 @@ impl FlowTailer {
         // an inode number freed by a deleted file is soon reused, often by the very next
         // file created, which under logrotate is the copy of another tracked file
         // (copytruncate). Read from 0, that copy would be read twice; unclaimed, it can
-        // still be handed the original's read position, in this scan or the next.
-        claimed.remove(&key(c));
-        self.discover(c);
+        // still be handed the original's read position, in this scan or the next. Unless
+        // another changed file of this scan has just continued in it (its copy).
+        if !claimed.contains(&key(c)) && !self.by_inode.contains_key(&key(c)) {
+            self.discover(c);
+        }
     }
 
     /// A tracked file not listed: gone after two scans in a row (the second one soon).

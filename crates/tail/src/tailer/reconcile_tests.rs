@@ -548,3 +548,34 @@ fn copytruncate_and_refill_between_the_check_and_the_read() {
     rig.settle();
     rig.assert_received(&[read, unread, after].concat());
 }
+
+/// The model test's `FIRETAIL_MODEL_SEED=1796424756473052579 FIRETAIL_MODEL_CASE=98`
+/// (`FIRETAIL_MODEL_ACTIONS=60`; 5 runs in 6): a rotated file is deleted and its inode
+/// reused by the copy of the live file's copytruncate, all before a scan. The scan finds
+/// the live file truncated and the deleted file's inode holding other bytes. Its tracker
+/// still claimed that inode while the live file looked for its copy, so the live file
+/// was read again from 0, and the copy, judged after, from 0 too: every line twice. Here
+/// the rotated file is rewritten in place with the copy (what the inode reuse looks
+/// like to the tailer), so the interleaving does not depend on the file system.
+#[test]
+fn copy_in_the_reused_inode_of_a_deleted_tracked_file() {
+    let mut rig = Rig::new();
+    let read = lines("a", 0..50);
+    append(&rig.log, &read);
+    rig.settle(); // the live file is tracked first (the lower FileId, followed first)
+    let old = lines("old", 0..30);
+    append(&rig.path("access.log.1"), &old);
+    rig.settle();
+    let unread = lines("a", 50..60);
+    append(&rig.log, &unread);
+
+    // access.log.1 deleted, and its inode reused by the copy of access.log.
+    truncate(&rig.path("access.log.1"));
+    copy_prefix(&rig.log, &rig.path("access.log.1"), None);
+    truncate(&rig.log);
+    let after = lines("c", 0..20);
+    append(&rig.log, &after);
+    rig.settle();
+
+    rig.assert_received(&[read, old, unread, after].concat());
+}
