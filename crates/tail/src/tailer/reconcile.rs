@@ -446,7 +446,13 @@ impl FlowTailer {
     /// directory's entries) is still drained from its checkpoint; others are marked gone.
     fn resume_leftovers(&mut self) {
         for entry in std::mem::take(&mut self.resume) {
-            let Some(c) = find_by_inode(&entry).filter(|c| c.size > entry.offset) else {
+            // One renamed out of the pattern is drained only if something is left; one
+            // at a matching name (the listing raced a rename) is followed even when read
+            // to its end: dropped, the next scan would find it with no checkpoint left
+            // and read it again from 0.
+            let Some(c) = find_by_inode(&entry)
+                .filter(|c| c.size > entry.offset || self.pattern.matches(&c.path))
+            else {
                 self.checkpoints.mark_gone(entry.dev, entry.inode);
                 continue;
             };
