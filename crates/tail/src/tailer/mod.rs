@@ -370,6 +370,18 @@ impl FlowTailer {
                 if self.notified && file.is_quiet() {
                     break; // nothing says it grew: no syscall for it
                 }
+                if file.framer.read_position() == 0 && self.unread_file_holds_a_copy(id) {
+                    // Its inode, freed and reused by another file's copy before the scan
+                    // saw it: the scan hands the copy to its original.
+                    if let Some(file) = self.files.get_mut(&id) {
+                        file.suspect = true;
+                    }
+                    self.rescan_now = true;
+                    break;
+                }
+                let Some(file) = self.files.get_mut(&id) else {
+                    break;
+                };
                 file.maybe_grown = false;
                 let fp_len = self.cfg.fingerprint_bytes;
                 let n = match file.read_some(allowance, fp_len, &mut self.frames) {

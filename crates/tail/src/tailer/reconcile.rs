@@ -171,9 +171,55 @@ impl FlowTailer {
         if let Err(e) = file.refresh_fingerprint(fp_len) {
             tracing::debug!(path = %c.path.display(), error = %e, "fingerprint failed");
         }
-        let truncated = c.size < file.framer.read_position();
+        let pos = file.framer.read_position();
+        let truncated = c.size < pos;
         let replaced = !truncated && changed && marker_changed(file, c, fp_len);
-        truncated || replaced
+        if truncated || replaced {
+            return true;
+        }
+        // Nothing read yet (an empty file): no marker or fingerprint tells its growth
+        // from other bytes in its inode. An empty rotated file deleted, its inode reused
+        // at once by the copy of a copytruncate, before the scan saw the deletion, looks
+        // renamed and grown; read from 0 as its own, that copy was read twice. What it
+        // holds is judged as for a new file: a copy of a tracked file is one here too.
+        pos == 0 && changed && c.size > 0 && self.holds_a_copy(c)
+    }
+
+    /// True if `c` holds a copy of another tracked file (see `copy_of_tracked`).
+    fn holds_a_copy(&self, c: &Candidate) -> bool {
+        let Some(handle) = open_candidate(c) else {
+            return false;
+        };
+        match identity::fingerprint(&handle, self.cfg.fingerprint_bytes) {
+            Ok(Some(fp)) => self.copy_of_tracked(c, &handle, fp).is_some(),
+            _ => false,
+        }
+    }
+
+    /// True if live file `id`, of which nothing was read yet, now holds a copy of
+    /// another tracked file: not to be read as its own new lines before the scan judges
+    /// it (see `follow`). Costs a pread only while nothing was read.
+    pub(super) fn unread_file_holds_a_copy(&self, id: FileId) -> bool {
+        let Some(f) = self.files.get(&id) else {
+            return false;
+        };
+        let Some(handle) = &f.file else {
+            return false;
+        };
+        if f.framer.read_position() != 0 || f.lifecycle != Lifecycle::Live {
+            return false;
+        }
+        let Ok(Some(fp)) = identity::fingerprint(handle, self.cfg.fingerprint_bytes) else {
+            return false;
+        };
+        let c = Candidate {
+            path: f.path.clone(),
+            dev: f.dev,
+            inode: f.inode,
+            size: 0,
+            mtime_ms: 0,
+        };
+        self.copy_of_tracked(&c, handle, fp).is_some()
     }
 
     /// The tracked file's content shrank or changed under its read position.

@@ -608,3 +608,33 @@ fn a_fully_read_file_the_first_scan_after_a_restart_missed_is_not_read_again() {
     rig.settle();
     rig.assert_received(&[first, next].concat());
 }
+
+/// The model test's `FIRETAIL_MODEL_SEED=1796425883805068189 FIRETAIL_MODEL_CASE=8`
+/// (`FIRETAIL_MODEL_ACTIONS=60`; 2 replays in 3): as above, but the deleted file was
+/// empty and tracked at 0, so neither a marker nor a fingerprint showed that its inode
+/// now held other bytes: it looked renamed and grown, and its tracker read the copy from
+/// 0 as its own new lines.
+#[test]
+fn copy_in_the_reused_inode_of_a_deleted_empty_tracked_file() {
+    let mut rig = Rig::new();
+    // An empty access.log, tracked, then rotated (logrotate's `create`).
+    File::create(&rig.log).unwrap();
+    rig.settle();
+    std::fs::rename(&rig.log, rig.path("access.log.1")).unwrap();
+    let read = lines("a", 0..40);
+    append(&rig.log, &read);
+    rig.settle();
+    let unread = lines("a", 40..50);
+    append(&rig.log, &unread);
+
+    // access.log.1 deleted, and its inode reused by the copy of access.log.
+    copy_prefix(&rig.log, &rig.path("access.log.1"), None);
+    truncate(&rig.log);
+    let after = lines("c", 0..20);
+    append(&rig.log, &after);
+    // Write events read the files before any scan (namespace events come later).
+    rig.read_all();
+    rig.settle();
+
+    rig.assert_received(&[read, unread, after].concat());
+}
