@@ -30,6 +30,17 @@ pub(crate) enum Lifecycle {
     Drained,
 }
 
+/// Where a file ends now (see [`TrackedFile::end_now`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EndNow {
+    /// At the read position, with the bytes before it unchanged.
+    AtEnd,
+    /// Past the read position: more to read.
+    Grown,
+    /// Truncated or rewritten under the read position.
+    Changed,
+}
+
 /// What a read found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ReadOutcome {
@@ -231,6 +242,26 @@ impl TrackedFile {
             Ok(_) => self.at_eof = false,
         }
         Ok(ReadOutcome::Read(n))
+    }
+
+    /// Where the file ends now relative to the read position, looked at now: `at_eof` is
+    /// what the last read saw, which can be long ago (reading pauses on the in-flight
+    /// budget), and the file may have grown, or been truncated and rewritten, since.
+    pub fn end_now(&self, fp_len: usize) -> io::Result<EndNow> {
+        let Some(f) = &self.file else {
+            return Ok(EndNow::AtEnd);
+        };
+        let pos = self.framer.read_position();
+        let len = f.metadata()?.len();
+        Ok(
+            if len < pos || changed_under(f, pos, self.read_marker, self.fingerprint, fp_len)? {
+                EndNow::Changed
+            } else if len > pos {
+                EndNow::Grown
+            } else {
+                EndNow::AtEnd
+            },
+        )
     }
 
     /// At the end of the data: the framer's end-of-data rules, and the read buffer given

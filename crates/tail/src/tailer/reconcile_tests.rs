@@ -638,3 +638,48 @@ fn copy_in_the_reused_inode_of_a_deleted_empty_tracked_file() {
 
     rig.assert_received(&[read, unread, after].concat());
 }
+
+/// The model test's `FIRETAIL_MODEL_SEED=1796426799034783683 FIRETAIL_MODEL_CASE=79`
+/// (5 replays in 8; 2 in 8 before this branch): a file read up to a partial line, then
+/// truncated, refilled and deleted while reading was paused on the in-flight budget. Its
+/// unterminated tail was emitted as a record on the strength of the EOF the last read
+/// saw: a torn line (its end went with the old content).
+#[test]
+fn a_paused_rotated_file_is_not_finished_on_an_old_eof() {
+    let mut rig = Rig::new();
+    rig.tailer.cfg.reconcile_interval = Duration::ZERO; // drained as soon as it is quiet
+    let whole = lines("a", 0..5);
+    append(&rig.log, &whole);
+    let mut f = OpenOptions::new().append(true).open(&rig.log).unwrap();
+    f.write_all(b"a-partial-line-whose-end-is").unwrap();
+    rig.tailer.reconcile();
+    let (batches, _) = rig.tailer.read_round(); // read to EOF, partial line pending
+    let mut got: Vec<String> = batches
+        .into_iter()
+        .flatten()
+        .map(|r| String::from_utf8(r.data.to_vec()).unwrap())
+        .collect();
+    // Not acknowledged, and the budget now spent: reading pauses.
+    rig.tailer.cfg.max_in_flight_bytes = 1;
+
+    truncate(&rig.log);
+    append(&rig.log, &lines("b", 0..20));
+    std::fs::remove_file(&rig.log).unwrap();
+    rig.tailer.reconcile();
+    rig.tailer.reconcile(); // missed twice: rotated away, drained through its descriptor
+    for _ in 0..3 {
+        let (batches, _) = rig.tailer.read_round();
+        got.extend(
+            batches
+                .into_iter()
+                .flatten()
+                .map(|r| String::from_utf8(r.data.to_vec()).unwrap()),
+        );
+    }
+    for r in &got {
+        assert!(
+            r.ends_with('\n') && whole.contains(&r.trim_end().to_owned()),
+            "a record that is no written line: {r:?}"
+        );
+    }
+}
