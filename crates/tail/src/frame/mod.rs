@@ -268,6 +268,22 @@ impl Framer {
         self.buf.len()
     }
 
+    /// The bytes pushed but not yet part of any frame: the file's bytes just before
+    /// [`Framer::read_position`].
+    pub fn pending(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Takes back the last `n` bytes appended by [`Framer::fill_from`], before
+    /// [`Framer::drain`] framed them: the reader found they may not be the file's bytes
+    /// at that position (the file was truncated or rewritten while it read them).
+    pub fn unread(&mut self, n: usize) {
+        let keep = self.buf.len().saturating_sub(n);
+        self.buf.truncate(keep);
+        // Only bytes framed before the fill were scanned; kept anyway for safety.
+        self.scan = self.scan.min(keep);
+    }
+
     /// How many more bytes the framer accepts before it must be drained: reading more
     /// than this per step would only grow the buffer past the agent's.
     pub fn room(&self) -> usize {

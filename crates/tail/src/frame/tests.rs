@@ -263,3 +263,50 @@ proptest! {
         prop_assert_eq!(framer.pending_len(), input.len() - input.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1));
     }
 }
+
+/// A reader that hands out `data` in `step`-byte reads, then fails.
+struct FailsAfter {
+    data: Vec<u8>,
+    step: usize,
+}
+
+impl std::io::Read for FailsAfter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.data.is_empty() {
+            return Err(std::io::Error::other("EIO"));
+        }
+        let n = self.step.min(buf.len()).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data.drain(..n);
+        Ok(n)
+    }
+}
+
+/// The tailer counts what a fill read from the read position, so that bytes read before
+/// an error are framed (the descriptor moved past them) rather than lost or read twice;
+/// and takes bytes back unframed when it cannot confirm they are the file's.
+#[test]
+fn fill_keeps_bytes_read_before_an_error_and_unread_takes_them_back() {
+    let mut framer = Framer::new(rules(|_| {}), 100);
+    let mut out = Vec::new();
+    framer.push(b"par", &mut out);
+    let mut reader = FailsAfter {
+        data: b"tial\nnext\n".to_vec(),
+        step: 4,
+    };
+    assert!(framer.fill_from(&mut reader, 64).is_err());
+    assert_eq!(framer.read_position(), 113);
+    assert_eq!(framer.pending(), b"partial\nnext\n");
+
+    framer.unread(10);
+    assert_eq!(framer.pending(), b"par");
+    assert_eq!(framer.read_position(), 103);
+    let mut reader = FailsAfter {
+        data: b"tial\n".to_vec(),
+        step: 64,
+    };
+    assert_eq!(framer.fill_from(&mut reader, 5).unwrap(), 5);
+    framer.drain(&mut out);
+    assert_eq!(records(&out), vec![&b"partial\n"[..]]);
+    assert_eq!(out[0].offset(), 100);
+}

@@ -30,6 +30,17 @@ pub(crate) enum Lifecycle {
     Drained,
 }
 
+/// Where a file ends now (see [`TrackedFile::end_now`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EndNow {
+    /// At the read position, with the bytes before it unchanged.
+    AtEnd,
+    /// Past the read position: more to read.
+    Grown,
+    /// Truncated or rewritten under the read position.
+    Changed,
+}
+
 /// What a read found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ReadOutcome {
@@ -132,7 +143,8 @@ impl TrackedFile {
     /// Reads up to `max` bytes and frames them into `out`. At EOF applies the framer's
     /// end-of-data rules. Before reading past a previous EOF, checks that the file was
     /// not truncated or rewritten under the read position (`Changed`: nothing is read,
-    /// the reconcile scan decides).
+    /// the reconcile scan decides), and checks it again after the read, since logrotate
+    /// may truncate between the check and the read, or while the bytes are read.
     pub fn read_some(
         &mut self,
         max: usize,
@@ -146,7 +158,7 @@ impl TrackedFile {
         // One fstat says whether there is anything new, and the marker whether the
         // bytes before the position are still what was read (a truncation or rewrite,
         // even one that refilled the file past the position, must not be read as a
-        // continuation). Two small syscalls per read of up to 256 KiB.
+        // continuation).
         let pos = self.framer.read_position();
         let len = file.metadata()?.len();
         if len == pos && self.at_eof {
@@ -167,23 +179,89 @@ impl TrackedFile {
         // read and lives as long as the records sliced from it, so a line appended to a
         // quiet file must cost its own bytes, not 256 KiB (1,000 quiet files held 276 MiB).
         let available = usize::try_from(len - pos).unwrap_or(usize::MAX);
-        let n = self.framer.fill_from(file, max.min(available))?;
+        #[cfg(test)]
+        race::at(race::Step::BeforeRead);
+        let filled = self.framer.fill_from(file, max.min(available));
+        // Counted from the framer, not the result: bytes read before an error are in its
+        // buffer (the descriptor moved past them) and must be accounted for like any.
+        let n = usize::try_from(self.framer.read_position() - pos).unwrap_or(usize::MAX);
         if n == 0 {
+            filled?;
             self.reached_eof(out);
-        } else {
-            self.last_read = Instant::now();
-            self.framer.drain(out);
-            self.read_marker = identity::marker(file, self.framer.read_position())?;
+            return Ok(ReadOutcome::Read(0));
+        }
+        #[cfg(test)]
+        race::at(race::Step::AfterRead);
+        // The new position's marker must name the bytes just read, not what the file
+        // holds a moment later: taken from the file after a truncation it was missing,
+        // and a missing marker matched the missing marker of the truncated file, so a
+        // checkpoint was taken from the file's new bytes (a restart then resumed inside
+        // a line of the new content). And the bytes read must be the file's bytes at
+        // `pos`: truncated and refilled between the check above and the read, the file
+        // held other content there, read as a continuation (torn records, a skipped
+        // start). Both are settled by one look at the file after the read: if the bytes
+        // before `pos` are still the ones read earlier, nothing was truncated before
+        // that look, so the read (and a marker read from the file) saw this content.
+        let marker = match confirm_read(
+            file,
+            self.framer.pending(),
+            pos,
+            n,
+            read_marker,
+            fingerprint,
+            fp_len,
+        ) {
+            Ok(Some(marker)) => marker,
+            unconfirmed => {
+                // Not framed, so never emitted: the scan decides where these bytes are
+                // now (a copy continued at `pos`) or whether they went with the
+                // truncation.
+                self.framer.unread(n);
+                if file.seek(SeekFrom::Start(pos)).is_err() {
+                    // Reopened at the read position (marker checked) when needed.
+                    self.file = None;
+                }
+                self.suspect = true;
+                return unconfirmed.map(|_| ReadOutcome::Changed);
+            }
+        };
+        self.read_marker = Some(marker);
+        self.last_read = Instant::now();
+        self.framer.drain(out);
+        match filled {
+            Err(e) => {
+                // What was read before the error is framed; the next read tries again
+                // (and reports the error if it persists, with nothing read).
+                tracing::debug!(path = %self.path.display(), error = %e, read = n, "read stopped early");
+                self.at_eof = false;
+            }
             // Everything the file held is read: its end-of-data rules apply now (a
             // partial aggregate or a finished multi-line event goes out), not a round
             // later after a read of nothing.
-            if n == available {
-                self.reached_eof(out);
-            } else {
-                self.at_eof = false;
-            }
+            Ok(_) if n == available => self.reached_eof(out),
+            Ok(_) => self.at_eof = false,
         }
         Ok(ReadOutcome::Read(n))
+    }
+
+    /// Where the file ends now relative to the read position, looked at now: `at_eof` is
+    /// what the last read saw, which can be long ago (reading pauses on the in-flight
+    /// budget), and the file may have grown, or been truncated and rewritten, since.
+    pub fn end_now(&self, fp_len: usize) -> io::Result<EndNow> {
+        let Some(f) = &self.file else {
+            return Ok(EndNow::AtEnd);
+        };
+        let pos = self.framer.read_position();
+        let len = f.metadata()?.len();
+        Ok(
+            if len < pos || changed_under(f, pos, self.read_marker, self.fingerprint, fp_len)? {
+                EndNow::Changed
+            } else if len > pos {
+                EndNow::Grown
+            } else {
+                EndNow::AtEnd
+            },
+        )
     }
 
     /// At the end of the data: the framer's end-of-data rules, and the read buffer given
@@ -210,7 +288,12 @@ impl TrackedFile {
         // Fingerprint first, marker second: a truncation between the two shows in the
         // marker.
         let fingerprint = identity::fingerprint(file, len)?;
-        if fingerprint.is_some() && identity::marker(file, pos)? == self.read_marker {
+        // An unknown marker (`None`) proves nothing: it also "matches" a file now
+        // shorter than the read position.
+        if fingerprint.is_some()
+            && self.read_marker.is_some()
+            && identity::marker(file, pos)? == self.read_marker
+        {
             self.fingerprint = fingerprint;
         }
         Ok(())
@@ -262,7 +345,10 @@ impl TrackedFile {
             let read = identity::marker(f, self.framer.read_position())
                 .ok()
                 .flatten();
-            if read != self.read_marker {
+            // An unknown marker (`None`) proves nothing: it equals the missing marker of
+            // a file truncated below the read position, whose bytes at `offset` are
+            // then new ones.
+            if read.is_none() || read != self.read_marker {
                 return None; // keep the previous checkpoint; retried at the next sync
             }
             marker
@@ -313,4 +399,78 @@ pub(crate) fn changed_under(
         Some(fp) if pos < fp_len as u64 => identity::fingerprint(f, fp_len)? != Some(fp),
         _ => false,
     })
+}
+
+/// After a read of `n` bytes at `pos` (the framer's `pending` bytes end with them): the
+/// marker of the new read position, if the file still holds the bytes read before `pos`
+/// (`None`: truncated or rewritten since they were read, so the bytes just read may be
+/// another content's).
+///
+/// The marker is hashed from the bytes in hand when they cover it (no syscall, and no
+/// race). Otherwise it is read from the file first and the check comes second, so a
+/// truncation between the two shows in the check.
+fn confirm_read(
+    f: &File,
+    pending: &[u8],
+    pos: u64,
+    n: usize,
+    read_marker: Option<u64>,
+    fingerprint: Option<u64>,
+    fp_len: usize,
+) -> io::Result<Option<u64>> {
+    let end = pos + n as u64;
+    let window = end.min(identity::MARKER_BYTES) as usize;
+    let marker = match pending.len().checked_sub(window) {
+        Some(from) => Some(identity::hash(&pending[from..])),
+        None => identity::marker(f, end)?,
+    };
+    if marker.is_none() || changed_under(f, pos, read_marker, fingerprint, fp_len)? {
+        return Ok(None);
+    }
+    Ok(marker)
+}
+
+/// Test hooks at the points of a read where another process changing the file makes a
+/// difference: tests run their change there, deterministically, instead of hoping for
+/// the preemption that a loaded machine gives once in a few hundred runs.
+#[cfg(test)]
+pub(crate) mod race {
+    use std::cell::RefCell;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(crate) enum Step {
+        /// After the checks, before the bytes are read.
+        BeforeRead,
+        /// After the bytes are read, before anything else looks at the file.
+        AfterRead,
+    }
+
+    type Hook = (Step, Box<dyn FnOnce()>);
+
+    thread_local! {
+        static HOOK: RefCell<Option<Hook>> = const { RefCell::new(None) };
+    }
+
+    /// Runs `f` once, the next time this thread's reader reaches `step`.
+    pub(crate) fn when(step: Step, f: impl FnOnce() + 'static) {
+        HOOK.with(|h| *h.borrow_mut() = Some((step, Box::new(f))));
+    }
+
+    /// True while a hook waits for its step.
+    pub(crate) fn pending() -> bool {
+        HOOK.with(|h| h.borrow().is_some())
+    }
+
+    pub(super) fn at(step: Step) {
+        let hook = HOOK.with(|h| {
+            let mut h = h.borrow_mut();
+            match h.as_ref() {
+                Some((s, _)) if *s == step => h.take(),
+                _ => None,
+            }
+        });
+        if let Some((_, f)) = hook {
+            f();
+        }
+    }
 }

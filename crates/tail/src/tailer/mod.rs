@@ -37,7 +37,7 @@ use crate::checkpoint::FlowCheckpoints;
 use crate::discover::FilePattern;
 use crate::frame::{Frame, FramingRules};
 use crate::{FileStatus, FlowTailStatus, TailConfig, TailError};
-use file::{Lifecycle, ReadOutcome, TrackedFile};
+use file::{EndNow, Lifecycle, ReadOutcome, TrackedFile};
 
 /// Largest single read.
 pub(crate) const READ_CHUNK: usize = 256 * 1024;
@@ -370,6 +370,18 @@ impl FlowTailer {
                 if self.notified && file.is_quiet() {
                     break; // nothing says it grew: no syscall for it
                 }
+                if file.framer.read_position() == 0 && self.unread_file_holds_a_copy(id) {
+                    // Its inode, freed and reused by another file's copy before the scan
+                    // saw it: the scan hands the copy to its original.
+                    if let Some(file) = self.files.get_mut(&id) {
+                        file.suspect = true;
+                    }
+                    self.rescan_now = true;
+                    break;
+                }
+                let Some(file) = self.files.get_mut(&id) else {
+                    break;
+                };
                 file.maybe_grown = false;
                 let fp_len = self.cfg.fingerprint_bytes;
                 let n = match file.read_some(allowance, fp_len, &mut self.frames) {
@@ -538,6 +550,18 @@ impl FlowTailer {
             && (file.file.is_none() || (file.at_eof && file.last_read.elapsed() >= quiet));
         if !(drained || idle_flush) {
             return;
+        }
+        if file.framer.pending_len() > 0 {
+            // The pending tail becomes a record only if it is still the file's end:
+            // judged on a read long ago (reading paused on the budget), it was emitted
+            // torn after the file had been truncated and refilled (its end went with
+            // the old content), and a file that grew since was finished unread.
+            match file.end_now(self.cfg.fingerprint_bytes) {
+                Ok(EndNow::Grown) => return,
+                Ok(EndNow::Changed) if file.lifecycle == Lifecycle::Live => return,
+                Ok(EndNow::Changed) => file.abandon(self.rules.clone()),
+                Ok(EndNow::AtEnd) | Err(_) => {}
+            }
         }
         file.framer.finish(&mut self.frames);
         if drained {

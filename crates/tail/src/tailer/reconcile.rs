@@ -88,6 +88,8 @@ impl FlowTailer {
             .map(|f| f.id)
             .collect();
         live.sort_unstable();
+        // Files whose inode no longer holds what was read: truncated, or replaced.
+        let mut changed: Vec<(FileId, usize)> = Vec::new();
         for id in live {
             let Some(file) = self.files.get(&id) else {
                 continue;
@@ -99,10 +101,27 @@ impl FlowTailer {
                         f.missed_scans = 0;
                     }
                     claimed.insert(k);
-                    self.follow(id, &candidates[i], candidates, &mut claimed);
+                    if self.follow(id, &candidates[i]) {
+                        changed.push((id, i));
+                    }
                 }
                 None => self.missed(id),
             }
+        }
+        // The inodes of changed files are released before any copy is looked for: an
+        // inode freed by a deleted file is soon reused, often by the copy of another
+        // tracked file's copytruncate. Still claimed by the deleted file's tracker (the
+        // scan had not seen the deletion), that copy could not continue its original,
+        // which was then read again from 0 and its copy read from 0 as a new file.
+        for &(id, i) in &changed {
+            let k = key(&candidates[i]);
+            claimed.remove(&k);
+            if self.by_inode.get(&k) == Some(&id) {
+                self.by_inode.remove(&k);
+            }
+        }
+        for (id, i) in changed {
+            self.on_truncated(id, &candidates[i], candidates, &mut claimed);
         }
         // A copy that changed size since it was judged is judged again: a copy in
         // progress stays a copy, but a new file that only started like a tracked one
@@ -132,11 +151,12 @@ impl FlowTailer {
         }
     }
 
-    /// A tracked file found again at `c`.
-    fn follow(&mut self, id: FileId, c: &Candidate, all: &[Candidate], claimed: &mut HashSet<Key>) {
+    /// A tracked file found again at `c`. True if its content changed under the read
+    /// position (truncated or replaced): the caller hands it to [`Self::on_truncated`].
+    fn follow(&mut self, id: FileId, c: &Candidate) -> bool {
         let fp_len = self.cfg.fingerprint_bytes;
         let Some(file) = self.files.get_mut(&id) else {
-            return;
+            return false;
         };
         if file.path != c.path {
             tracing::debug!(from = %file.path.display(), to = %c.path.display(), "file renamed");
@@ -151,11 +171,55 @@ impl FlowTailer {
         if let Err(e) = file.refresh_fingerprint(fp_len) {
             tracing::debug!(path = %c.path.display(), error = %e, "fingerprint failed");
         }
-        let truncated = c.size < file.framer.read_position();
+        let pos = file.framer.read_position();
+        let truncated = c.size < pos;
         let replaced = !truncated && changed && marker_changed(file, c, fp_len);
         if truncated || replaced {
-            self.on_truncated(id, c, all, claimed);
+            return true;
         }
+        // Nothing read yet (an empty file): no marker or fingerprint tells its growth
+        // from other bytes in its inode. An empty rotated file deleted, its inode reused
+        // at once by the copy of a copytruncate, before the scan saw the deletion, looks
+        // renamed and grown; read from 0 as its own, that copy was read twice. What it
+        // holds is judged as for a new file: a copy of a tracked file is one here too.
+        pos == 0 && changed && c.size > 0 && self.holds_a_copy(c)
+    }
+
+    /// True if `c` holds a copy of another tracked file (see `copy_of_tracked`).
+    fn holds_a_copy(&self, c: &Candidate) -> bool {
+        let Some(handle) = open_candidate(c) else {
+            return false;
+        };
+        match identity::fingerprint(&handle, self.cfg.fingerprint_bytes) {
+            Ok(Some(fp)) => self.copy_of_tracked(c, &handle, fp).is_some(),
+            _ => false,
+        }
+    }
+
+    /// True if live file `id`, of which nothing was read yet, now holds a copy of
+    /// another tracked file: not to be read as its own new lines before the scan judges
+    /// it (see `follow`). Costs a pread only while nothing was read.
+    pub(super) fn unread_file_holds_a_copy(&self, id: FileId) -> bool {
+        let Some(f) = self.files.get(&id) else {
+            return false;
+        };
+        let Some(handle) = &f.file else {
+            return false;
+        };
+        if f.framer.read_position() != 0 || f.lifecycle != Lifecycle::Live {
+            return false;
+        }
+        let Ok(Some(fp)) = identity::fingerprint(handle, self.cfg.fingerprint_bytes) else {
+            return false;
+        };
+        let c = Candidate {
+            path: f.path.clone(),
+            dev: f.dev,
+            inode: f.inode,
+            size: 0,
+            mtime_ms: 0,
+        };
+        self.copy_of_tracked(&c, handle, fp).is_some()
     }
 
     /// The tracked file's content shrank or changed under its read position.
@@ -194,7 +258,11 @@ impl FlowTailer {
         let Some(file) = self.files.get_mut(&id) else {
             return;
         };
-        self.by_inode.remove(&(file.dev, file.inode));
+        // Released by the scan already; another changed file may have taken the inode
+        // over since (its copy), and keeps it.
+        if self.by_inode.get(&key(c)) == Some(&id) {
+            self.by_inode.remove(&key(c));
+        }
         let handed_over = copy.and_then(|(k, in_pattern)| {
             let mut handle = open_candidate(&k)?;
             std::io::Seek::seek(&mut handle, std::io::SeekFrom::Start(pos)).ok()?;
@@ -223,9 +291,11 @@ impl FlowTailer {
         // an inode number freed by a deleted file is soon reused, often by the very next
         // file created, which under logrotate is the copy of another tracked file
         // (copytruncate). Read from 0, that copy would be read twice; unclaimed, it can
-        // still be handed the original's read position, in this scan or the next.
-        claimed.remove(&key(c));
-        self.discover(c);
+        // still be handed the original's read position, in this scan or the next. Unless
+        // another changed file of this scan has just continued in it (its copy).
+        if !claimed.contains(&key(c)) && !self.by_inode.contains_key(&key(c)) {
+            self.discover(c);
+        }
     }
 
     /// A tracked file not listed: gone after two scans in a row (the second one soon).
@@ -422,7 +492,13 @@ impl FlowTailer {
     /// directory's entries) is still drained from its checkpoint; others are marked gone.
     fn resume_leftovers(&mut self) {
         for entry in std::mem::take(&mut self.resume) {
-            let Some(c) = find_by_inode(&entry).filter(|c| c.size > entry.offset) else {
+            // One renamed out of the pattern is drained only if something is left; one
+            // at a matching name (the listing raced a rename) is followed even when read
+            // to its end: dropped, the next scan would find it with no checkpoint left
+            // and read it again from 0.
+            let Some(c) = find_by_inode(&entry)
+                .filter(|c| c.size > entry.offset || self.pattern.matches(&c.path))
+            else {
                 self.checkpoints.mark_gone(entry.dev, entry.inode);
                 continue;
             };
