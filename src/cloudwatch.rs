@@ -29,7 +29,8 @@
 //! `records_failed` per error code, summing to `n`; a call that failed as a whole is a
 //! single `records_failed(code, n)`. The two cases look the same when every record of an
 //! answered request failed with one code; that case is told apart by the code: codes the
-//! services put on individual records (see [`is_per_record_code`]) count as an answer.
+//! services put on individual records (see [`is_per_record_code`], from
+//! [`firetail_agent::codes`]) count as an answer.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -40,6 +41,7 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::config::retry::RetryConfig;
 use aws_sdk_cloudwatch::error::DisplayErrorContext;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit, StatisticSet};
+use firetail_agent::codes::is_per_record_code;
 use firetail_config::{Destination, Settings};
 use firetail_sink::SinkEvents;
 use tokio::sync::{mpsc, oneshot};
@@ -130,17 +132,6 @@ pub fn destination_dimension(destination: &Destination) -> String {
         Destination::Firehose { delivery_stream } => format!("DeliveryStream:{delivery_stream}"),
         Destination::Kinesis { stream, .. } => format!("KinesisStream:{stream}"),
     }
-}
-
-/// Error codes Firehose (`PutRecordBatch`) and Kinesis (`PutRecords`) put on individual
-/// records of an answered request.
-pub fn is_per_record_code(code: &str) -> bool {
-    matches!(
-        code,
-        "ServiceUnavailableException"
-            | "InternalFailure"
-            | "ProvisionedThroughputExceededException"
-    ) || code.starts_with("KMS.")
 }
 
 /// One request, as reassembled from the sink's events.

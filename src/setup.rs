@@ -37,7 +37,7 @@ pub mod render {
     use std::collections::BTreeMap;
     use std::path::{Path, PathBuf};
 
-    use firetail_process::JavaRegex;
+    use firetail_agent::JavaRegex;
     use serde_json::Value;
 
     /// Placeholder values by name.

@@ -158,7 +158,7 @@ pub fn convert(
         .max_record_size
         .saturating_sub(partition_key.as_ref().map_or(0, String::len));
     let (data, cut) =
-        firetail_tail::frame::truncate_record(data, limit, &settings.truncated_record_terminator);
+        firetail_agent::truncate_record(data, limit, &settings.truncated_record_terminator);
     Converted {
         outcome,
         data: Some(data),

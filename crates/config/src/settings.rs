@@ -9,11 +9,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use firetail_agent::coerce;
+use firetail_agent::limits::{FIREHOSE_MAX_RECORD_BYTES, KINESIS_MAX_RECORD_BYTES};
 use serde_json::{Map, Value};
 
-use crate::coerce;
 use crate::error::{ConfigError, ConfigWarning, Location, Section};
-use crate::keys::{Scope, FIREHOSE_MAX_RECORD_BYTES, KINESIS_MAX_RECORD_BYTES};
+use crate::keys::Scope;
 use crate::reader::{read_section, Diagnostics, FlowType, Resolved};
 
 /// A secret string whose `Debug` output is redacted.
@@ -362,11 +363,10 @@ impl FlowSettings {
     /// The destination's maximum record size in bytes: 1 024 000 for Firehose, 1 048 576
     /// (including the partition key) for Kinesis. Not configurable, as in the agent.
     pub fn max_record_size_bytes(&self) -> usize {
-        let max = match self.destination {
+        match self.destination {
             Destination::Firehose { .. } => FIREHOSE_MAX_RECORD_BYTES,
             Destination::Kinesis { .. } => KINESIS_MAX_RECORD_BYTES,
-        };
-        usize::try_from(max).unwrap_or(usize::MAX)
+        }
     }
 }
 
@@ -788,7 +788,7 @@ fn validate_terminator(r: &Resolved, flow_type: FlowType, at: &Location, diag: &
     let Some(terminator) = r.str("truncatedRecordTerminator") else {
         return;
     };
-    if i64::try_from(terminator.len()).unwrap_or(i64::MAX) >= max {
+    if terminator.len() >= max {
         diag.errors.push(ConfigError::BadValue {
             at: at.clone(),
             key: "truncatedRecordTerminator".to_owned(),

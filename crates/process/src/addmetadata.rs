@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::config::{OptionReader, ProcessConfigError};
 use crate::json::{JsonFormat, JsonWriter};
-use crate::utf8;
+use firetail_agent::utf8;
 
 #[derive(Debug, Clone)]
 pub struct AddMetadata {

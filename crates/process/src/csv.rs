@@ -16,11 +16,11 @@
 use std::borrow::Cow;
 
 use crate::config::{OptionReader, ProcessConfigError};
-use crate::jregex::{JavaRegex, JavaRegexError, StepLimitExceeded};
 #[cfg(test)]
 use crate::json::JsonFormat;
 use crate::logtojson::FlatObjectTemplate;
-use crate::utf8;
+use firetail_agent::jregex::{JavaRegex, JavaRegexError, StepLimitExceeded};
+use firetail_agent::utf8;
 
 #[derive(Debug)]
 enum Delimiter {

@@ -15,9 +15,9 @@
 pub mod fast;
 
 use crate::config::{OptionReader, ProcessConfigError};
-use crate::jregex::{JavaRegex, StepLimitExceeded};
 use crate::json::{write_string, JsonFormat};
-use crate::utf8;
+use firetail_agent::jregex::{JavaRegex, StepLimitExceeded};
+use firetail_agent::utf8;
 
 /// The `logFormat` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@
 use md5::{Digest, Md5};
 use rand::Rng;
 
-use crate::json::java_double_to_string;
+use firetail_agent::java::double_to_string;
 
 /// Lower-case hex md5 of `data`.
 pub fn deterministic_partition_key(data: &[u8]) -> String {
@@ -24,7 +24,7 @@ pub fn deterministic_partition_key(data: &[u8]) -> String {
 /// A random key in [0, 1 000 000) printed like Java's `Double.toString`, e.g. `841329.3884345018`.
 pub fn random_partition_key<R: Rng + ?Sized>(rng: &mut R) -> String {
     let v: f64 = rng.gen::<f64>() * 1_000_000.0;
-    java_double_to_string(v.min(999_999.999_999_999_9))
+    double_to_string(v.min(999_999.999_999_999_9))
 }
 
 #[cfg(test)]

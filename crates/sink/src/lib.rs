@@ -48,6 +48,7 @@ pub mod wire;
 use std::time::Duration;
 
 use bytes::Bytes;
+use firetail_agent::limits::MAX_RECORDS_PER_REQUEST;
 pub use firetail_record::{Acker, FileId, Span};
 
 pub use ceiling::CeilingConfig;
@@ -57,13 +58,6 @@ pub use firehose::FirehoseClient;
 pub use kinesis::KinesisClient;
 pub use partition::PartitionKeyPolicy;
 pub use send::run_sink;
-
-/// Records per PutRecordBatch / PutRecords call (both services; cannot be raised).
-pub const MAX_RECORDS_PER_REQUEST: usize = 500;
-/// Bytes of record data per PutRecordBatch call.
-pub const FIREHOSE_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
-/// Bytes of record data plus partition keys per PutRecords call.
-pub const KINESIS_MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
 
 /// One record on its way to the destination.
 #[derive(Clone, Debug, PartialEq, Eq)]
