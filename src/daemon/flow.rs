@@ -384,6 +384,11 @@ fn sink_config(flow: &FlowSettings, stream: &str, kind: DestinationKind) -> Sink
     cfg.permanent_retry_interval = flow.permanent_retry_interval;
     cfg.request_timeout = flow.request_timeout;
     cfg.linger = flow.linger;
+    if let Destination::Kinesis { partition_key, .. } = &flow.destination {
+        // The process stage picks every key; were one missing or invalid, the sink's
+        // replacement follows the flow's option (never RANDOM for a DETERMINISTIC flow).
+        cfg.partition_keys = *partition_key;
+    }
     cfg.rate_ceiling = flow
         .rate_ceiling
         .then(firetail_sink::CeilingConfig::default);

@@ -15,6 +15,7 @@
 //! - [`limits`]: the Firehose and Kinesis record, request and partition-key limits, and the
 //!   agent's parser buffer sizes.
 //! - [`codes`]: AWS error codes classed as throttle, transient or permanent.
+//! - [`partition`]: Kinesis partition keys (`partitionKeyOption`).
 //! - [`truncate`]: cutting a record to its limit with the flow's terminator.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -23,6 +24,7 @@ pub mod coerce;
 pub mod java;
 pub mod jregex;
 pub mod limits;
+pub mod partition;
 pub mod truncate;
 pub mod utf8;
 

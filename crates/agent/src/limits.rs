@@ -27,11 +27,6 @@ pub const FIREHOSE_READ_BUFFER_BYTES: usize = FIREHOSE_MAX_REQUEST_BYTES;
 /// The agent's parser buffer for a Kinesis flow (spec §3.1).
 pub const KINESIS_READ_BUFFER_BYTES: usize = KINESIS_MAX_REQUEST_BYTES;
 
-/// True when Kinesis would accept `key` as a partition key: 1 to 256 characters.
-pub fn is_valid_partition_key(key: &str) -> bool {
-    !key.is_empty() && key.chars().count() <= KINESIS_MAX_PARTITION_KEY_CHARS
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,12 +36,5 @@ mod tests {
         assert_eq!(FIREHOSE_MAX_REQUEST_BYTES, 4_194_304);
         assert_eq!(KINESIS_MAX_REQUEST_BYTES, 5_242_880);
         assert_eq!(KINESIS_MAX_RECORD_BYTES, 1_048_576);
-    }
-
-    #[test]
-    fn partition_keys_are_counted_in_characters() {
-        assert!(!is_valid_partition_key(""));
-        assert!(is_valid_partition_key(&"é".repeat(256)));
-        assert!(!is_valid_partition_key(&"a".repeat(257)));
     }
 }

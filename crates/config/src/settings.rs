@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use firetail_agent::coerce;
 use firetail_agent::limits::{FIREHOSE_MAX_RECORD_BYTES, KINESIS_MAX_RECORD_BYTES};
+pub use firetail_agent::partition::PartitionKeyOption;
 use serde_json::{Map, Value};
 
 use crate::error::{ConfigError, ConfigWarning, Location, Section};
@@ -41,16 +42,6 @@ pub enum InitialPosition {
     StartOfFile,
     /// `END_OF_FILE` (default)
     EndOfFile,
-}
-
-/// `partitionKeyOption` of a Kinesis flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PartitionKeyOption {
-    /// `RANDOM` (default): `Double.toString(random × 1e6)`.
-    Random,
-    /// `DETERMINISTIC`: the MD5 of the record as sent (the agent hashes its whole parser
-    /// buffer for records it did not convert; see docs/compatibility.md).
-    Deterministic,
 }
 
 /// A generator's `format`.
@@ -92,7 +83,6 @@ macro_rules! agent_names {
 }
 
 agent_names!(InitialPosition { StartOfFile => "START_OF_FILE", EndOfFile => "END_OF_FILE" });
-agent_names!(PartitionKeyOption { Random => "RANDOM", Deterministic => "DETERMINISTIC" });
 agent_names!(GeneratorFormat { Combined => "combined", Common => "common" });
 agent_names!(RotateMode { None => "none", Rename => "rename", CopyTruncate => "copytruncate", Dated => "dated" });
 

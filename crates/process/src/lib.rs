@@ -10,10 +10,9 @@
 //! - one module per option: [`singleline`], [`csv`], [`logtojson`] (with hand-written fast
 //!   parsers in `logtojson::fast`), [`addmetadata`], [`ec2metadata`], [`addbrackets`].
 //! - [`json`]: Jackson-identical JSON output.
-//! - [`partition`]: Kinesis partition keys.
 //!
 //! The Java semantics the converters rest on (regexes, UTF-8 decoding, `Double.toString`,
-//! the coercion of option values) live in `firetail_agent`, shared with the tailer and the
+//! the coercion of option values, partition keys) live in `firetail_agent`, shared with the tailer and the
 //! configuration.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -25,10 +24,8 @@ pub mod csv;
 pub mod ec2metadata;
 pub mod json;
 pub mod logtojson;
-pub mod partition;
 pub mod singleline;
 
 pub use chain::{Chain, Clock, Outcome};
 pub use config::ProcessConfigError;
 pub use ec2metadata::{Ec2Metadata, InstanceMetadataSource};
-pub use partition::{deterministic_partition_key, random_partition_key};

@@ -14,7 +14,6 @@
 //! - [`linger`]: the low-latency mode's linger, which grows under throttling.
 //! - [`send`]: [`run_sink`], the per-flow loop that ties them together.
 //! - [`events`]: the observability hooks ([`SinkEvents`]).
-//! - [`partition`]: Kinesis partition keys.
 //! - [`wire`], [`trim`]: the data-plane request bodies and answers, encoded and read
 //!   by hand (the SDK signs and sends them).
 //!
@@ -38,7 +37,6 @@ pub mod events;
 pub mod firehose;
 pub mod kinesis;
 pub mod linger;
-pub mod partition;
 pub mod retry;
 mod sdk;
 pub mod send;
@@ -55,8 +53,8 @@ pub use ceiling::CeilingConfig;
 pub use client::{DestinationKind, PutClient, PutError, PutFuture, RecordResult};
 pub use events::{NoopEvents, SinkEvents};
 pub use firehose::FirehoseClient;
+pub use firetail_agent::partition::PartitionKeyOption;
 pub use kinesis::KinesisClient;
-pub use partition::PartitionKeyPolicy;
 pub use send::run_sink;
 
 /// One record on its way to the destination.
@@ -136,7 +134,7 @@ pub struct SinkConfig {
     /// success refunds 1). When empty, every retry waits the full `retry_max_backoff`.
     pub retry_budget_tokens: u32,
     /// Partition keys for Kinesis records that arrive without one.
-    pub partition_keys: PartitionKeyPolicy,
+    pub partition_keys: PartitionKeyOption,
     /// Acknowledge contiguous spans of one file with a single merged span. The tailer
     /// must then treat an ack as a byte range, not as a key of a span it handed out.
     pub merge_acks: bool,
@@ -168,7 +166,7 @@ impl SinkConfig {
             permanent_retry_interval: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),
             retry_budget_tokens: retry::DEFAULT_RETRY_BUDGET_TOKENS,
-            partition_keys: PartitionKeyPolicy::Random,
+            partition_keys: PartitionKeyOption::Random,
             merge_acks: true,
             linger: None,
             rate_ceiling: Some(CeilingConfig::default()),

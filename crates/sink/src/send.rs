@@ -38,13 +38,13 @@ use crate::ceiling::RateCeiling;
 use crate::client::{classify_code, CodeClass, DestinationKind, PutClient, PutError, RecordResult};
 use crate::events::SinkEvents;
 use crate::linger::Linger;
-use crate::partition::is_valid_key;
 use crate::retry::{
     backoff_ceiling, full_jitter, Aimd, Pacer, RetryBudget, RETRY_COST, SUCCESS_REFUND,
     TIMEOUT_RETRY_COST,
 };
 use crate::sdk::TIMEOUT_CODE;
 use crate::{Acker, OutRecord, SinkConfig, SinkError, SinkSummary, Span};
+use firetail_agent::partition::is_valid_key;
 
 /// How often a persisting permanent error, throttling or transient errors are logged at
 /// WARN/ERROR (each occurrence is logged at DEBUG).
