@@ -457,6 +457,37 @@ mod tests {
         cfg.validate(DestinationKind::Firehose).unwrap();
     }
 
+    /// The stages' own constructors, which their tests and benches use, start from the key
+    /// table's defaults: a flow that sets no key gets the same configuration from them as
+    /// from the daemon. (`maxRequestsInFlight`'s default depends on the host's CPUs.)
+    #[test]
+    fn the_stages_constructors_agree_with_the_key_tables_defaults() {
+        for (stream_key, kind) in [
+            ("deliveryStream", DestinationKind::Firehose),
+            ("kinesisStream", DestinationKind::Kinesis),
+        ] {
+            let text = format!(
+                r#"{{ "flows": [{{"filePattern": "/var/log/a*", "{stream_key}": "s"}}] }}"#
+            );
+            let settings = firetail_config::parse_str(&text, "agent.json")
+                .unwrap()
+                .settings;
+            let flow = &settings.flows[0];
+            let daemon = sink_config(flow, "s", kind);
+            let mut own = SinkConfig::agent_defaults(flow.id.clone(), "s", kind);
+            own.max_in_flight = daemon.max_in_flight;
+            assert_eq!(format!("{own:?}"), format!("{daemon:?}"), "{kind}");
+
+            let daemon = tail_config(flow, false).unwrap();
+            let own = firetail_tail::TailConfig::new(
+                &flow.id,
+                &flow.file_pattern,
+                framing_config(flow, false),
+            );
+            assert_eq!(format!("{own:?}"), format!("{daemon:?}"), "{kind}");
+        }
+    }
+
     #[test]
     fn a_host_region_other_than_the_agents_default_is_pointed_out() {
         let host = |r: &'static str| SdkConfig::builder().region(Region::from_static(r)).build();

@@ -147,7 +147,11 @@ pub struct SinkConfig {
 }
 
 impl SinkConfig {
-    /// The Kinesis Agent's defaults for a flow to `stream`.
+    /// A flow to `stream` with the defaults of the key table (`firetail_config::keys`):
+    /// what the daemon builds for a flow that sets no key (a test in `src/daemon/flow.rs`
+    /// holds the two equal), apart from `max_in_flight`, whose default the daemon computes
+    /// from the host's CPUs (`maxSendingThreads`). The daemon starts from it and sets every
+    /// field that has a key; tests and benches use it as it is.
     pub fn agent_defaults(
         flow_id: impl Into<String>,
         stream: impl Into<String>,
@@ -169,7 +173,8 @@ impl SinkConfig {
             partition_keys: PartitionKeyOption::Random,
             merge_acks: true,
             linger: None,
-            rate_ceiling: Some(CeilingConfig::default()),
+            // `firetail.rateCeiling` is off by default (issue #20).
+            rate_ceiling: None,
         }
     }
 
