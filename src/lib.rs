@@ -12,7 +12,7 @@
 //! - `firetail_config`: `agent.json` as the Kinesis Agent reads it.
 //! - `firetail_tail`: discover, tail, frame; acknowledgements to checkpoints.
 //! - `firetail_process`: the `dataProcessingOptions` chain.
-//! - [`sink`]: batch, send, retry; acknowledge what the destination accepted.
+//! - `firetail_sink`: batch, send, retry; acknowledge what the destination accepted.
 //! - [`daemon`]: wires one pipeline per flow and owns shutdown.
 //! - [`telemetry`]: Prometheus metrics and health endpoints.
 //! - `firetail_local_firehose`: a Firehose stand-in for demos and tests.

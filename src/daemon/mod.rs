@@ -1,11 +1,13 @@
 //! The daemon: one pipeline per flow, wired from the configuration, and an ordered
 //! shutdown.
 //!
-//! Per flow: `tail` ──Vec<Record>──> `process` ──Vec<OutRecord>──> `sink`, with an ack
-//! channel from process (skips) and sink (accepted records) back to the tailer. All
-//! channels are bounded by [`RECORD_CHANNEL_CHUNKS`] chunks, and a tailer never has
-//! more than `firetail.maxInFlightBytes` unacknowledged, so memory is set by
-//! configuration whatever the input.
+//! Per flow: `tail` ──`Vec<Record>`──> `process` ──`Vec<OutRecord>`──> `sink`, with an ack
+//! channel from process (skips) and sink (accepted records) back to the tailer. The two
+//! record channels are bounded by [`RECORD_CHANNEL_CHUNKS`] chunks. The ack channel is
+//! not, by design: an ack must never block a sender that holds in-flight budget, and its
+//! length is bounded anyway, since a tailer never has more than
+//! `firetail.maxInFlightBytes` unacknowledged. So memory is set by configuration whatever
+//! the input.
 //!
 //! # Shutdown, in order
 //! 1. The caller's `shutdown` fires: tailers stop reading and close their record
