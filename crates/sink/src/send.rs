@@ -12,7 +12,7 @@
 //!   being accepted (acknowledged) or abandoned at the shutdown deadline (not
 //!   acknowledged; re-read from the checkpoint).
 //! - The input is not read while the flow is held (backoff, permanent error) or while
-//!   [`QUEUED_BATCHES`] batches already wait for a slot, so the bounded channel pauses
+//!   `QUEUED_BATCHES` batches already wait for a slot, so the bounded channel pauses
 //!   the tailer.
 //!
 //! # Flow-wide hold
