@@ -42,7 +42,7 @@ use aws_sdk_cloudwatch::config::retry::RetryConfig;
 use aws_sdk_cloudwatch::error::DisplayErrorContext;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit, StatisticSet};
 use firetail_agent::codes::is_per_record_code;
-use firetail_config::{Destination, Settings};
+use firetail_config::Settings;
 use firetail_sink::SinkEvents;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -123,14 +123,6 @@ impl Stats {
         self.sum += value;
         self.min = self.min.min(value);
         self.max = self.max.max(value);
-    }
-}
-
-/// The `Destination` dimension value of a flow, as the agent spells it.
-pub fn destination_dimension(destination: &Destination) -> String {
-    match destination {
-        Destination::Firehose { delivery_stream } => format!("DeliveryStream:{delivery_stream}"),
-        Destination::Kinesis { stream, .. } => format!("KinesisStream:{stream}"),
     }
 }
 
@@ -550,7 +542,7 @@ pub async fn start(
     let flows: Vec<(String, String)> = settings
         .flows
         .iter()
-        .map(|f| (f.id.clone(), destination_dimension(&f.destination)))
+        .map(|f| (f.id.clone(), f.destination.label()))
         .collect();
     let config = PublisherConfig::from_settings(settings, instance);
     Ok(Some(spawn(client, config, &flows, shutdown)))
@@ -792,6 +784,7 @@ fn dimension(name: &str, value: &str) -> Dimension {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use firetail_config::Destination;
 
     fn agg(dests: &[&str]) -> Aggregator {
         let dests: Vec<String> = dests.iter().map(|s| s.to_string()).collect();
@@ -969,16 +962,18 @@ mod tests {
     #[test]
     fn destination_dimensions_use_the_agents_prefixes() {
         assert_eq!(
-            destination_dimension(&Destination::Firehose {
+            (Destination::Firehose {
                 delivery_stream: "web".into()
-            }),
+            })
+            .label(),
             "DeliveryStream:web"
         );
         assert_eq!(
-            destination_dimension(&Destination::Kinesis {
+            (Destination::Kinesis {
                 stream: "k".into(),
                 partition_key: firetail_config::PartitionKeyOption::Random,
-            }),
+            })
+            .label(),
             "KinesisStream:k"
         );
     }

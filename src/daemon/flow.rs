@@ -187,11 +187,7 @@ impl FlowPipeline {
                     clients.kinesis.clone().context("no Kinesis client")?,
                 ),
             };
-        let destination = match kind {
-            DestinationKind::Firehose => format!("DeliveryStream:{stream}"),
-            DestinationKind::Kinesis => format!("KinesisStream:{stream}"),
-        };
-        let counters = Arc::new(FlowCounters::new(flow.id.clone(), destination));
+        let counters = Arc::new(FlowCounters::new(flow.id.clone(), flow.destination.label()));
 
         let (records_tx, records_rx) = mpsc::channel(RECORD_CHANNEL_CHUNKS);
         let (out_tx, out_rx) = mpsc::channel(RECORD_CHANNEL_CHUNKS);

@@ -315,7 +315,7 @@ async fn reload(
     for flow in &new.flows {
         if !running.by_id.contains_key(&flow.id) {
             if let Some(cw) = &clients.cloudwatch {
-                let dimension = crate::cloudwatch::destination_dimension(&flow.destination);
+                let dimension = flow.destination.label();
                 cw.register_flow(&flow.id, &dimension).await;
             }
             if let Err(e) = start_flow(running, flow, clients, store, shutdown) {

@@ -103,6 +103,20 @@ pub enum Destination {
     },
 }
 
+impl Destination {
+    /// The agent's name for the destination in its metrics and status lines:
+    /// `DeliveryStream:<name>` or `KinesisStream:<name>` (the CloudWatch `Destination`
+    /// dimension, the status line's destination column).
+    pub fn label(&self) -> String {
+        match self {
+            Destination::Firehose { delivery_stream } => {
+                format!("DeliveryStream:{delivery_stream}")
+            }
+            Destination::Kinesis { stream, .. } => format!("KinesisStream:{stream}"),
+        }
+    }
+}
+
 /// The whole configuration: global keys, flows (main file then agent.d) and generators.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
