@@ -17,6 +17,7 @@
 //! - [`codes`]: AWS error codes classed as throttle, transient or permanent.
 //! - [`partition`]: Kinesis partition keys (`partitionKeyOption`).
 //! - [`truncate`]: cutting a record to its limit with the flow's terminator.
+//! - [`time`]: UTC calendar fields of an instant (the agent's timestamps, Apache's).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod codes;
@@ -25,6 +26,7 @@ pub mod java;
 pub mod jregex;
 pub mod limits;
 pub mod partition;
+pub mod time;
 pub mod truncate;
 pub mod utf8;
 
