@@ -121,6 +121,25 @@ impl<'a> OptionReader<'a> {
             })
     }
 
+    /// A case-sensitive enum value the option cannot do without: absent or `null` is
+    /// [`ProcessConfigError::MissingKey`], as in the agent.
+    pub fn required_enumeration<T: Copy>(
+        &self,
+        key: &'static str,
+        legal: &[(&str, T)],
+    ) -> Result<T, ProcessConfigError> {
+        self.enumeration(key, legal)?
+            .ok_or_else(|| self.missing(key))
+    }
+
+    /// The error for a required `key` that is absent or `null`.
+    pub fn missing(&self, key: &'static str) -> ProcessConfigError {
+        ProcessConfigError::MissingKey {
+            index: self.index,
+            key,
+        }
+    }
+
     /// A list of strings; a non-array value is ignored (the agent's `readList` fallback).
     pub fn string_list(
         &self,

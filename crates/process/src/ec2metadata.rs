@@ -60,12 +60,7 @@ impl AddEc2Metadata {
     pub(crate) fn from_option(opt: &OptionReader<'_>) -> Result<Self, ProcessConfigError> {
         // The agent validates logFormat (and its customFieldNames / matchPattern) although
         // the converter never uses them.
-        let format =
-            opt.enumeration("logFormat", LOG_FORMATS)?
-                .ok_or(ProcessConfigError::MissingKey {
-                    index: opt.index,
-                    key: "logFormat",
-                })?;
+        let format = opt.required_enumeration("logFormat", LOG_FORMATS)?;
         LogToJson::build(
             opt.index,
             format,

@@ -229,12 +229,7 @@ pub struct LogToJson {
 
 impl LogToJson {
     pub(crate) fn from_option(opt: &OptionReader<'_>) -> Result<Self, ProcessConfigError> {
-        let format =
-            opt.enumeration("logFormat", LOG_FORMATS)?
-                .ok_or(ProcessConfigError::MissingKey {
-                    index: opt.index,
-                    key: "logFormat",
-                })?;
+        let format = opt.required_enumeration("logFormat", LOG_FORMATS)?;
         let custom_fields = opt.string_list("customFieldNames")?;
         let match_pattern = opt.string("matchPattern")?;
         let json = opt.json_format()?;
