@@ -29,7 +29,8 @@
 //! `records_failed` per error code, summing to `n`; a call that failed as a whole is a
 //! single `records_failed(code, n)`. The two cases look the same when every record of an
 //! answered request failed with one code; that case is told apart by the code: codes the
-//! services put on individual records (see [`is_per_record_code`]) count as an answer.
+//! services put on individual records (see [`is_per_record_code`], from
+//! [`firetail_agent::codes`]) count as an answer.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -40,7 +41,8 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::config::retry::RetryConfig;
 use aws_sdk_cloudwatch::error::DisplayErrorContext;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit, StatisticSet};
-use firetail_config::{Destination, Settings};
+use firetail_agent::codes::is_per_record_code;
+use firetail_config::Settings;
 use firetail_sink::SinkEvents;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -122,25 +124,6 @@ impl Stats {
         self.min = self.min.min(value);
         self.max = self.max.max(value);
     }
-}
-
-/// The `Destination` dimension value of a flow, as the agent spells it.
-pub fn destination_dimension(destination: &Destination) -> String {
-    match destination {
-        Destination::Firehose { delivery_stream } => format!("DeliveryStream:{delivery_stream}"),
-        Destination::Kinesis { stream, .. } => format!("KinesisStream:{stream}"),
-    }
-}
-
-/// Error codes Firehose (`PutRecordBatch`) and Kinesis (`PutRecords`) put on individual
-/// records of an answered request.
-pub fn is_per_record_code(code: &str) -> bool {
-    matches!(
-        code,
-        "ServiceUnavailableException"
-            | "InternalFailure"
-            | "ProvisionedThroughputExceededException"
-    ) || code.starts_with("KMS.")
 }
 
 /// One request, as reassembled from the sink's events.
@@ -559,7 +542,7 @@ pub async fn start(
     let flows: Vec<(String, String)> = settings
         .flows
         .iter()
-        .map(|f| (f.id.clone(), destination_dimension(&f.destination)))
+        .map(|f| (f.id.clone(), f.destination.label()))
         .collect();
     let config = PublisherConfig::from_settings(settings, instance);
     Ok(Some(spawn(client, config, &flows, shutdown)))
@@ -801,6 +784,7 @@ fn dimension(name: &str, value: &str) -> Dimension {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use firetail_config::Destination;
 
     fn agg(dests: &[&str]) -> Aggregator {
         let dests: Vec<String> = dests.iter().map(|s| s.to_string()).collect();
@@ -978,16 +962,18 @@ mod tests {
     #[test]
     fn destination_dimensions_use_the_agents_prefixes() {
         assert_eq!(
-            destination_dimension(&Destination::Firehose {
+            (Destination::Firehose {
                 delivery_stream: "web".into()
-            }),
+            })
+            .label(),
             "DeliveryStream:web"
         );
         assert_eq!(
-            destination_dimension(&Destination::Kinesis {
+            (Destination::Kinesis {
                 stream: "k".into(),
                 partition_key: firetail_config::PartitionKeyOption::Random,
-            }),
+            })
+            .label(),
             "KinesisStream:k"
         );
     }

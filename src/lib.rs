@@ -7,10 +7,12 @@
 //! the next through typed channels (see ARCHITECTURE.md for the map):
 //!
 //! - `firetail_generate`: the simulated web server (access-log lines at a rate, rotation).
+//! - `firetail_agent`: the Kinesis Agent's semantics every stage shares (Java regex, Java
+//!   number text, value coercion, record truncation) and the AWS limits and error codes.
 //! - `firetail_config`: `agent.json` as the Kinesis Agent reads it.
 //! - `firetail_tail`: discover, tail, frame; acknowledgements to checkpoints.
 //! - `firetail_process`: the `dataProcessingOptions` chain.
-//! - [`sink`]: batch, send, retry; acknowledge what the destination accepted.
+//! - `firetail_sink`: batch, send, retry; acknowledge what the destination accepted.
 //! - [`daemon`]: wires one pipeline per flow and owns shutdown.
 //! - [`telemetry`]: Prometheus metrics and health endpoints.
 //! - `firetail_local_firehose`: a Firehose stand-in for demos and tests.

@@ -49,7 +49,6 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 use firetail_config::{FlowSettings, Settings};
 use firetail_tail::checkpoint::hash_hex;
@@ -691,18 +690,10 @@ fn checkpoint_for(
         offset,
         marker: Some(hash_hex(marker)),
         size: meta.len(),
-        mtime_ms: mtime_ms(&meta),
+        mtime_ms: firetail_tail::discover::mtime_ms(&meta),
         updated_ms: 0,
         gone_since_ms: None,
     })
-}
-
-/// As the tail crate computes it, so anchor and candidates compare alike.
-fn mtime_ms(meta: &std::fs::Metadata) -> u64 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Imports every file of the flow older than the anchor as fully read (module docs).

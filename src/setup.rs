@@ -7,7 +7,7 @@
 //!   until it is ACTIVE and send a test record. A stream that already exists with the
 //!   same bucket is reported as existing and left alone; one with another destination is
 //!   an error, never modified.
-//! - [`render`]: fill the templates under `config/aws/` (embedded in the binary) with an
+//! - [`render()`]: fill the templates under `config/aws/` (embedded in the binary) with an
 //!   account, region and name prefix, so that the rest of the pipeline is a sequence of
 //!   `aws <service> <operation> --cli-input-json file://...` commands (docs/pipeline.md).
 //!
@@ -37,7 +37,7 @@ pub mod render {
     use std::collections::BTreeMap;
     use std::path::{Path, PathBuf};
 
-    use firetail_process::JavaRegex;
+    use firetail_agent::JavaRegex;
     use serde_json::Value;
 
     /// Placeholder values by name.

@@ -111,7 +111,7 @@ pub fn check(data: &[u8]) {
     let names = &NAMES[..n_fields];
     let built = build(names, delimiter);
     let record = knobs.rest();
-    let text = firetail_process::utf8::decode(record);
+    let text = firetail_agent::utf8::decode(record);
     let line = text.strip_suffix('\n').unwrap_or(&text);
 
     let mut out = Vec::new();

@@ -15,7 +15,7 @@
 //!   directly over the whole input, so the chunking cannot matter.
 
 use bytes::Bytes;
-use firetail_process::JavaRegex;
+use firetail_agent::JavaRegex;
 use firetail_tail::frame::Frame;
 use firetail_tail::frame::{
     Discard, DiscardReason, FrameError, FramedRecord, Framer, FramingConfig,

@@ -71,7 +71,7 @@ fn converters(format: LogFormat) -> &'static Converters {
 pub fn check(format: LogFormat, data: &[u8]) {
     let c = converters(format);
     let fields = format.field_names();
-    let text = firetail_process::utf8::decode(data);
+    let text = firetail_agent::utf8::decode(data);
     let line = text.strip_suffix('\n').unwrap_or(&text);
 
     let mut out = Vec::new();

@@ -1,7 +1,7 @@
 //! `firetail check-config`: load, validate everything the daemon would build from the
 //! configuration (processing chains, framing patterns), print the effective settings.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Args;
@@ -11,16 +11,15 @@ use crate::cli::EXIT_CONFIG;
 
 #[derive(Debug, Args)]
 pub struct CheckConfigArgs {
-    /// agent.json to check (default: the same lookup as `firetail run`).
-    #[arg(short = 'c', long = "config", env = "FIRETAIL_CONFIG")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: crate::cli::ConfigArg,
     /// Print only errors and warnings, not the effective configuration.
     #[arg(short, long)]
     pub quiet: bool,
 }
 
 pub fn run(args: CheckConfigArgs) -> ExitCode {
-    match load_and_validate(args.config.as_deref()) {
+    match load_and_validate(args.config.path()) {
         Ok(settings) => {
             warn_of_sandbox(&settings, crate::sandbox::UNIT);
             if !args.quiet {

@@ -20,14 +20,8 @@ pub struct MigrateArgs {
     /// or agent.json's `checkpointFile` when that is a SQLite file).
     #[arg(long, value_name = "PATH")]
     pub from: Option<PathBuf>,
-    /// agent.json: its flows and `checkpointFile` (default: the same lookup as `firetail run`).
-    #[arg(
-        short = 'c',
-        long = "config",
-        env = "FIRETAIL_CONFIG",
-        value_name = "PATH"
-    )]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: crate::cli::ConfigArg,
     /// Replace checkpoints firetail already has for a file (they are normally newer).
     #[arg(long)]
     pub force: bool,
@@ -39,7 +33,7 @@ pub struct MigrateArgs {
 /// Exit 0 when the import ran (even if rows were skipped), 1 when the configuration or
 /// the agent's DB cannot be read, 3 when firetail's checkpoint file cannot be written.
 pub fn run(args: MigrateArgs) -> ExitCode {
-    let settings = match crate::cli::check_config::load_and_validate(args.config.as_deref()) {
+    let settings = match crate::cli::check_config::load_and_validate(args.config.path()) {
         Ok(s) => s,
         Err(code) => return code,
     };

@@ -16,9 +16,33 @@ pub mod run;
 pub mod setup;
 pub mod status;
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+/// `-c/--config`, declared once and flattened into every subcommand that reads agent.json,
+/// so its name, alias, variable and default lookup cannot differ between them.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArg {
+    /// agent.json to use. Default: /etc/firetail/agent.json, else
+    /// /etc/aws-kinesis/agent.json (so an upgrade from the Kinesis Agent needs no edit).
+    #[arg(
+        short = 'c',
+        long = "config",
+        visible_alias = "configuration",
+        env = "FIRETAIL_CONFIG",
+        value_name = "PATH"
+    )]
+    pub path: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    /// The path given, if any (`None`: the default lookup).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+}
 
 /// firetail: ship rotating log files to Amazon Kinesis Data Firehose and Kinesis Data
 /// Streams. Reads the Kinesis Agent's agent.json unchanged.

@@ -12,21 +12,14 @@ use crate::{agent_env, sd_notify};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// agent.json to use. Default: /etc/firetail/agent.json, else
-    /// /etc/aws-kinesis/agent.json (so an upgrade from the Kinesis Agent needs no edit).
-    #[arg(
-        short = 'c',
-        long = "config",
-        visible_alias = "configuration",
-        env = "FIRETAIL_CONFIG"
-    )]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: crate::cli::ConfigArg,
 }
 
 pub fn run(args: RunArgs) -> ExitCode {
     // Before the runtime starts any thread: this may set environment variables.
-    take_agent_environment(args.config.as_deref());
-    let settings = match check_config::load_and_validate(args.config.as_deref()) {
+    take_agent_environment(args.config.path());
+    let settings = match check_config::load_and_validate(args.config.path()) {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -44,7 +37,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         tokio::spawn(handle_signals(
             shutdown.clone(),
             reload_tx,
-            args.config.clone(),
+            args.config.path.clone(),
         ));
         #[cfg(debug_assertions)]
         crate::fault::arm();

@@ -33,9 +33,8 @@ pub enum SetupCommand {
 
 #[derive(Debug, Args)]
 pub struct StreamArgs {
-    /// agent.json (default: the same lookup as `firetail run`).
-    #[arg(short = 'c', long = "config", env = "FIRETAIL_CONFIG")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: crate::cli::ConfigArg,
     /// S3 bucket the raw streams write to (name, not ARN; it must exist).
     #[arg(long, required = true)]
     pub bucket: Option<String>,
@@ -106,7 +105,7 @@ pub fn run(args: SetupArgs) -> ExitCode {
 }
 
 fn run_streams(args: StreamArgs) -> ExitCode {
-    let settings = match crate::cli::check_config::load_and_validate(args.config.as_deref()) {
+    let settings = match crate::cli::check_config::load_and_validate(args.config.path()) {
         Ok(s) => s,
         Err(code) => return code,
     };

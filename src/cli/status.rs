@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -31,12 +31,10 @@ const DEFAULT_WARN_BEHIND: u64 = 41_943_040;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// agent.json whose `firetail.metrics.listen` says where the daemon listens
-    /// (default: the same lookup as `firetail run`; 127.0.0.1:9898 when none is found).
-    #[arg(short = 'c', long = "config", env = "FIRETAIL_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// The daemon's metrics endpoint, HOST:PORT or http://HOST:PORT; overrides the
-    /// configuration.
+    #[command(flatten)]
+    pub config: crate::cli::ConfigArg,
+    /// The daemon's metrics endpoint, HOST:PORT or http://HOST:PORT. Default: agent.json's
+    /// `firetail.metrics.listen`, else 127.0.0.1:9898.
     #[arg(long, value_name = "ADDR")]
     pub endpoint: Option<String>,
     /// Print the status as JSON (the daemon's `/status` answer plus the verdict).
@@ -141,9 +139,9 @@ fn endpoint(args: &StatusArgs) -> anyhow::Result<SocketAddr> {
         return parse_endpoint(e);
     }
     let candidates = firetail_config::default_config_candidates();
-    let path = match firetail_config::resolve_config_path(args.config.as_deref(), &candidates) {
+    let path = match firetail_config::resolve_config_path(args.config.path(), &candidates) {
         Ok(p) => p,
-        Err(_) if args.config.is_none() => return Ok(DEFAULT_ENDPOINT),
+        Err(_) if args.config.path.is_none() => return Ok(DEFAULT_ENDPOINT),
         Err(e) => bail!("{e}"),
     };
     let listen = configured_listen(&path)?;

@@ -187,11 +187,7 @@ impl FlowPipeline {
                     clients.kinesis.clone().context("no Kinesis client")?,
                 ),
             };
-        let destination = match kind {
-            DestinationKind::Firehose => format!("DeliveryStream:{stream}"),
-            DestinationKind::Kinesis => format!("KinesisStream:{stream}"),
-        };
-        let counters = Arc::new(FlowCounters::new(flow.id.clone(), destination));
+        let counters = Arc::new(FlowCounters::new(flow.id.clone(), flow.destination.label()));
 
         let (records_tx, records_rx) = mpsc::channel(RECORD_CHANNEL_CHUNKS);
         let (out_tx, out_rx) = mpsc::channel(RECORD_CHANNEL_CHUNKS);
@@ -384,6 +380,11 @@ fn sink_config(flow: &FlowSettings, stream: &str, kind: DestinationKind) -> Sink
     cfg.permanent_retry_interval = flow.permanent_retry_interval;
     cfg.request_timeout = flow.request_timeout;
     cfg.linger = flow.linger;
+    if let Destination::Kinesis { partition_key, .. } = &flow.destination {
+        // The process stage picks every key; were one missing or invalid, the sink's
+        // replacement follows the flow's option (never RANDOM for a DETERMINISTIC flow).
+        cfg.partition_keys = *partition_key;
+    }
     cfg.rate_ceiling = flow
         .rate_ceiling
         .then(firetail_sink::CeilingConfig::default);
@@ -450,6 +451,37 @@ mod tests {
         let cfg = sink_config(&flow, "s", DestinationKind::Firehose);
         assert_eq!(cfg.retry_initial_backoff, Duration::from_millis(500));
         cfg.validate(DestinationKind::Firehose).unwrap();
+    }
+
+    /// The stages' own constructors, which their tests and benches use, start from the key
+    /// table's defaults: a flow that sets no key gets the same configuration from them as
+    /// from the daemon. (`maxRequestsInFlight`'s default depends on the host's CPUs.)
+    #[test]
+    fn the_stages_constructors_agree_with_the_key_tables_defaults() {
+        for (stream_key, kind) in [
+            ("deliveryStream", DestinationKind::Firehose),
+            ("kinesisStream", DestinationKind::Kinesis),
+        ] {
+            let text = format!(
+                r#"{{ "flows": [{{"filePattern": "/var/log/a*", "{stream_key}": "s"}}] }}"#
+            );
+            let settings = firetail_config::parse_str(&text, "agent.json")
+                .unwrap()
+                .settings;
+            let flow = &settings.flows[0];
+            let daemon = sink_config(flow, "s", kind);
+            let mut own = SinkConfig::agent_defaults(flow.id.clone(), "s", kind);
+            own.max_in_flight = daemon.max_in_flight;
+            assert_eq!(format!("{own:?}"), format!("{daemon:?}"), "{kind}");
+
+            let daemon = tail_config(flow, false).unwrap();
+            let own = firetail_tail::TailConfig::new(
+                &flow.id,
+                &flow.file_pattern,
+                framing_config(flow, false),
+            );
+            assert_eq!(format!("{own:?}"), format!("{daemon:?}"), "{kind}");
+        }
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! The daemon: one pipeline per flow, wired from the configuration, and an ordered
 //! shutdown.
 //!
-//! Per flow: `tail` ──Vec<Record>──> `process` ──Vec<OutRecord>──> `sink`, with an ack
-//! channel from process (skips) and sink (accepted records) back to the tailer. All
-//! channels are bounded by [`RECORD_CHANNEL_CHUNKS`] chunks, and a tailer never has
-//! more than `firetail.maxInFlightBytes` unacknowledged, so memory is set by
-//! configuration whatever the input.
+//! Per flow: `tail` ──`Vec<Record>`──> `process` ──`Vec<OutRecord>`──> `sink`, with an ack
+//! channel from process (skips) and sink (accepted records) back to the tailer. The two
+//! record channels are bounded by [`RECORD_CHANNEL_CHUNKS`] chunks. The ack channel is
+//! not, by design: an ack must never block a sender that holds in-flight budget, and its
+//! length is bounded anyway, since a tailer never has more than
+//! `firetail.maxInFlightBytes` unacknowledged. So memory is set by configuration whatever
+//! the input.
 //!
 //! # Shutdown, in order
 //! 1. The caller's `shutdown` fires: tailers stop reading and close their record
@@ -31,6 +33,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use firetail_config::{FlowSettings, Settings};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::telemetry::snapshot::StatusSnapshot;
@@ -104,36 +107,61 @@ impl RunningFlows {
     }
 }
 
-/// Runs every flow of `settings` until `shutdown` fires, then shuts down in order.
+/// Runs every flow of `settings` until `shutdown` fires, then shuts down in order:
+/// `start` brings every part up, `Daemon::serve` applies reloads, and
+/// `Daemon::shut_down` stops the parts in the order the module docs give.
 pub async fn run(
     settings: Settings,
     shutdown: CancellationToken,
     mut hooks: Hooks,
 ) -> anyhow::Result<RunReport> {
+    let mut daemon = start(&settings, &shutdown, &mut hooks).await?;
+    let current = daemon.serve(settings, &shutdown, &mut hooks).await;
+    Ok(daemon.shut_down(&current).await)
+}
+
+/// The parts [`start`] leaves running. Each background task has a stop token of its own
+/// (the caller's `shutdown` only stops reading), so [`Daemon::shut_down`] can stop them
+/// one at a time, in order.
+struct Daemon {
+    started: Instant,
+    running: RunningFlows,
+    clients: flow::Clients,
+    store: firetail_tail::CheckpointStore,
+    generators: flow::Generators,
+    /// The checkpoint writer; stopped after every flow has joined, so the acks that
+    /// arrive during the drain are saved by its final write.
+    writer: JoinHandle<Result<(), firetail_tail::TailError>>,
+    writer_stop: CancellationToken,
+    /// The CloudWatch publisher; stopped after the flows, so their last calls count.
+    cloudwatch_stop: CancellationToken,
+    /// The instance-metadata refresher (ADDEC2METADATA); stopped once nothing converts.
+    imds_stop: CancellationToken,
+    /// Telemetry upkeep and the metrics endpoint; stopped last, so `/health` and
+    /// `/metrics` answer during the drain.
+    metrics_stop: CancellationToken,
+    /// The periodic status lines; ends on the caller's `shutdown`.
+    reporter: JoinHandle<()>,
+    internal_metrics: bool,
+}
+
+/// Opens the checkpoint store (importing the Kinesis Agent's checkpoints on a first
+/// start), builds the clients, starts every flow, the generators, telemetry and the
+/// status reporter, then calls the ready hook.
+async fn start(
+    settings: &Settings,
+    shutdown: &CancellationToken,
+    hooks: &mut Hooks,
+) -> anyhow::Result<Daemon> {
     let started = Instant::now();
     tracing::info!("Agent: Starting up...");
-    // A drop-in upgrade may point `checkpointFile` at the Kinesis Agent's SQLite file:
-    // that is imported from, and firetail keeps its own store beside its default path.
-    let checkpoint_paths = crate::migrate::checkpoint_paths(&settings);
-    let store = firetail_tail::CheckpointStore::open_with_ttl(
-        &checkpoint_paths.store,
-        settings.checkpoint_interval,
-        settings.checkpoint_time_to_live(),
-    )
-    .with_context(|| {
-        format!(
-            "opening checkpoint file {}",
-            checkpoint_paths.store.display()
-        )
-    })?;
-    // Before any flow reads: the import only runs when firetail has no store yet.
-    crate::migrate::import_on_first_start(&settings, &store);
-    let mut clients = flow::Clients::build(&settings).await?;
+    let store = open_store(settings)?;
+    let mut clients = flow::Clients::build(settings).await?;
     let cloudwatch_stop = CancellationToken::new();
     clients.cloudwatch =
-        crate::cloudwatch::start(&settings, &clients.base, cloudwatch_stop.clone()).await?;
+        crate::cloudwatch::start(settings, &clients.base, cloudwatch_stop.clone()).await?;
     let imds_stop = CancellationToken::new();
-    clients.metadata = crate::imds::start_for(&settings, imds_stop.clone()).await;
+    clients.metadata = crate::imds::start_for(settings, imds_stop.clone()).await;
 
     let (views_tx, views_rx) = watch::channel(Vec::new());
     let mut running = RunningFlows {
@@ -142,7 +170,7 @@ pub async fn run(
         retired: Vec::new(),
     };
     for flow in &settings.flows {
-        start_flow(&mut running, flow, &clients, &store, &shutdown)?;
+        start_flow(&mut running, flow, &clients, &store, shutdown)?;
     }
     running.publish();
     let writer_stop = CancellationToken::new();
@@ -151,32 +179,10 @@ pub async fn run(
         let stop = writer_stop.clone();
         tokio::spawn(async move { store.run_writer(stop).await })
     };
-    let generators = crate::daemon::flow::start_generators(&settings)?;
-    let observability =
-        crate::telemetry::Observability::new(crate::telemetry::install(), views_rx.clone())
-            .with_checkpoints(store.clone());
+    let generators = crate::daemon::flow::start_generators(settings)?;
     let metrics_stop = CancellationToken::new();
-    tokio::spawn({
-        let obs = observability.clone();
-        let stop = metrics_stop.clone();
-        async move {
-            let mut tick = tokio::time::interval(TELEMETRY_UPKEEP);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => obs.run_upkeep(),
-                    _ = stop.cancelled() => return,
-                }
-            }
-        }
-    });
-    if let Some(addr) = settings.metrics_listen {
-        let bound = crate::telemetry::serve(addr, observability.clone(), metrics_stop.clone())
-            .await
-            .with_context(|| {
-                format!("binding the metrics endpoint {addr} (firetail.metrics.listen)")
-            })?;
-        tracing::info!("metrics and health on http://{bound}/metrics");
-    }
+    let observability =
+        start_telemetry(settings, views_rx.clone(), &store, metrics_stop.clone()).await?;
     tracing::info!(
         "Agent: Startup completed in {} ms.",
         started.elapsed().as_millis()
@@ -202,73 +208,170 @@ pub async fn run(
         },
         shutdown.clone(),
     ));
+    Ok(Daemon {
+        started,
+        running,
+        clients,
+        store,
+        generators,
+        writer,
+        writer_stop,
+        cloudwatch_stop,
+        imds_stop,
+        metrics_stop,
+        reporter,
+        internal_metrics,
+    })
+}
 
-    let mut current = settings;
-    loop {
-        let next = match hooks.reload.as_mut() {
-            Some(rx) => tokio::select! {
-                _ = shutdown.cancelled() => break,
-                next = rx.recv() => next,
-            },
-            None => {
-                shutdown.cancelled().await;
-                break;
+/// The checkpoint store. A drop-in upgrade may point `checkpointFile` at the Kinesis
+/// Agent's SQLite file: that is imported from (before any flow reads, and only when
+/// firetail has no store yet), and firetail keeps its own store beside its default path.
+fn open_store(settings: &Settings) -> anyhow::Result<firetail_tail::CheckpointStore> {
+    let checkpoint_paths = crate::migrate::checkpoint_paths(settings);
+    let store = firetail_tail::CheckpointStore::open_with_ttl(
+        &checkpoint_paths.store,
+        settings.checkpoint_interval,
+        settings.checkpoint_time_to_live(),
+    )
+    .with_context(|| {
+        format!(
+            "opening checkpoint file {}",
+            checkpoint_paths.store.display()
+        )
+    })?;
+    crate::migrate::import_on_first_start(settings, &store);
+    Ok(store)
+}
+
+/// The Prometheus registry, its upkeep task and (with `firetail.metrics.listen`) the
+/// metrics and health endpoint, all stopped by `stop`.
+async fn start_telemetry(
+    settings: &Settings,
+    views: watch::Receiver<Vec<FlowView>>,
+    store: &firetail_tail::CheckpointStore,
+    stop: CancellationToken,
+) -> anyhow::Result<Observability> {
+    let observability =
+        Observability::new(crate::telemetry::install(), views).with_checkpoints(store.clone());
+    tokio::spawn({
+        let obs = observability.clone();
+        let stop = stop.clone();
+        async move {
+            let mut tick = tokio::time::interval(TELEMETRY_UPKEEP);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => obs.run_upkeep(),
+                    _ = stop.cancelled() => return,
+                }
             }
-        };
-        match next {
-            Some(new) => {
-                reload(&mut running, &current, &new, &clients, &store, &shutdown).await;
-                current = new;
-            }
-            // The reload source is gone; keep running until shutdown.
-            None => hooks.reload = None,
         }
+    });
+    if let Some(addr) = settings.metrics_listen {
+        let bound = crate::telemetry::serve(addr, observability.clone(), stop)
+            .await
+            .with_context(|| {
+                format!("binding the metrics endpoint {addr} (firetail.metrics.listen)")
+            })?;
+        tracing::info!("metrics and health on http://{bound}/metrics");
+    }
+    Ok(observability)
+}
+
+impl Daemon {
+    /// Applies each configuration `hooks.reload` delivers until `shutdown` fires, and
+    /// returns the one in force then (its `shutdownTimeoutMillis` bounds the drain).
+    async fn serve(
+        &mut self,
+        settings: Settings,
+        shutdown: &CancellationToken,
+        hooks: &mut Hooks,
+    ) -> Settings {
+        let mut current = settings;
+        loop {
+            let next = match hooks.reload.as_mut() {
+                Some(rx) => tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    next = rx.recv() => next,
+                },
+                None => {
+                    shutdown.cancelled().await;
+                    break;
+                }
+            };
+            match next {
+                Some(new) => {
+                    let (running, clients, store) = (&mut self.running, &self.clients, &self.store);
+                    reload(running, &current, &new, clients, store, shutdown).await;
+                    current = new;
+                }
+                // The reload source is gone; keep running until shutdown.
+                None => hooks.reload = None,
+            }
+        }
+        current
     }
 
-    tracing::info!("Agent: shutting down: stop reading, drain in-flight batches");
-    let shutdown_began = Instant::now();
-    generators.stop();
-    let deadline = tokio::time::Instant::now() + current.shutdown_timeout;
-    for (_, p) in running.by_id.values_mut() {
-        p.stop_reading();
-    }
-    for (_, p) in running.by_id.values_mut() {
-        p.drain_until(deadline).await;
-    }
-    let mut all: Vec<FlowView> = running.retired.clone();
-    for (_, (_, p)) in std::mem::take(&mut running.by_id) {
-        all.push(p.view());
-        p.join().await;
-    }
-    cloudwatch_stop.cancel();
-    if let Some(cw) = &clients.cloudwatch {
-        cw.finished().await;
-    }
-    imds_stop.cancel();
-    writer_stop.cancel();
-    match writer.await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!("final checkpoint write failed: {e}"),
-        Err(e) => tracing::error!("checkpoint writer task failed: {e}"),
-    }
-    metrics_stop.cancel();
-    let _ = reporter.await; // it only logs; a panic there has already been reported
+    /// Stops everything, in this order:
+    /// 1. the generators, and every flow's reading;
+    /// 2. every flow drains (partial batches, retries) until `shutdownTimeoutMillis`,
+    ///    then abandons what is still in flight, unacknowledged;
+    /// 3. every flow joins: its tailer records its final watermark once its last
+    ///    `Acker` is gone;
+    /// 4. the CloudWatch publisher flushes, then the IMDS refresher stops;
+    /// 5. the checkpoint writer writes the file one last time;
+    /// 6. telemetry stops and the status reporter ends; the final status line.
+    async fn shut_down(mut self, current: &Settings) -> RunReport {
+        tracing::info!("Agent: shutting down: stop reading, drain in-flight batches");
+        let shutdown_began = Instant::now();
+        self.generators.stop();
+        let deadline = tokio::time::Instant::now() + current.shutdown_timeout;
+        for (_, p) in self.running.by_id.values_mut() {
+            p.stop_reading();
+        }
+        for (_, p) in self.running.by_id.values_mut() {
+            p.drain_until(deadline).await;
+        }
+        let mut all: Vec<FlowView> = self.running.retired.clone();
+        for (_, (_, p)) in std::mem::take(&mut self.running.by_id) {
+            all.push(p.view());
+            p.join().await;
+        }
+        self.cloudwatch_stop.cancel();
+        if let Some(cw) = &self.clients.cloudwatch {
+            cw.finished().await;
+        }
+        self.imds_stop.cancel();
+        self.writer_stop.cancel();
+        match self.writer.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("final checkpoint write failed: {e}"),
+            Err(e) => tracing::error!("checkpoint writer task failed: {e}"),
+        }
+        self.metrics_stop.cancel();
+        let _ = self.reporter.await; // it only logs; a panic there has already been reported
 
-    // The agent logs its status once more at shutdown, then how long shutting down took.
-    emit_status(&all, started, internal_metrics);
-    tracing::info!(
-        "Agent: Shut down completed in {} ms. Uptime: {} ms",
-        shutdown_began.elapsed().as_millis(),
-        started.elapsed().as_millis()
-    );
+        // The agent logs its status once more at shutdown, then how long shutting down took.
+        emit_status(&all, self.started, self.internal_metrics);
+        tracing::info!(
+            "Agent: Shut down completed in {} ms. Uptime: {} ms",
+            shutdown_began.elapsed().as_millis(),
+            self.started.elapsed().as_millis()
+        );
+        run_report(&all)
+    }
+}
+
+/// Totals over every flow that ran, retired ones included.
+fn run_report(flows: &[FlowView]) -> RunReport {
     let mut report = RunReport::default();
-    for v in &all {
+    for v in flows {
         let c = &v.counters;
         report.records_sent += c.records_sent.load(Relaxed);
         report.records_parsed += c.records_parsed.load(Relaxed);
         report.abandoned += c.abandoned.load(Relaxed);
     }
-    Ok(report)
+    report
 }
 
 fn start_flow(
@@ -313,7 +416,7 @@ async fn reload(
     for flow in &new.flows {
         if !running.by_id.contains_key(&flow.id) {
             if let Some(cw) = &clients.cloudwatch {
-                let dimension = crate::cloudwatch::destination_dimension(&flow.destination);
+                let dimension = flow.destination.label();
                 cw.register_flow(&flow.id, &dimension).await;
             }
             if let Err(e) = start_flow(running, flow, clients, store, shutdown) {

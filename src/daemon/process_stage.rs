@@ -158,7 +158,7 @@ pub fn convert(
         .max_record_size
         .saturating_sub(partition_key.as_ref().map_or(0, String::len));
     let (data, cut) =
-        firetail_tail::frame::truncate_record(data, limit, &settings.truncated_record_terminator);
+        firetail_agent::truncate_record(data, limit, &settings.truncated_record_terminator);
     Converted {
         outcome,
         data: Some(data),
@@ -168,13 +168,8 @@ pub fn convert(
 }
 
 fn partition_key(settings: &ProcessSettings, data: &[u8]) -> Option<String> {
-    Some(match settings.partition_keys? {
-        // Drawn once per record: a retry keeps its key, as the agent's does.
-        PartitionKeyOption::Random => {
-            firetail_process::random_partition_key(&mut rand::thread_rng())
-        }
-        PartitionKeyOption::Deterministic => firetail_process::deterministic_partition_key(data),
-    })
+    // Drawn once per record: a retry keeps its key, as the agent's does.
+    Some(settings.partition_keys?.key_for(data))
 }
 
 #[cfg(test)]
@@ -212,7 +207,10 @@ mod tests {
         );
         let data = out.data.unwrap();
         let key = out.partition_key.unwrap();
-        assert_eq!(key, firetail_process::deterministic_partition_key(&input));
+        assert_eq!(
+            key,
+            firetail_agent::partition::deterministic_partition_key(&input)
+        );
         assert_eq!((data.len(), key.len()), (1_048_544, 32));
         assert!(out.cut && data.ends_with(b"\n"));
 

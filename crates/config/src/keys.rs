@@ -164,6 +164,8 @@ const fn only(spec: KeySpec, applies_to: AppliesTo) -> KeySpec {
     KeySpec { applies_to, ..spec }
 }
 
+use firetail_agent::limits;
+
 use AppliesTo::{Firehose, Kinesis};
 use DefaultValue as D;
 use Kind::{
@@ -185,10 +187,11 @@ pub const GENERATOR_FORMATS: &[&str] = &["combined", "common"];
 /// Legal values of a generator's `rotateMode`.
 pub const ROTATE_MODES: &[&str] = &["none", "rename", "copytruncate", "dated"];
 
-/// Firehose's maximum record size, bytes (not configurable in the agent).
-pub const FIREHOSE_MAX_RECORD_BYTES: i64 = 1_024_000;
-/// Kinesis Data Streams' maximum record size including the partition key, bytes.
-pub const KINESIS_MAX_RECORD_BYTES: i64 = 1_048_576;
+// The service limits some ranges and defaults are made of, as table integers.
+const FIREHOSE_MAX_RECORD_BYTES: i64 = limits::FIREHOSE_MAX_RECORD_BYTES as i64;
+const FIREHOSE_MAX_REQUEST_BYTES: i64 = limits::FIREHOSE_MAX_REQUEST_BYTES as i64;
+const KINESIS_MAX_REQUEST_BYTES: i64 = limits::KINESIS_MAX_REQUEST_BYTES as i64;
+const MAX_RECORDS_PER_REQUEST: i64 = limits::MAX_RECORDS_PER_REQUEST as i64;
 
 /// Every key firetail knows, in documentation order.
 pub static KEYS: &[KeySpec] = &[
@@ -249,8 +252,8 @@ pub static KEYS: &[KeySpec] = &[
     only(key("partitionKeyOption", Flow, Enum(PARTITION_KEY_OPTIONS), D::Str("RANDOM"), Used, "Partition key per record."), Kinesis),
     key("initialPosition", Flow, Enum(INITIAL_POSITIONS), D::Str("END_OF_FILE"), Used, "Where to start in the newest file without a checkpoint."),
     key("maxBufferAgeMillis", Flow, Long(r(1000, 900_000)), D::Int(60_000), Used, "Flush a partial batch when its first record is this old, ms."),
-    key("maxBufferSizeRecords", Flow, Int(r(1, 500)), D::Int(500), Used, "Max records per API call."),
-    key("maxBufferSizeBytes", Flow, Int(Bounds::PerDestination { firehose: (1, 4_194_304), kinesis: (1, 5_242_880) }), D::PerDestination { firehose: 4_194_304, kinesis: 5_242_880 }, Used, "Max bytes per API call."),
+    key("maxBufferSizeRecords", Flow, Int(r(1, MAX_RECORDS_PER_REQUEST)), D::Int(MAX_RECORDS_PER_REQUEST), Used, "Max records per API call."),
+    key("maxBufferSizeBytes", Flow, Int(Bounds::PerDestination { firehose: (1, FIREHOSE_MAX_REQUEST_BYTES), kinesis: (1, KINESIS_MAX_REQUEST_BYTES) }), D::PerDestination { firehose: FIREHOSE_MAX_REQUEST_BYTES, kinesis: KINESIS_MAX_REQUEST_BYTES }, Used, "Max bytes per API call."),
     key("publishQueueCapacity", Flow, Int(r(1, JAVA_INT_MAX)), D::Int(100), Accepted, "Agent's queue of unsent buffers (firetail bounds memory with firetail.maxInFlightBytes)."),
     key("retryInitialBackoffMillis", Flow, Long(r(0, JAVA_LONG_MAX)), D::Int(100), Used, "Backoff base, ms; above retryMaxBackoffMillis it is that maximum (as in the agent, with a warning)."),
     key("retryMaxBackoffMillis", Flow, Long(r(0, JAVA_LONG_MAX)), D::Int(10_000), Used, "Backoff cap before jitter, ms."),

@@ -12,8 +12,8 @@
 //! - [`keys`]: the table of every key (name, scope, type, default, range, doc); the single
 //!   source of truth for validation, tests and docs.
 //! - `jsonc`: comment stripping and JSON parsing with located syntax errors.
-//! - `coerce`: the agent's scalar coercion rules (`Long.decode`, boolean words).
-//! - `reader`: validates one JSON object against the table.
+//! - `reader`: validates one JSON object against the table, coercing values by the agent's
+//!   rules ([`firetail_agent::coerce`]: `Long.decode`, boolean words).
 //! - `settings`: the typed [`Settings`], [`FlowSettings`], [`GeneratorSettings`].
 //! - `load`: file lookup, `agent.d`, cross-flow checks.
 //! - `effective`: [`Settings::to_effective_json`].
@@ -23,7 +23,6 @@
 // and boxing them would only make matching on them clumsier.
 #![allow(clippy::result_large_err)]
 
-mod coerce;
 mod effective;
 mod error;
 mod jsonc;

@@ -7,9 +7,9 @@
 
 use std::collections::HashMap;
 
+use firetail_agent::coerce;
 use serde_json::{Map, Value};
 
-use crate::coerce;
 use crate::error::{ConfigError, ConfigWarning, Location};
 use crate::keys::{
     self, AppliesTo, Bounds, DefaultValue, KeySpec, Kind, Scope, Support, JAVA_INT_MAX,

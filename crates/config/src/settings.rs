@@ -9,11 +9,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use firetail_agent::coerce;
+use firetail_agent::limits::{FIREHOSE_MAX_RECORD_BYTES, KINESIS_MAX_RECORD_BYTES};
+pub use firetail_agent::partition::PartitionKeyOption;
 use serde_json::{Map, Value};
 
-use crate::coerce;
 use crate::error::{ConfigError, ConfigWarning, Location, Section};
-use crate::keys::{Scope, FIREHOSE_MAX_RECORD_BYTES, KINESIS_MAX_RECORD_BYTES};
+use crate::keys::Scope;
 use crate::reader::{read_section, Diagnostics, FlowType, Resolved};
 
 /// A secret string whose `Debug` output is redacted.
@@ -40,16 +42,6 @@ pub enum InitialPosition {
     StartOfFile,
     /// `END_OF_FILE` (default)
     EndOfFile,
-}
-
-/// `partitionKeyOption` of a Kinesis flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PartitionKeyOption {
-    /// `RANDOM` (default): `Double.toString(random × 1e6)`.
-    Random,
-    /// `DETERMINISTIC`: the MD5 of the record as sent (the agent hashes its whole parser
-    /// buffer for records it did not convert; see docs/compatibility.md).
-    Deterministic,
 }
 
 /// A generator's `format`.
@@ -91,7 +83,6 @@ macro_rules! agent_names {
 }
 
 agent_names!(InitialPosition { StartOfFile => "START_OF_FILE", EndOfFile => "END_OF_FILE" });
-agent_names!(PartitionKeyOption { Random => "RANDOM", Deterministic => "DETERMINISTIC" });
 agent_names!(GeneratorFormat { Combined => "combined", Common => "common" });
 agent_names!(RotateMode { None => "none", Rename => "rename", CopyTruncate => "copytruncate", Dated => "dated" });
 
@@ -110,6 +101,20 @@ pub enum Destination {
         /// `partitionKeyOption`.
         partition_key: PartitionKeyOption,
     },
+}
+
+impl Destination {
+    /// The agent's name for the destination in its metrics and status lines:
+    /// `DeliveryStream:<name>` or `KinesisStream:<name>` (the CloudWatch `Destination`
+    /// dimension, the status line's destination column).
+    pub fn label(&self) -> String {
+        match self {
+            Destination::Firehose { delivery_stream } => {
+                format!("DeliveryStream:{delivery_stream}")
+            }
+            Destination::Kinesis { stream, .. } => format!("KinesisStream:{stream}"),
+        }
+    }
 }
 
 /// The whole configuration: global keys, flows (main file then agent.d) and generators.
@@ -362,11 +367,10 @@ impl FlowSettings {
     /// The destination's maximum record size in bytes: 1 024 000 for Firehose, 1 048 576
     /// (including the partition key) for Kinesis. Not configurable, as in the agent.
     pub fn max_record_size_bytes(&self) -> usize {
-        let max = match self.destination {
+        match self.destination {
             Destination::Firehose { .. } => FIREHOSE_MAX_RECORD_BYTES,
             Destination::Kinesis { .. } => KINESIS_MAX_RECORD_BYTES,
-        };
-        usize::try_from(max).unwrap_or(usize::MAX)
+        }
     }
 }
 
@@ -788,7 +792,7 @@ fn validate_terminator(r: &Resolved, flow_type: FlowType, at: &Location, diag: &
     let Some(terminator) = r.str("truncatedRecordTerminator") else {
         return;
     };
-    if i64::try_from(terminator.len()).unwrap_or(i64::MAX) >= max {
+    if terminator.len() >= max {
         diag.errors.push(ConfigError::BadValue {
             at: at.clone(),
             key: "truncatedRecordTerminator".to_owned(),

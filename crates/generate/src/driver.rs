@@ -2,9 +2,9 @@
 //! virtual hosts, and stops on count, duration or the stop flag.
 //!
 //! Pacing: line `k` is due `schedule.due(k)` seconds after the start ([`crate::schedule`]).
-//! Each turn writes every line already due (at most [`MAX_BURST`]), flushes, and sleeps until
-//! the next one is due (at least [`MIN_SLEEP`], so 200k lines/s costs ~1000 wake-ups a second,
-//! not 200k; at most [`crate::progress::REDRAW_EVERY`], so the stop flag and the progress line
+//! Each turn writes every line already due (at most `MAX_BURST`), flushes, and sleeps until
+//! the next one is due (at least `MIN_SLEEP`, so 200k lines/s costs ~1000 wake-ups a second,
+//! not 200k; at most `crate::progress::REDRAW_EVERY`, so the stop flag and the progress line
 //! stay responsive). A line's log time is its due time on the schedule, anchored at
 //! `--start-time` or at the wall clock when the run started, so timestamps never drift either.
 

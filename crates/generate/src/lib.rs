@@ -6,7 +6,7 @@
 //! - [`args`] — the `firetail generate` flags ([`GenerateArgs`]) and their value parsers.
 //! - [`config`] — [`GeneratorConfig`], the validated programmatic form; virtual hosts.
 //! - [`schedule`] — when line `k` is due (exact rate, diurnal swell, incidents), drift-free.
-//! - [`line`] — [`LineGenerator`], the pure line model (no I/O, no clock), seeded.
+//! - [`mod@line`] — [`LineGenerator`], the pure line model (no I/O, no clock), seeded.
 //! - `site`, `clients` — the pre-rendered catalog (paths, sizes) and client pools.
 //! - [`output`] — stdout or rotating files (rename, copytruncate, dated), whole lines only.
 //! - [`driver`] — the paced run loop, [`run`] / [`spawn`].

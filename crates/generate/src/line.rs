@@ -3,11 +3,11 @@
 //! same bytes.
 //!
 //! Each line is first *planned* (who asks for what, which answer, how long it took) from the
-//! catalog ([`crate::site`]) and the client pools ([`crate::clients`]), then *rendered* by
+//! catalog (`crate::site`) and the client pools (`crate::clients`), then *rendered* by
 //! copying pre-rendered bytes into the caller's buffer. Nothing is allocated per line.
 //!
 //! Traffic model, per line:
-//! - with probability `bot_share` a bot request (crawler or scanner, see [`Model::plan_bot`]);
+//! - with probability `bot_share` a bot request (crawler or scanner, see `Model::plan_bot`);
 //! - else, if a browser session has follow-up requests queued (the page's assets and script
 //!   calls, or a click to a next page), usually the next one of those, with Referer = the page
 //!   and the same client;

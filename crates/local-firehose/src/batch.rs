@@ -18,12 +18,12 @@ use serde::Deserialize;
 
 use crate::api::{validate_stream_name, ApiError};
 
-/// Most records in one `PutRecordBatch`.
-pub const MAX_RECORDS_PER_BATCH: usize = 500;
 /// Largest decoded record, in bytes (1,000 KiB).
-pub const MAX_RECORD_BYTES: usize = 1_024_000;
+pub use firetail_agent::limits::FIREHOSE_MAX_RECORD_BYTES as MAX_RECORD_BYTES;
 /// Largest total of decoded data in one `PutRecordBatch` (4 MiB).
-pub const MAX_BATCH_BYTES: usize = 4 << 20;
+pub use firetail_agent::limits::FIREHOSE_MAX_REQUEST_BYTES as MAX_BATCH_BYTES;
+/// Most records in one `PutRecordBatch`.
+pub use firetail_agent::limits::MAX_RECORDS_PER_REQUEST as MAX_RECORDS_PER_BATCH;
 
 /// A validated put request: the stream and where each decoded record sits in the scratch buffer.
 #[derive(Debug)]

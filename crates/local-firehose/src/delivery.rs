@@ -5,7 +5,7 @@
 //! name in its final directory and then renamed, so a reader never sees a partial object.
 //!
 //! One writer task owns all file I/O and handles chunks in the order they were sent; a
-//! [`WriterMsg::Barrier`] is answered only after every chunk sent before it is on disk, which
+//! `WriterMsg::Barrier` is answered only after every chunk sent before it is on disk, which
 //! is how `Server::flush` knows it is done.
 
 use std::io::Write;

@@ -44,14 +44,14 @@ use crate::stats::{Stats, StatsCell};
 
 /// The `X-Amz-Target` prefix of Kinesis Data Streams operations.
 pub const TARGET_PREFIX: &str = "Kinesis_20131202.";
-/// Most records in one PutRecords call.
-pub const MAX_RECORDS_PER_CALL: usize = 500;
-/// Largest record: data plus partition key, in bytes (1 MiB).
-pub const MAX_RECORD_BYTES: usize = 1 << 20;
-/// Largest call: every record's data plus partition key, in bytes (5 MiB).
-pub const MAX_CALL_BYTES: usize = 5 << 20;
 /// Longest partition key, in Unicode characters.
-pub const MAX_PARTITION_KEY_CHARS: usize = 256;
+pub use firetail_agent::limits::KINESIS_MAX_PARTITION_KEY_CHARS as MAX_PARTITION_KEY_CHARS;
+/// Largest record: data plus partition key, in bytes (1 MiB).
+pub use firetail_agent::limits::KINESIS_MAX_RECORD_BYTES as MAX_RECORD_BYTES;
+/// Largest call: every record's data plus partition key, in bytes (5 MiB).
+pub use firetail_agent::limits::KINESIS_MAX_REQUEST_BYTES as MAX_CALL_BYTES;
+/// Most records in one PutRecords call.
+pub use firetail_agent::limits::MAX_RECORDS_PER_REQUEST as MAX_RECORDS_PER_CALL;
 /// Shards of an auto-created stream: more than one, so partition keys matter.
 pub const AUTO_CREATE_SHARDS: usize = 4;
 

@@ -1,7 +1,7 @@
 //! `ADDBRACKETS`: the agent's demo converter, `{` + record + `}` with no newline of its own
 //! (the record's trailing `\n` ends up inside the braces).
 
-use crate::utf8;
+use firetail_agent::utf8;
 
 pub fn convert(input: &[u8], out: &mut Vec<u8>) {
     out.push(b'{');

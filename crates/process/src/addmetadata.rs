@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use crate::config::{OptionReader, ProcessConfigError};
 use crate::json::{JsonFormat, JsonWriter};
-use crate::utf8;
+use firetail_agent::time::civil_from_unix;
+use firetail_agent::utf8;
 
 #[derive(Debug, Clone)]
 pub struct AddMetadata {
@@ -57,36 +58,15 @@ impl AddMetadata {
     }
 }
 
-/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        u32::try_from(month).unwrap_or(1),
-        u32::try_from(day).unwrap_or(1),
-    )
-}
-
 /// `(date, hour, minute, second, millis)` of a Unix epoch millisecond instant in UTC.
 pub(crate) fn utc_fields(epoch_millis: i64) -> ((i64, u32, u32), i64, i64, i64, i64) {
-    let secs = epoch_millis.div_euclid(1000);
-    let millis = epoch_millis.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
+    let c = civil_from_unix(epoch_millis.div_euclid(1000));
     (
-        civil_from_days(days),
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60,
-        millis,
+        (c.year, c.month, c.day),
+        i64::from(c.hour),
+        i64::from(c.minute),
+        i64::from(c.second),
+        epoch_millis.rem_euclid(1000),
     )
 }
 

@@ -62,12 +62,7 @@ enum Step {
 
 impl Converter {
     fn from_option(opt: &OptionReader<'_>) -> Result<Converter, ProcessConfigError> {
-        let name =
-            opt.enumeration("optionName", OPTION_NAMES)?
-                .ok_or(ProcessConfigError::MissingKey {
-                    index: opt.index,
-                    key: "optionName",
-                })?;
+        let name = opt.required_enumeration("optionName", OPTION_NAMES)?;
         Ok(match name {
             "ADDMETADATA" => Converter::AddMetadata(AddMetadata::from_option(opt)?),
             "ADDEC2METADATA" => Converter::AddEc2Metadata(AddEc2Metadata::from_option(opt)?),

@@ -1,12 +1,14 @@
 //! Reading one `dataProcessingOptions` element with the agent's `Configuration` rules.
 //!
-//! Scalars are coerced from their text (`"3600"` is a number, `"yes"` a boolean), enums are
+//! Scalars are coerced from their text by the same rules as agent.json's keys
+//! ([`firetail_agent::coerce`]: `"3600"` is a number, `"yes"` a boolean), enums are
 //! case-sensitive, a present `null` counts as missing for required keys, and a list key whose
 //! value is not an array silently falls back to its default (the agent's `readList`).
 
+use firetail_agent::coerce::{self, scalar_text};
+use firetail_agent::jregex::JavaRegexError;
 use serde_json::{Map, Value};
 
-use crate::jregex::JavaRegexError;
 use crate::json::JsonFormat;
 
 /// A `dataProcessingOptions` entry the agent would refuse at startup (or that firetail cannot
@@ -56,16 +58,6 @@ pub enum ProcessConfigError {
 pub(crate) struct OptionReader<'a> {
     pub index: usize,
     map: &'a Map<String, Value>,
-}
-
-/// Java's `toString()` of a JSON scalar as the agent's coercion sees it.
-fn scalar_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
 }
 
 impl<'a> OptionReader<'a> {
@@ -129,6 +121,25 @@ impl<'a> OptionReader<'a> {
             })
     }
 
+    /// A case-sensitive enum value the option cannot do without: absent or `null` is
+    /// [`ProcessConfigError::MissingKey`], as in the agent.
+    pub fn required_enumeration<T: Copy>(
+        &self,
+        key: &'static str,
+        legal: &[(&str, T)],
+    ) -> Result<T, ProcessConfigError> {
+        self.enumeration(key, legal)?
+            .ok_or_else(|| self.missing(key))
+    }
+
+    /// The error for a required `key` that is absent or `null`.
+    pub fn missing(&self, key: &'static str) -> ProcessConfigError {
+        ProcessConfigError::MissingKey {
+            index: self.index,
+            key,
+        }
+    }
+
     /// A list of strings; a non-array value is ignored (the agent's `readList` fallback).
     pub fn string_list(
         &self,
@@ -161,21 +172,18 @@ impl<'a> OptionReader<'a> {
         let Some(v) = self.raw(key) else {
             return Ok(None);
         };
-        let text = scalar_text(v).unwrap_or_default().to_ascii_lowercase();
-        match text.as_str() {
-            "true" | "yes" | "t" | "y" | "1" => Ok(Some(true)),
-            "false" | "no" | "f" | "n" | "0" => Ok(Some(false)),
-            _ => Err(self.invalid(key, v, "true, yes, t, y, 1, false, no, f, n, 0")),
-        }
+        coerce::boolean(v)
+            .map(Some)
+            .ok_or_else(|| self.invalid(key, v, "true, yes, t, y, 1, false, no, f, n, 0"))
     }
 
-    /// A Java `long`, coerced from its text.
+    /// A Java `long` by `Long.decode` rules, as agent.json's integers (`"0x10"` is 16,
+    /// `"010"` is 8, `" 5"` is refused).
     pub fn long(&self, key: &'static str) -> Result<Option<i64>, ProcessConfigError> {
         let Some(v) = self.raw(key) else {
             return Ok(None);
         };
-        scalar_text(v)
-            .and_then(|t| t.trim().parse::<i64>().ok())
+        coerce::long(v)
             .map(Some)
             .ok_or_else(|| self.invalid(key, v, "an integer"))
     }

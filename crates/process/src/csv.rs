@@ -16,11 +16,11 @@
 use std::borrow::Cow;
 
 use crate::config::{OptionReader, ProcessConfigError};
-use crate::jregex::{JavaRegex, JavaRegexError, StepLimitExceeded};
 #[cfg(test)]
 use crate::json::JsonFormat;
 use crate::logtojson::FlatObjectTemplate;
-use crate::utf8;
+use firetail_agent::jregex::{JavaRegex, JavaRegexError, StepLimitExceeded};
+use firetail_agent::utf8;
 
 #[derive(Debug)]
 enum Delimiter {
@@ -54,12 +54,9 @@ pub struct CsvToJson {
 
 impl CsvToJson {
     pub(crate) fn from_option(opt: &OptionReader<'_>) -> Result<Self, ProcessConfigError> {
-        let fields =
-            opt.string_list("customFieldNames")?
-                .ok_or(ProcessConfigError::MissingKey {
-                    index: opt.index,
-                    key: "customFieldNames",
-                })?;
+        let fields = opt
+            .string_list("customFieldNames")?
+            .ok_or_else(|| opt.missing("customFieldNames"))?;
         let json = opt.json_format()?;
         let delimiter = if opt.is_null("delimiter") {
             tracing::warn!(

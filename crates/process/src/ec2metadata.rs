@@ -18,7 +18,7 @@ use crate::addmetadata::utc_fields;
 use crate::config::{OptionReader, ProcessConfigError};
 use crate::json::{JsonFormat, JsonWriter};
 use crate::logtojson::{LogToJson, LOG_FORMATS};
-use crate::utf8;
+use firetail_agent::utf8;
 
 /// What the agent takes from the IMDS identity document and `ec2:DescribeTags`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -60,12 +60,7 @@ impl AddEc2Metadata {
     pub(crate) fn from_option(opt: &OptionReader<'_>) -> Result<Self, ProcessConfigError> {
         // The agent validates logFormat (and its customFieldNames / matchPattern) although
         // the converter never uses them.
-        let format =
-            opt.enumeration("logFormat", LOG_FORMATS)?
-                .ok_or(ProcessConfigError::MissingKey {
-                    index: opt.index,
-                    key: "logFormat",
-                })?;
+        let format = opt.required_enumeration("logFormat", LOG_FORMATS)?;
         LogToJson::build(
             opt.index,
             format,
@@ -304,5 +299,20 @@ mod tests {
         ] {
             assert_eq!(ttl_millis(bad.clone()), 3_600_000, "{bad}");
         }
+    }
+
+    /// `readInteger` goes through Guava's `Ints.stringConverter()`, which is
+    /// `Integer.decode`: a string TTL is read as agent.json's integers are, hex and octal
+    /// included, and not trimmed. (firetail once parsed it as plain decimal here, so
+    /// `"010"` was 10 s and `"0x10"` the default.)
+    #[test]
+    fn metadata_ttl_strings_are_decoded_as_java_integers() {
+        use serde_json::json;
+        assert_eq!(ttl_millis(json!("0x10")), 16_000);
+        assert_eq!(ttl_millis(json!("#10")), 16_000);
+        assert_eq!(ttl_millis(json!("010")), 8_000);
+        assert_eq!(ttl_millis(json!("-0")), 0);
+        assert_eq!(ttl_millis(json!(" 60")), 3_600_000);
+        assert_eq!(ttl_millis(json!("08")), 3_600_000);
     }
 }

@@ -7,6 +7,7 @@
 //! from JSON input are re-serialised the way Jackson reads them into Java objects (integers
 //! keep their digits, everything else becomes a `double` printed by `Double.toString`).
 
+use firetail_agent::java::double_to_string;
 use serde_json::Value;
 
 /// The `jsonFormat` option.
@@ -186,51 +187,10 @@ pub fn write_number(out: &mut Vec<u8>, literal: &str) {
         return;
     }
     match literal.parse::<f64>() {
-        Ok(v) if v.is_finite() => out.extend_from_slice(java_double_to_string(v).as_bytes()),
+        Ok(v) if v.is_finite() => out.extend_from_slice(double_to_string(v).as_bytes()),
         // Jackson writes non-finite doubles as quoted strings by default.
         Ok(v) if v.is_sign_negative() => out.extend_from_slice(b"\"-Infinity\""),
         _ => out.extend_from_slice(b"\"Infinity\""),
-    }
-}
-
-/// Java `Double.toString`: the shortest digits that round-trip, in plain notation for
-/// 10^-3 <= |v| < 10^7 and computerized scientific notation otherwise, always with at least one
-/// fractional digit (`1000.0`, `1.23456789E7`, `1.0E-4`, `-0.0`).
-pub fn java_double_to_string(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".to_owned();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0.0" } else { "0.0" }.to_owned();
-    }
-    // Rust's `{:e}` prints the shortest round-tripping digits as `d.ddde<exp>`.
-    let sci = format!("{:e}", v.abs());
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let sign = if v < 0.0 { "-" } else { "" };
-    let abs = v.abs();
-    if (1e-3..1e7).contains(&abs) {
-        let point = exp + 1; // digits before the decimal point
-        if point <= 0 {
-            let zeros = "0".repeat(usize::try_from(-point).unwrap_or(0));
-            format!("{sign}0.{zeros}{digits}")
-        } else {
-            let point = usize::try_from(point).unwrap_or(0);
-            if digits.len() <= point {
-                let zeros = "0".repeat(point - digits.len());
-                format!("{sign}{digits}{zeros}.0")
-            } else {
-                format!("{sign}{}.{}", &digits[..point], &digits[point..])
-            }
-        }
-    } else {
-        let (first, rest) = digits.split_at(1);
-        let rest = if rest.is_empty() { "0" } else { rest };
-        format!("{sign}{first}.{rest}E{exp}")
     }
 }
 
@@ -248,26 +208,6 @@ mod tests {
         let mut out = Vec::new();
         JsonWriter::new(&mut out, JsonFormat::PrettyPrint).value(v);
         String::from_utf8(out).unwrap()
-    }
-
-    #[test]
-    fn java_doubles() {
-        for (v, s) in [
-            (1000.0, "1000.0"),
-            (12345678.9, "1.23456789E7"),
-            (0.0001, "1.0E-4"),
-            (-0.0, "-0.0"),
-            (1.5, "1.5"),
-            (0.001, "0.001"),
-            (1e7, "1.0E7"),
-            (9999999.0, "9999999.0"),
-            (123.456, "123.456"),
-            (1e21, "1.0E21"),
-            (-2.5e-10, "-2.5E-10"),
-            (0.1, "0.1"),
-        ] {
-            assert_eq!(java_double_to_string(v), s, "{v}");
-        }
     }
 
     #[test]

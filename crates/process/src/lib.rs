@@ -9,9 +9,11 @@
 //! - [`chain`]: option parsing and the record pipeline.
 //! - one module per option: [`singleline`], [`csv`], [`logtojson`] (with hand-written fast
 //!   parsers in `logtojson::fast`), [`addmetadata`], [`ec2metadata`], [`addbrackets`].
-//! - [`json`]: Jackson-identical JSON output; [`utf8`]: Java-identical UTF-8 decoding.
-//! - [`jregex`]: Java regex semantics on top of the `regex` crate (also used by the tailer).
-//! - [`partition`]: Kinesis partition keys.
+//! - [`json`]: Jackson-identical JSON output.
+//!
+//! The Java semantics the converters rest on (regexes, UTF-8 decoding, `Double.toString`,
+//! the coercion of option values, partition keys) live in `firetail_agent`, shared with the tailer and the
+//! configuration.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod addbrackets;
@@ -20,15 +22,10 @@ pub mod chain;
 mod config;
 pub mod csv;
 pub mod ec2metadata;
-pub mod jregex;
 pub mod json;
 pub mod logtojson;
-pub mod partition;
 pub mod singleline;
-pub mod utf8;
 
 pub use chain::{Chain, Clock, Outcome};
 pub use config::ProcessConfigError;
 pub use ec2metadata::{Ec2Metadata, InstanceMetadataSource};
-pub use jregex::{JavaRegex, JavaRegexError};
-pub use partition::{deterministic_partition_key, random_partition_key};

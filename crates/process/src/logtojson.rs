@@ -15,9 +15,9 @@
 pub mod fast;
 
 use crate::config::{OptionReader, ProcessConfigError};
-use crate::jregex::{JavaRegex, StepLimitExceeded};
 use crate::json::{write_string, JsonFormat};
-use crate::utf8;
+use firetail_agent::jregex::{JavaRegex, StepLimitExceeded};
+use firetail_agent::utf8;
 
 /// The `logFormat` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,12 +229,7 @@ pub struct LogToJson {
 
 impl LogToJson {
     pub(crate) fn from_option(opt: &OptionReader<'_>) -> Result<Self, ProcessConfigError> {
-        let format =
-            opt.enumeration("logFormat", LOG_FORMATS)?
-                .ok_or(ProcessConfigError::MissingKey {
-                    index: opt.index,
-                    key: "logFormat",
-                })?;
+        let format = opt.required_enumeration("logFormat", LOG_FORMATS)?;
         let custom_fields = opt.string_list("customFieldNames")?;
         let match_pattern = opt.string("matchPattern")?;
         let json = opt.json_format()?;

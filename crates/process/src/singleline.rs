@@ -6,7 +6,7 @@
 //! appends `\n`. Unknown `parseOptions` entries are ignored.
 
 use crate::config::{OptionReader, ProcessConfigError};
-use crate::utf8;
+use firetail_agent::{java, utf8};
 
 #[derive(Debug, Clone)]
 pub struct SingleLine {
@@ -37,16 +37,11 @@ impl SingleLine {
             if i > 0 && self.escape_new_line {
                 out.extend_from_slice(b"\\\\n");
             }
-            let line = if self.trim { java_trim(line) } else { line };
+            let line = if self.trim { java::trim(line) } else { line };
             out.extend_from_slice(line.as_bytes());
         }
         out.push(b'\n');
     }
-}
-
-/// Java `String.trim()`: strips every char <= U+0020 from both ends.
-pub(crate) fn java_trim(s: &str) -> &str {
-    s.trim_matches(|c: char| c <= ' ')
 }
 
 #[cfg(test)]

@@ -169,7 +169,7 @@ fn fast_parsers_agree_on_every_apache_vector_input() {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(b64)
                 .unwrap();
-            let text = firetail_process::utf8::decode(&bytes);
+            let text = firetail_agent::utf8::decode(&bytes);
             let line = text.strip_suffix('\n').unwrap_or(&text);
             assert_agree(common, line);
             assert_agree(combined, line);

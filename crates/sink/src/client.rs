@@ -2,13 +2,16 @@
 //! per-record result, and the classification of whole-call failures.
 //!
 //! Classification is by AWS error code, so that the SDK implementations and the fakes in
-//! tests share one table. Whatever is not known to be throttling or permanent is
-//! transient: retrying an unknown error costs a little time, while calling it permanent
-//! would stall a flow for `permanent_retry_interval`.
+//! tests share one table, [`firetail_agent::codes`] (re-exported here as
+//! [`classify_code`] and [`CodeClass`]); an unknown code is transient there, as calling it
+//! permanent would stall a flow for `permanent_retry_interval`.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+
+pub use firetail_agent::codes::{classify_code, CodeClass};
+use firetail_agent::limits;
 
 use crate::OutRecord;
 
@@ -25,8 +28,8 @@ impl DestinationKind {
     /// The service's request size limit (data, plus partition keys for Kinesis).
     pub fn max_request_bytes(self) -> usize {
         match self {
-            DestinationKind::Firehose => crate::FIREHOSE_MAX_REQUEST_BYTES,
-            DestinationKind::Kinesis => crate::KINESIS_MAX_REQUEST_BYTES,
+            DestinationKind::Firehose => limits::FIREHOSE_MAX_REQUEST_BYTES,
+            DestinationKind::Kinesis => limits::KINESIS_MAX_REQUEST_BYTES,
         }
     }
 }
@@ -129,75 +132,6 @@ impl PutError {
     /// True for a call that timed out (its records may have been accepted).
     pub fn is_timeout(&self) -> bool {
         matches!(self, PutError::Transient { timeout: true, .. })
-    }
-}
-
-/// How the sink treats an AWS error code, whole-call or per-record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CodeClass {
-    Throttle,
-    Transient,
-    Permanent,
-}
-
-/// Codes that mean "slow down". `ServiceUnavailableException` is Firehose's throttle
-/// (whole-call and per record); `ProvisionedThroughputExceededException` is Kinesis's
-/// per-shard one; the rest are the generic AWS throttling codes.
-const THROTTLE_CODES: &[&str] = &[
-    "ServiceUnavailableException",
-    "ProvisionedThroughputExceededException",
-    "LimitExceededException",
-    "KMSThrottlingException",
-    "ThrottlingException",
-    "Throttling",
-    "ThrottledException",
-    "RequestThrottledException",
-    "RequestThrottled",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "SlowDown",
-    "PriorRequestNotComplete",
-    "BandwidthLimitExceeded",
-    "EC2ThrottledException",
-];
-
-/// Codes that will not heal without a change outside the sink.
-const PERMANENT_CODES: &[&str] = &[
-    "ResourceNotFoundException",
-    "AccessDeniedException",
-    "AccessDenied",
-    "InvalidArgumentException",
-    "ValidationException",
-    "SerializationException",
-    "UnrecognizedClientException",
-    "InvalidSignatureException",
-    "SignatureDoesNotMatch",
-    "IncompleteSignature",
-    "MissingAuthenticationToken",
-    "MissingAuthenticationTokenException",
-    "InvalidClientTokenId",
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "NotAuthorized",
-    "OptInRequired",
-    "InvalidKmsResourceException",
-    "InvalidSourceException",
-    "KMSAccessDeniedException",
-    "KMSDisabledException",
-    "KMSInvalidStateException",
-    "KMSNotFoundException",
-    "KMSOptInRequired",
-    "CredentialsNotLoaded",
-];
-
-/// Classifies an AWS error code; unknown codes are transient.
-pub fn classify_code(code: &str) -> CodeClass {
-    if THROTTLE_CODES.contains(&code) {
-        CodeClass::Throttle
-    } else if PERMANENT_CODES.contains(&code) {
-        CodeClass::Permanent
-    } else {
-        CodeClass::Transient
     }
 }
 

@@ -11,10 +11,10 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 
 use crate::client::{DestinationKind, PutClient, PutError, PutFuture, RecordResult};
-use crate::partition::PartitionKeyPolicy;
 use crate::sdk::map_sdk_error;
 use crate::wire::{self, HandEncoded};
 use crate::OutRecord;
+use firetail_agent::partition::PartitionKeyOption;
 
 /// Sends to Kinesis Data Streams.
 #[derive(Clone, Debug)]
@@ -50,7 +50,7 @@ impl KinesisClient {
             // fail the whole request.
             match &record.partition_key {
                 Some(key) => Cow::Borrowed(key.as_str()),
-                None => Cow::Owned(PartitionKeyPolicy::Random.key_for(&record.data)),
+                None => Cow::Owned(PartitionKeyOption::Random.key_for(&record.data)),
             }
         });
         let (call, verdict) = HandEncoded::new(body);

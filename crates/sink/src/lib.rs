@@ -14,7 +14,6 @@
 //! - [`linger`]: the low-latency mode's linger, which grows under throttling.
 //! - [`send`]: [`run_sink`], the per-flow loop that ties them together.
 //! - [`events`]: the observability hooks ([`SinkEvents`]).
-//! - [`partition`]: Kinesis partition keys.
 //! - [`wire`], [`trim`]: the data-plane request bodies and answers, encoded and read
 //!   by hand (the SDK signs and sends them).
 //!
@@ -38,7 +37,6 @@ pub mod events;
 pub mod firehose;
 pub mod kinesis;
 pub mod linger;
-pub mod partition;
 pub mod retry;
 mod sdk;
 pub mod send;
@@ -48,22 +46,16 @@ pub mod wire;
 use std::time::Duration;
 
 use bytes::Bytes;
+use firetail_agent::limits::MAX_RECORDS_PER_REQUEST;
 pub use firetail_record::{Acker, FileId, Span};
 
 pub use ceiling::CeilingConfig;
 pub use client::{DestinationKind, PutClient, PutError, PutFuture, RecordResult};
 pub use events::{NoopEvents, SinkEvents};
 pub use firehose::FirehoseClient;
+pub use firetail_agent::partition::PartitionKeyOption;
 pub use kinesis::KinesisClient;
-pub use partition::PartitionKeyPolicy;
 pub use send::run_sink;
-
-/// Records per PutRecordBatch / PutRecords call (both services; cannot be raised).
-pub const MAX_RECORDS_PER_REQUEST: usize = 500;
-/// Bytes of record data per PutRecordBatch call.
-pub const FIREHOSE_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
-/// Bytes of record data plus partition keys per PutRecords call.
-pub const KINESIS_MAX_REQUEST_BYTES: usize = 5 * 1024 * 1024;
 
 /// One record on its way to the destination.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,7 +134,7 @@ pub struct SinkConfig {
     /// success refunds 1). When empty, every retry waits the full `retry_max_backoff`.
     pub retry_budget_tokens: u32,
     /// Partition keys for Kinesis records that arrive without one.
-    pub partition_keys: PartitionKeyPolicy,
+    pub partition_keys: PartitionKeyOption,
     /// Acknowledge contiguous spans of one file with a single merged span. The tailer
     /// must then treat an ack as a byte range, not as a key of a span it handed out.
     pub merge_acks: bool,
@@ -155,7 +147,11 @@ pub struct SinkConfig {
 }
 
 impl SinkConfig {
-    /// The Kinesis Agent's defaults for a flow to `stream`.
+    /// A flow to `stream` with the defaults of the key table (`firetail_config::keys`):
+    /// what the daemon builds for a flow that sets no key (a test in `src/daemon/flow.rs`
+    /// holds the two equal), apart from `max_in_flight`, whose default the daemon computes
+    /// from the host's CPUs (`maxSendingThreads`). The daemon starts from it and sets every
+    /// field that has a key; tests and benches use it as it is.
     pub fn agent_defaults(
         flow_id: impl Into<String>,
         stream: impl Into<String>,
@@ -174,10 +170,11 @@ impl SinkConfig {
             permanent_retry_interval: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),
             retry_budget_tokens: retry::DEFAULT_RETRY_BUDGET_TOKENS,
-            partition_keys: PartitionKeyPolicy::Random,
+            partition_keys: PartitionKeyOption::Random,
             merge_acks: true,
             linger: None,
-            rate_ceiling: Some(CeilingConfig::default()),
+            // `firetail.rateCeiling` is off by default (issue #20).
+            rate_ceiling: None,
         }
     }
 

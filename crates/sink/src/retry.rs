@@ -37,7 +37,13 @@ pub fn backoff_ceiling(initial: Duration, max: Duration, failures: u32) -> Durat
 
 /// A delay uniform in `[0, ceiling]` for `unit` uniform in `[0, 1)`.
 pub fn full_jitter(ceiling: Duration, unit: f64) -> Duration {
-    ceiling.mul_f64(unit.clamp(0.0, 1.0))
+    // `clamp` passes a NaN through and `mul_f64` panics on it: a NaN draw waits nothing.
+    let unit = if unit.is_nan() {
+        0.0
+    } else {
+        unit.clamp(0.0, 1.0)
+    };
+    ceiling.mul_f64(unit)
 }
 
 /// The retry quota.
@@ -266,7 +272,8 @@ mod tests {
         assert_eq!(full_jitter(ceiling, 0.0), Duration::ZERO);
         assert_eq!(full_jitter(ceiling, 0.5), 500 * MS);
         assert_eq!(full_jitter(ceiling, 1.5), ceiling);
-        assert_eq!(full_jitter(ceiling, f64::NAN.max(0.0)), Duration::ZERO);
+        assert_eq!(full_jitter(ceiling, -0.5), Duration::ZERO);
+        assert_eq!(full_jitter(ceiling, f64::NAN), Duration::ZERO);
     }
 
     #[test]

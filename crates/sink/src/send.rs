@@ -12,7 +12,7 @@
 //!   being accepted (acknowledged) or abandoned at the shutdown deadline (not
 //!   acknowledged; re-read from the checkpoint).
 //! - The input is not read while the flow is held (backoff, permanent error) or while
-//!   [`QUEUED_BATCHES`] batches already wait for a slot, so the bounded channel pauses
+//!   `QUEUED_BATCHES` batches already wait for a slot, so the bounded channel pauses
 //!   the tailer.
 //!
 //! # Flow-wide hold
@@ -38,13 +38,13 @@ use crate::ceiling::RateCeiling;
 use crate::client::{classify_code, CodeClass, DestinationKind, PutClient, PutError, RecordResult};
 use crate::events::SinkEvents;
 use crate::linger::Linger;
-use crate::partition::is_valid_key;
 use crate::retry::{
     backoff_ceiling, full_jitter, Aimd, Pacer, RetryBudget, RETRY_COST, SUCCESS_REFUND,
     TIMEOUT_RETRY_COST,
 };
 use crate::sdk::TIMEOUT_CODE;
 use crate::{Acker, OutRecord, SinkConfig, SinkError, SinkSummary, Span};
+use firetail_agent::partition::is_valid_key;
 
 /// How often a persisting permanent error, throttling or transient errors are logged at
 /// WARN/ERROR (each occurrence is logged at DEBUG).

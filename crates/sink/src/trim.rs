@@ -66,7 +66,7 @@ pub fn all_accepted(body: &[u8]) -> Option<(usize, Vec<u8>)> {
     Some((entries, out))
 }
 
-/// `body` without the members named in [`DROPPED_KEYS`] and without insignificant
+/// `body` without the members named in `DROPPED_KEYS` and without insignificant
 /// whitespace; `None` if it is not JSON this re-emitter understands.
 pub fn trim_ids(body: &[u8]) -> Option<Vec<u8>> {
     let mut trim = Trim {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use firetail_sink::retry::backoff_ceiling;
-use firetail_sink::{run_sink, DestinationKind, PartitionKeyPolicy, SinkEvents};
+use firetail_sink::{run_sink, DestinationKind, PartitionKeyOption, SinkEvents};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
@@ -490,7 +490,7 @@ async fn kinesis_records_get_partition_keys_and_count_them() {
     let (acker, _acks) = acker();
     let events = Recorder::new();
     let mut cfg = config(DestinationKind::Kinesis);
-    cfg.partition_keys = PartitionKeyPolicy::Deterministic;
+    cfg.partition_keys = PartitionKeyOption::Deterministic;
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     let handle = run(
         cfg,
@@ -508,7 +508,11 @@ async fn kinesis_records_get_partition_keys_and_count_them() {
     drop(tx);
     let summary = handle.await.unwrap();
     let keys = fake.state().partition_keys.clone();
-    let md5 = |i| Some(firetail_sink::partition::deterministic_key(&record(i).data));
+    let md5 = |i| {
+        Some(firetail_agent::partition::deterministic_partition_key(
+            &record(i).data,
+        ))
+    };
     assert_eq!(keys, [md5(0), Some("user-key".into()), md5(2)]);
     // 16 data bytes per record; keys are not counted (the agent's BytesSent), though
     // they count against the batch's size limit.

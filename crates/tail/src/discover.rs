@@ -143,11 +143,13 @@ impl FilePattern {
     }
 }
 
-pub(crate) fn mtime_ms(meta: &std::fs::Metadata) -> u64 {
+/// A file's modification time in Unix milliseconds (0 when unknown), as the tailer orders
+/// files by it; the checkpoint migration compares against the same number.
+pub fn mtime_ms(meta: &std::fs::Metadata) -> u64 {
     meta.modified()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as u64)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn is_compressed(path: &Path) -> bool {

@@ -79,7 +79,10 @@ pub struct TailConfig {
 }
 
 impl TailConfig {
-    /// A configuration with the documented defaults for `file_pattern`.
+    /// A flow tailing `file_pattern` with the defaults of the key table
+    /// (`firetail_config::keys`), for tests, benches and examples: the daemon builds its
+    /// `TailConfig` from the configuration, and a test in `src/daemon/flow.rs` holds this
+    /// constructor equal to what it builds for a flow that sets no key.
     pub fn new(flow_id: &str, file_pattern: &str, framing: FramingConfig) -> TailConfig {
         TailConfig {
             flow_id: flow_id.to_owned(),

@@ -197,6 +197,9 @@ pub fn config(kind: DestinationKind) -> SinkConfig {
     cfg.retry_max_backoff = Duration::from_secs(2);
     cfg.permanent_retry_interval = Duration::from_secs(30);
     cfg.request_timeout = Duration::from_secs(10);
+    // The daemon's default is off (issue #20); the sink's tests keep it on so that its
+    // interplay with retries, pacing and the linger stays tested.
+    cfg.rate_ceiling = Some(firetail_sink::CeilingConfig::default());
     cfg
 }
 

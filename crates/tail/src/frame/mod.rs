@@ -18,24 +18,18 @@
 //!   and for `fileFooterPattern` (which discards what is buffered).
 //! - Records are `Bytes` slices of the framer's buffer: no allocation per record.
 
-mod truncate;
+mod end_of_file;
 
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
-use firetail_process::jregex::{JavaRegex, JavaRegexError};
+use firetail_agent::java;
+use firetail_agent::jregex::{JavaRegex, JavaRegexError};
+use firetail_agent::limits;
+use firetail_agent::truncate_record;
 use memchr::memchr;
 
-pub use truncate::{end_of_file_start, truncate_record};
-
-/// Firehose's maximum record size (1,000 KiB).
-pub const FIREHOSE_MAX_RECORD_SIZE: usize = 1_024_000;
-/// Kinesis Data Streams' maximum record size; the partition key counts against it.
-pub const KINESIS_MAX_RECORD_SIZE: usize = 1_048_576;
-/// The agent's parser buffer for Firehose flows (4 MiB).
-pub const FIREHOSE_READ_BUFFER_SIZE: usize = 4 * 1024 * 1024;
-/// The agent's parser buffer for Kinesis flows (5 MiB).
-pub const KINESIS_READ_BUFFER_SIZE: usize = 5 * 1024 * 1024;
+pub use end_of_file::end_of_file_start;
 
 /// How a flow cuts its files into records (the framing keys of an agent.json flow).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,8 +63,8 @@ impl FramingConfig {
             multi_line_start_pattern: None,
             skip_header_lines: 0,
             truncated_record_terminator: b"\n".to_vec(),
-            max_record_size: FIREHOSE_MAX_RECORD_SIZE,
-            read_buffer_size: FIREHOSE_READ_BUFFER_SIZE,
+            max_record_size: limits::FIREHOSE_MAX_RECORD_BYTES,
+            read_buffer_size: limits::FIREHOSE_READ_BUFFER_BYTES,
             aggregated_record_size_bytes: 0,
             file_footer_pattern: None,
         }
@@ -80,8 +74,8 @@ impl FramingConfig {
     /// `partition_key_len` bytes long.
     pub fn kinesis(partition_key_len: usize) -> FramingConfig {
         FramingConfig {
-            max_record_size: KINESIS_MAX_RECORD_SIZE.saturating_sub(partition_key_len),
-            read_buffer_size: KINESIS_READ_BUFFER_SIZE,
+            max_record_size: limits::KINESIS_MAX_RECORD_BYTES.saturating_sub(partition_key_len),
+            read_buffer_size: limits::KINESIS_READ_BUFFER_BYTES,
             ..FramingConfig::firehose()
         }
     }
@@ -594,7 +588,7 @@ impl Framer {
             let text = String::from_utf8_lossy(&self.buf[..data_len]);
             // A footer pattern that gives up at the step limit is no footer: the record
             // is sent, and nothing after it is discarded.
-            if footer.matches(java_trim(&text)).unwrap_or(false) {
+            if footer.matches(java::trim(&text)).unwrap_or(false) {
                 self.discard(n, DiscardReason::Footer, out);
                 let rest = self.buf.len();
                 self.discard(rest, DiscardReason::AfterFooter, out);
@@ -651,11 +645,6 @@ impl Framer {
             reason,
         }));
     }
-}
-
-/// Java `String.trim()`: strips leading and trailing chars `<= U+0020`.
-fn java_trim(s: &str) -> &str {
-    s.trim_matches(|c: char| c <= ' ')
 }
 
 #[cfg(test)]

@@ -140,13 +140,13 @@ fn hostile_bytes_do_not_panic_and_memory_stays_bounded() {
         .collect();
     for _ in 0..50 {
         framer.push(&junk, &mut out);
-        assert!(framer.pending_len() <= FIREHOSE_READ_BUFFER_SIZE);
+        assert!(framer.pending_len() <= limits::FIREHOSE_READ_BUFFER_BYTES);
     }
     framer.push(b"\nok\n", &mut out);
     let recs = records(&out);
     assert_eq!(recs.len(), 3);
     assert_eq!(recs[0], b"\0\xff\xfe\xc3(\n");
-    assert_eq!(recs[1].len(), FIREHOSE_MAX_RECORD_SIZE);
+    assert_eq!(recs[1].len(), limits::FIREHOSE_MAX_RECORD_BYTES);
     assert_eq!(recs[2], b"ok\n");
     assert_tiles(&out, 0, framer.position());
     assert_eq!(framer.position(), 6 + (50 << 20) + 4);

@@ -1,16 +1,20 @@
-//! The Kinesis Agent's value coercion (spec §1.2), one function per target type.
+//! The Kinesis Agent's value coercion (spec §1.2), one function per target type: the
+//! `Configuration` rules every agent.json key and every `dataProcessingOptions` key is read
+//! with, so the two readers (`firetail-config`, `firetail-process`) cannot drift apart.
 //!
 //! The agent uses a value of the right Java type as is and otherwise converts its
 //! `toString()`: integers with Guava's `Ints`/`Longs.stringConverter()` (which is Java's
-//! `Integer.decode`/`Long.decode`: optional sign, `0x`/`#` hex, leading-`0` octal),
-//! booleans with a fixed word list. A JSON float such as `1.5` or `1e3` is not an integer.
-//! These functions return `None` when the agent would throw.
+//! `Integer.decode`/`Long.decode`: optional sign, `0x`/`#` hex, leading-`0` octal, no
+//! surrounding spaces), booleans with a fixed word list. A JSON float such as `1.5` or `1e3`
+//! is not an integer. These functions return `None` when the agent would throw.
 
 use serde_json::Value;
 
+use crate::java::decode_long;
+
 /// The text Java's `toString()` would give a scalar JSON value; `None` for arrays/objects
 /// (whose Java `toString()` is never a valid scalar anyway).
-pub(crate) fn scalar_text(v: &Value) -> Option<String> {
+pub fn scalar_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -20,23 +24,23 @@ pub(crate) fn scalar_text(v: &Value) -> Option<String> {
 }
 
 /// A Java `long` from a JSON number or string, by `Long.decode` rules.
-pub(crate) fn long(v: &Value) -> Option<i64> {
+pub fn long(v: &Value) -> Option<i64> {
     match v {
         // With `arbitrary_precision` the number keeps its text, so `1.0` and `1e3` fail here
         // exactly as Jackson's Double → "1000.0" → decode fails.
         Value::Number(n) => n.as_i64(),
-        Value::String(s) => java_decode(s),
+        Value::String(s) => decode_long(s),
         _ => None,
     }
 }
 
 /// A Java `int` (32-bit) from a JSON number or string.
-pub(crate) fn int(v: &Value) -> Option<i64> {
+pub fn int(v: &Value) -> Option<i64> {
     long(v).filter(|n| i32::try_from(*n).is_ok())
 }
 
 /// An unsigned 64-bit integer from a JSON number or a decimal string.
-pub(crate) fn u64_value(v: &Value) -> Option<u64> {
+pub fn u64_value(v: &Value) -> Option<u64> {
     match v {
         Value::Number(n) => n.as_u64(),
         Value::String(s) if !s.starts_with('+') => s.parse().ok(),
@@ -45,7 +49,7 @@ pub(crate) fn u64_value(v: &Value) -> Option<u64> {
 }
 
 /// A float from a JSON number or string; NaN and infinities are refused.
-pub(crate) fn float(v: &Value) -> Option<f64> {
+pub fn float(v: &Value) -> Option<f64> {
     let f = match v {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse().ok(),
@@ -55,7 +59,7 @@ pub(crate) fn float(v: &Value) -> Option<f64> {
 }
 
 /// A boolean: JSON `true`/`false`, or a case-insensitive word from the agent's list.
-pub(crate) fn boolean(v: &Value) -> Option<bool> {
+pub fn boolean(v: &Value) -> Option<bool> {
     if let Value::Bool(b) = v {
         return Some(*b);
     }
@@ -66,40 +70,14 @@ pub(crate) fn boolean(v: &Value) -> Option<bool> {
     }
 }
 
-/// True if `s` is a string `java_decode` reads as octal (leading `0` then more digits), a
+/// True if `s` is a string [`decode_long`] reads as octal (leading `0` then more digits), a
 /// surprise worth a warning: `"010"` is 8.
-pub(crate) fn is_octal_literal(s: &str) -> bool {
+pub fn is_octal_literal(s: &str) -> bool {
     let unsigned = s.strip_prefix(['-', '+']).unwrap_or(s);
     unsigned.len() > 1
         && unsigned.starts_with('0')
         && !unsigned.starts_with("0x")
         && !unsigned.starts_with("0X")
-}
-
-/// Java's `Long.decode`. Only ASCII digits are accepted (Java also takes other Unicode
-/// digits; no real config uses them).
-pub(crate) fn java_decode(s: &str) -> Option<i64> {
-    let (negative, rest) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let (radix, digits) =
-        if let Some(hex) = rest.strip_prefix("0x").or_else(|| rest.strip_prefix("0X")) {
-            (16, hex)
-        } else if let Some(hex) = rest.strip_prefix('#') {
-            (16, hex)
-        } else if rest.len() > 1 && rest.starts_with('0') {
-            (8, &rest[1..])
-        } else {
-            (10, rest)
-        };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return None;
-    }
-    let magnitude = i128::from(u64::from_str_radix(digits, radix).ok()?);
-    let value = if negative { -magnitude } else { magnitude };
-    i64::try_from(value).ok()
 }
 
 #[cfg(test)]
@@ -109,23 +87,6 @@ mod tests {
 
     fn num(text: &str) -> Value {
         serde_json::from_str(text).unwrap()
-    }
-
-    #[test]
-    fn decode_follows_java() {
-        assert_eq!(java_decode("1000"), Some(1000));
-        assert_eq!(java_decode("-5"), Some(-5));
-        assert_eq!(java_decode("+5"), Some(5));
-        assert_eq!(java_decode("0x1F"), Some(31));
-        assert_eq!(java_decode("#1f"), Some(31));
-        assert_eq!(java_decode("010"), Some(8));
-        assert_eq!(java_decode("0"), Some(0));
-        assert_eq!(java_decode("-9223372036854775808"), Some(i64::MIN));
-        for bad in [
-            "", "-", "+-1", "--1", " 1", "1 ", "1.5", "1e3", "0x", "08", "abc", "١",
-        ] {
-            assert_eq!(java_decode(bad), None, "{bad:?}");
-        }
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //!
 //! Java syntax the `regex` crate cannot express because it needs backtracking (look-ahead,
 //! look-behind, atomic groups, possessive quantifiers, back-references, `\G`) sends the
-//! pattern to a backtracking engine instead ([`backtrack`], `fancy-regex`), with Java's
+//! pattern to a backtracking engine instead (`backtrack`, `fancy-regex`), with Java's
 //! semantics and a bound on backtracking steps per match; every other pattern keeps the
 //! linear-time engine. On the backtracking engine `$` is exact (a look-ahead), so the
 //! retry described above is not needed there. Unicode blocks (`\p{InGreek}`), the `(?U)`

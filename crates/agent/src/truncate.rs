@@ -1,5 +1,5 @@
-//! Pure helpers around framing: cutting oversized records and finding where an
-//! `END_OF_FILE` start begins.
+//! Cutting a record to the destination's record limit the way the agent does (spec §3.7):
+//! after conversion, in bytes, ending in the flow's `truncatedRecordTerminator`.
 
 use bytes::{Bytes, BytesMut};
 
@@ -12,21 +12,11 @@ pub fn truncate_record(data: Bytes, max: usize, terminator: &[u8]) -> (Bytes, bo
     }
     let mut cut = BytesMut::with_capacity(max);
     cut.extend_from_slice(&data[..max]);
+    // A terminator longer than the limit keeps its end, so the record still ends in it.
     let term = &terminator[terminator.len().saturating_sub(max)..];
     let at = max - term.len();
     cut[at..].copy_from_slice(term);
     (cut.freeze(), true)
-}
-
-/// Where `initialPosition: END_OF_FILE` starts reading a file seen for the first time:
-/// just after the last `\n` of `window`, the last read-buffer-size bytes of the file
-/// (beginning at file offset `window_start`). Without a `\n` in the window the agent
-/// starts at the window's start, in mid-record.
-pub fn end_of_file_start(window: &[u8], window_start: u64) -> u64 {
-    match memchr::memrchr(b'\n', window) {
-        Some(i) => window_start + i as u64 + 1,
-        None => window_start,
-    }
 }
 
 #[cfg(test)]
@@ -49,12 +39,5 @@ mod tests {
     fn a_terminator_longer_than_the_limit_is_cut_from_its_front() {
         let (d, _) = truncate_record(Bytes::from_static(b"abcdef"), 2, b"XYZ");
         assert_eq!(&d[..], b"YZ");
-    }
-
-    #[test]
-    fn end_of_file_starts_after_the_last_newline() {
-        assert_eq!(end_of_file_start(b"old1\nold2\nold-partial", 0), 10);
-        assert_eq!(end_of_file_start(b"no newline", 100), 100);
-        assert_eq!(end_of_file_start(b"a\n", 5), 7);
     }
 }

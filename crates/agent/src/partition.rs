@@ -1,0 +1,149 @@
+//! Kinesis partition keys (`partitionKeyOption`, spec §3.8).
+//!
+//! RANDOM is shaped like the agent's `Double.toString(ThreadLocalRandom.nextDouble(1000000))`.
+//! DETERMINISTIC is the md5 hex of the record as firetail sends it: the agent's documented
+//! intent, not its bug (it hashes its whole parser buffer for records it did not convert;
+//! see docs/compatibility.md).
+//!
+//! A key is picked once per record, before the record is cut to its limit, because the key
+//! counts against Kinesis's 1 MiB record limit; a retry keeps its key, as the agent's does.
+
+use md5::{Digest, Md5};
+use rand::Rng;
+
+use std::fmt::Write;
+
+use crate::limits::KINESIS_MAX_PARTITION_KEY_CHARS;
+
+/// `partitionKeyOption` of a Kinesis flow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PartitionKeyOption {
+    /// `RANDOM` (the agent's default): spreads records over all shards.
+    #[default]
+    Random,
+    /// `DETERMINISTIC`: equal records go to the same shard.
+    Deterministic,
+}
+
+impl PartitionKeyOption {
+    /// The name used in agent.json.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartitionKeyOption::Random => "RANDOM",
+            PartitionKeyOption::Deterministic => "DETERMINISTIC",
+        }
+    }
+
+    /// Parses an agent.json name (case-sensitive, as the agent's `Enum.valueOf`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "RANDOM" => Some(PartitionKeyOption::Random),
+            "DETERMINISTIC" => Some(PartitionKeyOption::Deterministic),
+            _ => None,
+        }
+    }
+
+    /// The key for a record whose bytes (as sent) are `data`.
+    pub fn key_for(self, data: &[u8]) -> String {
+        match self {
+            PartitionKeyOption::Random => random_partition_key(&mut rand::thread_rng()),
+            PartitionKeyOption::Deterministic => deterministic_partition_key(data),
+        }
+    }
+}
+
+/// Lower-case hex md5 of `data` (32 characters).
+pub fn deterministic_partition_key(data: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Md5::digest(data);
+    let mut key = String::with_capacity(32);
+    for b in digest {
+        key.push(char::from(HEX[usize::from(b >> 4)]));
+        key.push(char::from(HEX[usize::from(b & 0xF)]));
+    }
+    key
+}
+
+/// A random key in [0, 1 000 000) shaped like the agent's Java `Double.toString` of
+/// `nextDouble(1000000)`, e.g. `841329.3884345018`: an integer part and up to ten
+/// fraction digits, trailing zeros dropped (at least one kept). Kinesis hashes the key
+/// with MD5, so only its randomness matters; it is built from one 64-bit draw with
+/// integer formatting because printing a float per record cost 10 % of a Kinesis flow's
+/// CPU. (Java prints more fraction digits for small integer parts; the spread of keys
+/// over shards is the same.)
+pub fn random_partition_key<R: Rng + ?Sized>(rng: &mut R) -> String {
+    const FRACTION: u64 = 10_000_000_000;
+    let draw = rng.gen_range(0..1_000_000 * FRACTION);
+    let (whole, mut fraction, mut digits) = (draw / FRACTION, draw % FRACTION, 10);
+    while digits > 1 && fraction % 10 == 0 {
+        fraction /= 10;
+        digits -= 1;
+    }
+    let mut key = String::with_capacity(17);
+    // Writing to a String cannot fail.
+    let _ = write!(key, "{whole}.{fraction:0digits$}");
+    key
+}
+
+/// True when Kinesis would accept `key` as a partition key: 1 to 256 characters.
+pub fn is_valid_key(key: &str) -> bool {
+    // No more bytes than the limit means no more characters: skip the count.
+    !key.is_empty()
+        && (key.len() <= KINESIS_MAX_PARTITION_KEY_CHARS
+            || key.chars().count() <= KINESIS_MAX_PARTITION_KEY_CHARS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn deterministic_keys_are_the_md5_hex_of_the_data() {
+        assert_eq!(
+            deterministic_partition_key(b""),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
+        assert_eq!(
+            deterministic_partition_key(b"The quick brown fox jumps over the lazy dog"),
+            "9e107d9d372bb6826bd81d3542a419d6"
+        );
+        assert_eq!(
+            PartitionKeyOption::Deterministic.key_for(b"x"),
+            deterministic_partition_key(b"x")
+        );
+    }
+
+    #[test]
+    fn random_keys_look_like_java_doubles() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..1000 {
+            let key = random_partition_key(&mut rng);
+            assert!(is_valid_key(&key) && key.len() <= 24, "{key}");
+            assert!(key.contains('.'), "{key}");
+            let fraction = key.split('.').nth(1).unwrap_or_default();
+            assert!((1..=10).contains(&fraction.len()), "{key}");
+            assert!(fraction == "0" || !fraction.ends_with('0'), "{key}");
+            let value: f64 = key.replace('E', "e").parse().unwrap();
+            assert!((0.0..1e6).contains(&value), "{key}");
+        }
+    }
+
+    #[test]
+    fn key_validity_follows_the_kinesis_limits() {
+        assert!(!is_valid_key(""));
+        assert!(is_valid_key(&"é".repeat(256)));
+        assert!(!is_valid_key(&"a".repeat(257)));
+    }
+
+    #[test]
+    fn option_names_are_case_sensitive() {
+        for option in [
+            PartitionKeyOption::Random,
+            PartitionKeyOption::Deterministic,
+        ] {
+            assert_eq!(PartitionKeyOption::from_name(option.as_str()), Some(option));
+        }
+        assert_eq!(PartitionKeyOption::from_name("random"), None);
+    }
+}
