@@ -556,7 +556,7 @@ impl<C: PutClient + ?Sized> Flow<C> {
         self.note_accepted(acked_records, acked_bytes);
         if acked_records > 0 {
             if let Some(ceiling) = self.ceiling.as_mut() {
-                ceiling.on_accepted(Instant::now());
+                ceiling.on_accepted(Instant::now(), acked_bytes);
             }
         }
         for (code, n) in &codes {
