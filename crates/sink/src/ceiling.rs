@@ -99,7 +99,7 @@ pub const MAX_RATE: f64 = 100_000.0;
 /// by `e` every [`SHARE_FADE_CALLS`] calls, whichever is sooner: a busy daemon reads its
 /// share over its last few dozen calls (seconds after an outage, not minutes), a daemon
 /// of a large fleet making a call every few seconds over its last minute ...
-const SHARE_FADE: Duration = Duration::from_secs(60);
+pub const SHARE_FADE: Duration = Duration::from_secs(60);
 /// ... (see [`SHARE_FADE`]).
 pub const SHARE_FADE_CALLS: f64 = 20.0;
 /// A congestion episode (from a cut until the share is back under the target) never takes
