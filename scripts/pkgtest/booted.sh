@@ -231,9 +231,9 @@ step_sandbox_paths() {
         printf "[Service]\nPrivateTmp=no\n" > /etc/systemd/system/firetail.service.d/tmp.conf
         systemctl daemon-reload && systemctl restart firetail
         ! firetail check-config --quiet 2>&1 | grep -q "PrivateTmp"'
-    write_lines T 50 0.002 "$tmp_log"
+    write_lines P 50 0.002 "$tmp_log"
     writer_done 30
-    check_verbose "lines written to /tmp/app.log arrive once the drop-in is in place" delivered T 50 30
+    check_verbose "lines written to /tmp/app.log arrive once the drop-in is in place" delivered P 50 30
     ct_sh 'rm -f /etc/systemd/system/firetail.service.d/tmp.conf /tmp/app.log
         systemctl daemon-reload'
     write_config "$(flow_json "$WEB_LOG" web), $(flow_json "$VHOSTS_LOG" vhosts)"
