@@ -663,12 +663,30 @@ pub fn parse_prometheus(body: &str) -> HashMap<String, f64> {
 }
 
 /// The file under `dir` (recursively) with inode `inode`, if any.
+///
+/// Writers may still be rotating while this walks: a name listed a moment ago can be
+/// renamed away before it is looked at (and the inode land on a name already passed), so
+/// an entry that vanished is skipped, not the end of the search, and a miss is retried.
 pub fn find_inode(dir: &Path, inode: u64) -> Option<PathBuf> {
+    (0..5).find_map(|attempt| {
+        if attempt > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        find_inode_once(dir, inode)
+    })
+}
+
+fn find_inode_once(dir: &Path, inode: u64) -> Option<PathBuf> {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).ok()? {
-            let path = entry.ok()?.path();
-            let meta = std::fs::symlink_metadata(&path).ok()?;
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
             if meta.is_dir() {
                 stack.push(path);
             } else if meta.ino() == inode {
