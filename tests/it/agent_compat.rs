@@ -6,9 +6,26 @@ use std::time::Duration;
 use firetail_local_firehose::{Faults, Latency, Options};
 use serde_json::json;
 
-use crate::support::daemon::{eventually, Daemon, LocalRig};
+use crate::support::daemon::{eventually, Daemon, LineWriter, LocalRig};
 
 const STREAM: &str = "e2e-compat";
+
+/// Waits until every line `writer` wrote reached `STREAM`, stops the daemon, asserts both
+/// went well, and returns the daemon's log.
+async fn delivers_all_and_stops(
+    rig: &LocalRig,
+    writer: &LineWriter,
+    daemon: &mut Daemon,
+) -> String {
+    let all = eventually(Duration::from_secs(20), || {
+        rig.tally(writer, STREAM).missing == 0
+    })
+    .await;
+    let (status, _) = daemon.stop(Duration::from_secs(10)).await;
+    assert!(all, "not delivered\n{}", daemon.log_tail(30));
+    assert!(status.success());
+    daemon.log()
+}
 
 /// `socketTimeoutMillis: 0` and `connectionTimeoutMillis: 0` mean "no timeout" in the
 /// agent's Java SDK. Answers that take 300 ms must arrive, not time out at once.
@@ -29,14 +46,7 @@ async fn zero_timeouts_mean_no_timeout() {
     cfg["socketTimeoutMillis"] = json!(0);
     cfg["connectionTimeoutMillis"] = json!("0");
     let mut daemon = Daemon::start(rig.dir(), &cfg);
-    let all = eventually(Duration::from_secs(20), || {
-        rig.tally(&writer, STREAM).missing == 0
-    })
-    .await;
-    let (status, _) = daemon.stop(Duration::from_secs(10)).await;
-    assert!(all, "not delivered\n{}", daemon.log_tail(30));
-    assert!(status.success());
-    let log = daemon.log();
+    let log = delivers_all_and_stops(&rig, &writer, &mut daemon).await;
     assert!(!log.contains("TimeoutError"), "{log}");
 }
 
@@ -134,14 +144,7 @@ async fn assume_role_off_ec2_without_a_region_signs_as_the_agent_does() {
     cfg["assumeRoleARN"] = json!("arn:aws:iam::123456789012:role/firetail-e2e");
     cfg["sts.endpoint"] = json!(moto.endpoint);
     let mut daemon = Daemon::start_with_env(rig.dir(), &cfg, &[("AWS_REGION", "")]);
-    let all = eventually(Duration::from_secs(20), || {
-        rig.tally(&writer, STREAM).missing == 0
-    })
-    .await;
-    let (status, _) = daemon.stop(Duration::from_secs(10)).await;
-    assert!(all, "not delivered\n{}", daemon.log_tail(30));
-    assert!(status.success());
-    let log = daemon.log();
+    let log = delivers_all_and_stops(&rig, &writer, &mut daemon).await;
     assert!(!log.contains("signing region"), "{log}");
 }
 
@@ -312,14 +315,7 @@ async fn the_agents_environment_file_gives_credentials_region_and_proxy() {
         ("no_proxy", ""),
     ];
     let mut daemon = Daemon::start_with_env(rig.dir(), &cfg, &env);
-    let all = eventually(Duration::from_secs(20), || {
-        rig.tally(&writer, STREAM).missing == 0
-    })
-    .await;
-    let (status, _) = daemon.stop(Duration::from_secs(10)).await;
-    let log = daemon.log();
-    assert!(all, "not delivered\n{}", daemon.log_tail(30));
-    assert!(status.success());
+    let log = delivers_all_and_stops(&rig, &writer, &mut daemon).await;
     let taken = log
         .lines()
         .find(|l| l.contains("read the Kinesis Agent's environment file"))
