@@ -73,7 +73,13 @@ async fn metrics_agree_with_the_endpoint_and_status_lines_match_the_agents_forma
         let delivered = rig.server.delivered(STREAM);
         let done = tally(writer.lines(), delivered.iter().map(|b| b.as_ref())).missing == 0;
         m = scrape(addr);
-        done && m.contains_key("firetail_bytes_behind") && get(&m, "firetail_bytes_behind") == 0
+        // Every line can be at the endpoint while a retry of a lost response is still
+        // pending: caught up means every record read was also acknowledged.
+        let settled =
+            get(&m, "firetail_records_sent_total") == get(&m, "firetail_records_read_total");
+        done && settled
+            && m.contains_key("firetail_bytes_behind")
+            && get(&m, "firetail_bytes_behind") == 0
     })
     .await;
     assert!(caught_up, "not caught up: {m:?}\n{}", daemon.log_tail(30));

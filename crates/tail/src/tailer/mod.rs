@@ -646,7 +646,10 @@ impl FlowTailer {
             .map(|f| FileStatus {
                 path: f.path.clone(),
                 file: f.id,
-                size: f.size,
+                // The last stat can lag the reads (a writer appended in between): a
+                // size below what was read would hide in-flight bytes from
+                // `bytes_behind`, which must be 0 only when every byte read was acked.
+                size: f.size.max(f.framer.read_position()),
                 acked_offset: f.watermark.offset(),
                 read_offset: f.framer.read_position(),
                 open: f.file.is_some(),

@@ -354,6 +354,44 @@ async fn withheld_acks_keep_the_checkpoint_and_are_read_again() {
     assert_eq!(again[1..], w.written[101..]);
 }
 
+/// `size - acked_offset` is what `firetail_bytes_behind` reports: it must not read 0
+/// while a record read after the last scan is still unacknowledged (the scan's size lags
+/// the reads; a daemon reported 0 behind with two records waiting for a retry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_read_after_the_last_scan_count_as_behind_until_acked() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let mut w = Writer::new(&log);
+    w.line("before the first scan");
+    let withhold = AckPolicy::Withhold(Arc::new(|d: &[u8]| d.starts_with(b"WITHHELD")));
+    let mut cfg = config(&log);
+    // No scan after the first: the file's size is known only from reads.
+    cfg.reconcile_interval = Duration::from_secs(3600);
+    let flow = Flow::start(cfg, &dir.path().join("cp"), withhold);
+    flow.wait_for("the first line", |l| l.len() == 1).await;
+    for line in lines_of("acked", 50) {
+        w.line(&line);
+    }
+    w.line("WITHHELD");
+    flow.wait_for("every line", |l| l.len() == 52).await;
+    let len = std::fs::metadata(&log).unwrap().len();
+    let mut status = flow.status.clone();
+    let settled = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let s = status.borrow_and_update().clone();
+            if s.files.first().is_some_and(|f| f.acked_offset == len - 9) {
+                return s;
+            }
+            status.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the acknowledged lines reach the checkpoint");
+    flow.stop().await;
+    let f = &settled.files[0];
+    assert_eq!(f.size.saturating_sub(f.acked_offset), 9, "{f:#?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inode_reuse_after_restart_reads_the_new_file_from_zero() {
     let dir = tempfile::tempdir().unwrap();
