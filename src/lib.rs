@@ -26,6 +26,7 @@ pub mod daemon;
 pub mod demo;
 #[cfg(debug_assertions)]
 pub mod fault;
+pub mod heap;
 pub mod imds;
 pub mod logging;
 pub mod migrate;

@@ -3,5 +3,6 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    firetail::heap::keep_freed_memory();
     firetail::cli::main()
 }

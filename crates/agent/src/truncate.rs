@@ -6,17 +6,26 @@ use bytes::{Bytes, BytesMut};
 /// Cuts `data` to `max` bytes and overwrites its last `terminator.len()` bytes with the
 /// terminator, byte-wise (it may split a UTF-8 sequence, as the agent does). Returns the
 /// record and whether it was cut. Records within the limit are returned untouched.
+///
+/// Inlined for its fast path: every record of every flow passes here (twice for a flow
+/// with converters), and only the rare long one needs the copy.
+#[inline]
 pub fn truncate_record(data: Bytes, max: usize, terminator: &[u8]) -> (Bytes, bool) {
     if data.len() <= max {
         return (data, false);
     }
+    (cut(&data, max, terminator), true)
+}
+
+#[cold]
+fn cut(data: &[u8], max: usize, terminator: &[u8]) -> Bytes {
     let mut cut = BytesMut::with_capacity(max);
     cut.extend_from_slice(&data[..max]);
     // A terminator longer than the limit keeps its end, so the record still ends in it.
     let term = &terminator[terminator.len().saturating_sub(max)..];
     let at = max - term.len();
     cut[at..].copy_from_slice(term);
-    (cut.freeze(), true)
+    cut.freeze()
 }
 
 #[cfg(test)]
