@@ -92,6 +92,13 @@ impl ServiceEndpoint {
             region: s.cloudwatch_region(),
         }
     }
+
+    pub fn logs(s: &Settings) -> ServiceEndpoint {
+        ServiceEndpoint {
+            endpoint: s.logs_endpoint.clone(),
+            region: s.logs_region(),
+        }
+    }
 }
 
 /// Errors building AWS clients; each says which key to set.
@@ -244,6 +251,19 @@ pub fn kinesis_client(
         conf = conf.endpoint_url(endpoint_url(e));
     }
     Ok(aws_sdk_kinesis::Client::from_conf(conf.build()))
+}
+
+/// A CloudWatch Logs client for one endpoint/region pair.
+pub fn logs_client(
+    base: &SdkConfig,
+    svc: &ServiceEndpoint,
+) -> Result<aws_sdk_cloudwatchlogs::Client, AwsError> {
+    let region = resolve_region(base, svc, "CloudWatch Logs", "firetail.logs.region")?;
+    let mut conf = aws_sdk_cloudwatchlogs::config::Builder::from(base).region(region);
+    if let Some(e) = &svc.endpoint {
+        conf = conf.endpoint_url(endpoint_url(e));
+    }
+    Ok(aws_sdk_cloudwatchlogs::Client::from_conf(conf.build()))
 }
 
 #[cfg(test)]

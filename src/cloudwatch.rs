@@ -472,6 +472,11 @@ impl SinkEvents for FanOut {
             .iter()
             .for_each(|e| e.records_failed(flow, code, records));
     }
+    fn records_rejected(&self, flow: &str, code: &str, records: usize) {
+        self.0
+            .iter()
+            .for_each(|e| e.records_rejected(flow, code, records));
+    }
     fn records_retried(&self, flow: &str, records: usize) {
         self.0.iter().for_each(|e| e.records_retried(flow, records));
     }
@@ -975,6 +980,15 @@ mod tests {
             })
             .label(),
             "KinesisStream:k"
+        );
+        assert_eq!(
+            (Destination::CloudWatchLogs {
+                log_group: "app".into(),
+                log_stream: "web-1".into(),
+                create_missing: false,
+            })
+            .label(),
+            "LogGroup:app/web-1"
         );
     }
 

@@ -12,7 +12,12 @@
 //! task in every flow when SIGUSR2 arrives: how `tests/it/daemon_supervision.rs` proves
 //! that a stage ending while the daemon runs is reported (ERROR, `/health/ready`,
 //! `firetail_flow_up`).
+//!
+//! `FIRETAIL_TEST_FAULT=read-time-days-ago:<days>` stamps every record as read that many
+//! days ago: how `tests/it/cloudwatch_logs.rs` makes CloudWatch Logs refuse events as too
+//! old (more than 14 days), which a file read now cannot otherwise produce.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -24,6 +29,17 @@ pub const FAULT_ENV: &str = "FIRETAIL_TEST_FAULT";
 pub const WEDGE_ON_SIGUSR2: &str = "wedge-on-sigusr2";
 /// Followed by a stage name: abort that stage's tasks at SIGUSR2.
 pub const ABORT_STAGE_ON_SIGUSR2: &str = "abort-stage-on-sigusr2:";
+
+/// Followed by a number of days: records are stamped as read that long ago.
+pub const READ_TIME_DAYS_AGO: &str = "read-time-days-ago:";
+
+/// How far back records' read times are shifted, in ms (0: not at all).
+static READ_TIME_SHIFT_MILLIS: AtomicI64 = AtomicI64::new(0);
+
+/// How far back [`READ_TIME_DAYS_AGO`] shifts records' read times, in ms.
+pub fn read_time_shift_millis() -> i64 {
+    READ_TIME_SHIFT_MILLIS.load(Ordering::Relaxed)
+}
 
 /// Every stage task spawned so far, by stage name (debug builds only; never pruned,
 /// aborting a finished task does nothing).
@@ -60,6 +76,18 @@ pub fn arm() {
                 "test fault armed: SIGUSR2 aborts every {stage} stage task (debug build only)"
             );
             tokio::spawn(abort_stage_on_sigusr2(stage));
+        }
+        Ok(other) if other.starts_with(READ_TIME_DAYS_AGO) => {
+            match other[READ_TIME_DAYS_AGO.len()..].parse::<i64>() {
+                Ok(days) => {
+                    tracing::warn!(
+                        "test fault armed: records are stamped as read {days} days ago (debug build only)"
+                    );
+                    READ_TIME_SHIFT_MILLIS
+                        .store(days.saturating_mul(86_400_000), Ordering::Relaxed);
+                }
+                Err(_) => tracing::warn!("bad {FAULT_ENV}={other:?}; no fault armed"),
+            }
         }
         Ok(other) => tracing::warn!("unknown {FAULT_ENV}={other:?}; no fault armed"),
         Err(_) => {}

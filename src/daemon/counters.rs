@@ -5,6 +5,8 @@
 //! - transformed: records the chain converted (the agent's "processed").
 //! - skipped: records the chain dropped (LOGTOJSON no-match).
 //! - sent: records the service accepted.
+//! - rejected: records the service refused for good (CloudWatch Logs: too old, too new,
+//!   expired); acknowledged, never sent again.
 //!
 //! Counters are plain atomics written by the flow's own tasks; readers (status lines,
 //! metrics, health) only load them, so no stage shares mutable state with another.
@@ -19,7 +21,8 @@ use firetail_sink::SinkEvents;
 #[derive(Debug)]
 pub struct FlowCounters {
     pub flow_id: String,
-    /// `DeliveryStream:<name>` or `KinesisStream:<name>` (the CloudWatch dimension).
+    /// `DeliveryStream:<name>`, `KinesisStream:<name>` or `LogGroup:<group>/<stream>`
+    /// (the CloudWatch dimension).
     pub destination: String,
     pub records_parsed: AtomicU64,
     pub bytes_parsed: AtomicU64,
@@ -31,6 +34,8 @@ pub struct FlowCounters {
     pub bytes_sent: AtomicU64,
     pub records_attempted: AtomicU64,
     pub records_failed: AtomicU64,
+    /// Records the destination refused for good (acknowledged, not sent again).
+    pub records_rejected: AtomicU64,
     pub records_retried: AtomicU64,
     pub requests: AtomicU64,
     pub throttles: AtomicU64,
@@ -69,6 +74,7 @@ impl FlowCounters {
             bytes_sent: AtomicU64::new(0),
             records_attempted: AtomicU64::new(0),
             records_failed: AtomicU64::new(0),
+            records_rejected: AtomicU64::new(0),
             records_retried: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             throttles: AtomicU64::new(0),
@@ -180,6 +186,17 @@ impl SinkEvents for FlowCounters {
         self.set_last_error(format!("{code} ({records} records)"));
         metrics::counter!(
             "firetail_records_failed_total",
+            "flow" => flow.to_string(),
+            "code" => code.to_string()
+        )
+        .increment(records as u64);
+    }
+
+    fn records_rejected(&self, flow: &str, code: &str, records: usize) {
+        self.records_rejected.fetch_add(records as u64, Relaxed);
+        self.set_last_error(format!("{code} ({records} records refused for good)"));
+        metrics::counter!(
+            "firetail_records_rejected_total",
             "flow" => flow.to_string(),
             "code" => code.to_string()
         )

@@ -7,7 +7,7 @@ use anyhow::Context;
 use firetail_config::{Destination, FlowSettings, Settings};
 use firetail_process::Chain;
 use firetail_record::Acker;
-use firetail_sink::{DestinationKind, PutClient, SinkConfig};
+use firetail_sink::{PutClient, SinkConfig};
 use firetail_tail::frame::FramingConfig;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -23,6 +23,8 @@ use crate::daemon::RECORD_CHANNEL_CHUNKS;
 pub struct Clients {
     firehose: Option<Arc<firetail_sink::FirehoseClient>>,
     kinesis: Option<Arc<firetail_sink::KinesisClient>>,
+    /// CloudWatch Logs' SDK client; each flow wraps it for its own group and stream.
+    logs: Option<aws_sdk_cloudwatchlogs::Client>,
     /// The shared SDK configuration (credentials, region chain, timeouts).
     pub base: aws_config::SdkConfig,
     /// CloudWatch metrics, when `cloudwatch.emitMetrics` is on.
@@ -41,6 +43,10 @@ impl Clients {
             .flows
             .iter()
             .any(|f| matches!(f.destination, Destination::Kinesis { .. }));
+        let wants_logs = settings
+            .flows
+            .iter()
+            .any(|f| matches!(f.destination, Destination::CloudWatchLogs { .. }));
         let base = aws::load_base(&AwsSettings::from_settings(settings)).await;
         warn_of_agent_region_default(settings, &base);
         let firehose = if wants_firehose {
@@ -55,9 +61,15 @@ impl Clients {
         } else {
             None
         };
+        let logs = if wants_logs {
+            Some(aws::logs_client(&base, &ServiceEndpoint::logs(settings))?)
+        } else {
+            None
+        };
         Ok(Clients {
             firehose,
             kinesis,
+            logs,
             base,
             cloudwatch: None,
             metadata: None,
@@ -174,19 +186,25 @@ impl FlowPipeline {
         if let Some(m) = &clients.metadata {
             chain = chain.with_metadata_source(m.clone());
         }
-        let (stream, kind, client): (&str, DestinationKind, Arc<dyn PutClient>) =
-            match &flow.destination {
-                Destination::Firehose { delivery_stream } => (
-                    delivery_stream,
-                    DestinationKind::Firehose,
-                    clients.firehose.clone().context("no Firehose client")?,
-                ),
-                Destination::Kinesis { stream, .. } => (
-                    stream,
-                    DestinationKind::Kinesis,
-                    clients.kinesis.clone().context("no Kinesis client")?,
-                ),
-            };
+        // Where destinations are chosen: one arm each.
+        let client: Arc<dyn PutClient> = match &flow.destination {
+            Destination::Firehose { .. } => {
+                clients.firehose.clone().context("no Firehose client")?
+            }
+            Destination::Kinesis { .. } => clients.kinesis.clone().context("no Kinesis client")?,
+            Destination::CloudWatchLogs {
+                log_group,
+                log_stream,
+                create_missing,
+            } => Arc::new(firetail_sink::LogsClient::new(
+                clients.logs.as_ref().context("no CloudWatch Logs client")?,
+                firetail_sink::LogsTarget {
+                    log_group: log_group.clone(),
+                    log_stream: log_stream.clone(),
+                    create_missing: *create_missing,
+                },
+            )),
+        };
         let counters = Arc::new(FlowCounters::new(flow.id.clone(), flow.destination.label()));
 
         let (records_tx, records_rx) = mpsc::channel(RECORD_CHANNEL_CHUNKS);
@@ -235,7 +253,7 @@ impl FlowPipeline {
             counters.clone(),
             stop_reading.clone(),
             firetail_sink::run_sink(
-                sink_config(flow, stream, kind),
+                sink_config(flow),
                 client,
                 out_rx,
                 acker,
@@ -324,10 +342,7 @@ impl FlowPipeline {
 /// The framing rules of `flow`. With converters, records are cut after conversion
 /// (as the agent does), so the framer itself must not cut them.
 pub fn framing_config(flow: &FlowSettings, converts: bool) -> FramingConfig {
-    let mut framing = match &flow.destination {
-        Destination::Firehose { .. } => FramingConfig::firehose(),
-        Destination::Kinesis { .. } => FramingConfig::kinesis(0),
-    };
+    let mut framing = FramingConfig::for_destination(flow.destination.limits());
     framing.max_record_size = if converts {
         usize::MAX
     } else {
@@ -367,8 +382,9 @@ fn tail_config(flow: &FlowSettings, converts: bool) -> anyhow::Result<firetail_t
     })
 }
 
-fn sink_config(flow: &FlowSettings, stream: &str, kind: DestinationKind) -> SinkConfig {
-    let mut cfg = SinkConfig::agent_defaults(flow.id.clone(), stream, kind);
+fn sink_config(flow: &FlowSettings) -> SinkConfig {
+    let limits = flow.destination.limits();
+    let mut cfg = SinkConfig::agent_defaults(flow.id.clone(), flow.destination.target(), limits);
     cfg.max_records = flow.max_buffer_size_records as usize;
     cfg.max_bytes = flow.max_buffer_size_bytes as usize;
     cfg.max_age = flow.max_buffer_age;
@@ -448,9 +464,9 @@ mod tests {
         let mut flow = s.flows[0].clone();
         flow.retry_initial_backoff = Duration::from_secs(20);
         flow.retry_max_backoff = Duration::from_millis(500);
-        let cfg = sink_config(&flow, "s", DestinationKind::Firehose);
+        let cfg = sink_config(&flow);
         assert_eq!(cfg.retry_initial_backoff, Duration::from_millis(500));
-        cfg.validate(DestinationKind::Firehose).unwrap();
+        cfg.validate(&firetail_sink::FIREHOSE).unwrap();
     }
 
     /// The stages' own constructors, which their tests and benches use, start from the key
@@ -458,19 +474,24 @@ mod tests {
     /// from the daemon. (`maxRequestsInFlight`'s default depends on the host's CPUs.)
     #[test]
     fn the_stages_constructors_agree_with_the_key_tables_defaults() {
-        for (stream_key, kind) in [
-            ("deliveryStream", DestinationKind::Firehose),
-            ("kinesisStream", DestinationKind::Kinesis),
+        for (destination, limits) in [
+            (r#""deliveryStream": "s""#, &firetail_sink::FIREHOSE),
+            (r#""kinesisStream": "s""#, &firetail_sink::KINESIS),
+            (
+                r#""firetail.logGroup": "s", "firetail.logStream": "l""#,
+                &firetail_sink::CLOUDWATCH_LOGS,
+            ),
         ] {
-            let text = format!(
-                r#"{{ "flows": [{{"filePattern": "/var/log/a*", "{stream_key}": "s"}}] }}"#
-            );
+            let kind = limits.name;
+            let text =
+                format!(r#"{{ "flows": [{{"filePattern": "/var/log/a*", {destination}}}] }}"#);
             let settings = firetail_config::parse_str(&text, "agent.json")
                 .unwrap()
                 .settings;
             let flow = &settings.flows[0];
-            let daemon = sink_config(flow, "s", kind);
-            let mut own = SinkConfig::agent_defaults(flow.id.clone(), "s", kind);
+            let daemon = sink_config(flow);
+            let target = flow.destination.target();
+            let mut own = SinkConfig::agent_defaults(flow.id.clone(), target, limits);
             own.max_in_flight = daemon.max_in_flight;
             assert_eq!(format!("{own:?}"), format!("{daemon:?}"), "{kind}");
 

@@ -26,7 +26,8 @@ use crate::daemon::counters::FlowCounters;
 /// How the stage treats partition keys and record sizes for its destination.
 #[derive(Clone, Debug)]
 pub struct ProcessSettings {
-    /// `None` for Firehose; for Kinesis, how keys are chosen (`partitionKeyOption`).
+    /// For Kinesis, how keys are chosen (`partitionKeyOption`); `None` for destinations
+    /// without partition keys.
     pub partition_keys: Option<PartitionKeyOption>,
     /// The largest record the destination accepts (Kinesis: data and key together).
     pub max_record_size: usize,
@@ -38,8 +39,8 @@ impl ProcessSettings {
     pub fn for_flow(flow: &FlowSettings) -> ProcessSettings {
         ProcessSettings {
             partition_keys: match &flow.destination {
-                Destination::Firehose { .. } => None,
                 Destination::Kinesis { partition_key, .. } => Some(*partition_key),
+                _ => None,
             },
             max_record_size: flow.max_record_size_bytes(),
             truncated_record_terminator: flow.truncated_record_terminator.as_bytes().to_vec(),
@@ -64,10 +65,21 @@ pub async fn run(
         // Counted once per chunk: an atomic add per record was 2 % of the daemon's CPU.
         let bytes: u64 = records.iter().map(|r| r.span.len()).sum();
         counters.records_parsed(records.len() as u64, bytes);
+        // One clock read per chunk: a chunk is one read of one file.
+        let read_at = read_time_millis();
         let out: Vec<OutRecord> = if pass_through {
-            records.into_iter().map(OutRecord::from).collect()
+            records
+                .into_iter()
+                .map(|r| OutRecord {
+                    data: r.data,
+                    span: r.span,
+                    partition_key: None,
+                    read_at_millis: read_at,
+                })
+                .collect()
         } else {
-            convert_chunk(&chain, &settings, records, &acker, &counters, &mut scratch)
+            let chunk = Chunk { records, read_at };
+            convert_chunk(&chain, &settings, chunk, &acker, &counters, &mut scratch)
         };
         if !out.is_empty() && output.send(out).await.is_err() {
             return;
@@ -75,15 +87,32 @@ pub async fn run(
     }
 }
 
+/// When the records now arriving were read, in ms since the Unix epoch (CloudWatch Logs'
+/// event time). Debug builds can shift it into the past (`crate::fault`), so that a test
+/// can make CloudWatch Logs refuse events as too old.
+fn read_time_millis() -> i64 {
+    let now = firetail_sink::now_millis();
+    #[cfg(debug_assertions)]
+    let now = now.saturating_sub(crate::fault::read_time_shift_millis());
+    now
+}
+
+/// One read's records and when they were read.
+struct Chunk {
+    records: Vec<Record>,
+    read_at: i64,
+}
+
 /// Converts, keys and cuts one chunk; acknowledges the records the chain skipped.
 fn convert_chunk(
     chain: &Chain,
     settings: &ProcessSettings,
-    records: Vec<Record>,
+    chunk: Chunk,
     acker: &Acker,
     counters: &FlowCounters,
     scratch: &mut Vec<u8>,
 ) -> Vec<OutRecord> {
+    let Chunk { records, read_at } = chunk;
     let mut out = Vec::with_capacity(records.len());
     let (mut transformed, mut skipped, mut failed) = (0, 0, 0);
     for record in records {
@@ -99,6 +128,7 @@ fn convert_chunk(
                 data,
                 span: record.span,
                 partition_key: converted.partition_key,
+                read_at_millis: read_at,
             }),
             None => {
                 skipped += 1;

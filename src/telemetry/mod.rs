@@ -299,9 +299,14 @@ fn export_flow(f: &FlowView) {
     } else {
         1.0
     });
-    // Records never leave firetail without delivery; this stays 0 and exists so an
-    // alert can prove it.
-    set("firetail_records_dropped_total", 0);
+    // Records leave firetail without delivery only when the destination refuses them
+    // for good (CloudWatch Logs: too old, too new, expired; by code in
+    // firetail_records_rejected_total); for Firehose and Kinesis this stays 0, and
+    // exists so an alert can prove it.
+    set(
+        "firetail_records_dropped_total",
+        c.records_rejected.load(Relaxed),
+    );
     metrics::gauge!("firetail_concurrency", "flow" => flow.clone())
         .set(c.concurrency.load(Relaxed) as f64);
     metrics::gauge!("firetail_backoff_seconds", "flow" => flow.clone())

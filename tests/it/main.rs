@@ -30,6 +30,10 @@ mod daemon_faults;
 /// End to end: kill -9 at random moments loses nothing; duplicates within the checkpoint lag.
 mod daemon_kill;
 
+/// End to end through the real binary: delivery to CloudWatch Logs (moto's), events refused
+/// as too old acknowledged and reported, a missing stream created when asked.
+mod cloudwatch_logs;
+
 /// End to end: a missing stream is reported, never checkpointed past, and recovered from.
 mod daemon_permanent;
 

@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::keys::{keys_in, AppliesTo, Scope, Support};
+use crate::keys::{keys_in, Scope, Support};
 use crate::settings::{Destination, FlowSettings, GeneratorSettings, Settings};
 
 /// Shown instead of the secret key.
@@ -60,6 +60,7 @@ pub(crate) fn global_value(s: &Settings, key: &str) -> Option<Value> {
         "kinesis.endpoint" => opt(&s.kinesis_endpoint),
         "kinesis.region" => opt(&s.kinesis_region),
         "firehose.endpoint" => opt(&s.firehose_endpoint),
+        "logs.endpoint" => opt(&s.logs_endpoint),
         "cloudwatch.endpoint" => opt(&s.cloudwatch_endpoint),
         "cloudwatch.emitMetrics" => s.cloudwatch_emit_metrics.into(),
         "cloudwatch.tagInstance" => s.cloudwatch_tag_instance.into(),
@@ -95,6 +96,7 @@ pub(crate) fn global_value(s: &Settings, key: &str) -> Option<Value> {
         "firetail.region" => opt(&s.region),
         "firetail.firehose.region" => opt(&s.firehose_region),
         "firetail.cloudwatch.region" => opt(&s.cloudwatch_region),
+        "firetail.logs.region" => opt(&s.logs_region),
         "firetail.generators" => Value::Array(s.generators.iter().map(generator_json).collect()),
         _ => return None,
     })
@@ -104,14 +106,10 @@ fn flow_json(f: &FlowSettings) -> Value {
     let mut out = Map::new();
     out.insert("id".to_owned(), f.id.clone().into());
     out.insert("origin".to_owned(), f.origin.display().to_string().into());
-    let is_firehose = matches!(f.destination, Destination::Firehose { .. });
+    let destination = f.destination.spec();
     for spec in keys_in(Scope::Flow) {
-        let applies = match spec.applies_to {
-            AppliesTo::All => true,
-            AppliesTo::Firehose => is_firehose,
-            AppliesTo::Kinesis => !is_firehose,
-        };
-        if !applies || spec.support == Support::Ignored {
+        if !crate::reader::applies(spec.applies_to, destination) || spec.support == Support::Ignored
+        {
             continue;
         }
         if let Some(v) = flow_value(f, spec.name) {
@@ -127,15 +125,27 @@ pub(crate) fn flow_value(f: &FlowSettings, key: &str) -> Option<Value> {
         "filePattern" => f.file_pattern.clone().into(),
         "deliveryStream" => match &f.destination {
             Destination::Firehose { delivery_stream } => delivery_stream.clone().into(),
-            Destination::Kinesis { .. } => return None,
+            _ => return None,
         },
         "kinesisStream" => match &f.destination {
             Destination::Kinesis { stream, .. } => stream.clone().into(),
-            Destination::Firehose { .. } => return None,
+            _ => return None,
         },
         "partitionKeyOption" => match &f.destination {
             Destination::Kinesis { partition_key, .. } => partition_key.as_str().into(),
-            Destination::Firehose { .. } => return None,
+            _ => return None,
+        },
+        "firetail.logGroup" => match &f.destination {
+            Destination::CloudWatchLogs { log_group, .. } => log_group.clone().into(),
+            _ => return None,
+        },
+        "firetail.logStream" => match &f.destination {
+            Destination::CloudWatchLogs { log_stream, .. } => log_stream.clone().into(),
+            _ => return None,
+        },
+        "firetail.logs.createMissing" => match &f.destination {
+            Destination::CloudWatchLogs { create_missing, .. } => (*create_missing).into(),
+            _ => return None,
         },
         "initialPosition" => f.initial_position.as_str().into(),
         "maxBufferAgeMillis" => ms(f.max_buffer_age),

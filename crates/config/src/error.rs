@@ -145,8 +145,8 @@ pub enum ConfigError {
         /// The key.
         key: String,
     },
-    /// A flow has neither `deliveryStream` nor `kinesisStream`.
-    #[error("{at}: Could not recognize flow type: set 'deliveryStream' (Firehose) or 'kinesisStream' (Kinesis Data Streams)")]
+    /// A flow names no destination (`deliveryStream`, `kinesisStream`, `firetail.logGroup`).
+    #[error("{at}: Could not recognize flow type: set 'deliveryStream' (Firehose) or 'kinesisStream' (Kinesis Data Streams), or firetail's 'firetail.logGroup' (CloudWatch Logs)")]
     UnknownFlowType {
         /// Where.
         at: Location,

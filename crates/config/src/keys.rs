@@ -22,31 +22,86 @@ pub enum Scope {
     Generator,
 }
 
-/// Which flow type a flow key means something for.
+/// Which flows a flow key means something for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppliesTo {
     /// Every flow (and every global or generator key).
     All,
-    /// Firehose flows (`deliveryStream`) only.
-    Firehose,
-    /// Kinesis Data Streams flows (`kinesisStream`) only.
-    Kinesis,
+    /// Flows of the destination selected by this key ([`DestinationSpec::key`]) only.
+    Only(&'static str),
+}
+
+/// One destination a flow can send to, as the configuration sees it: the key that
+/// selects it and names its target, and the limits of its API. The sink's client for it
+/// reports the same limits (`firetail_sink::PutClient::limits`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct DestinationSpec {
+    /// The flow key that selects this destination and names its target.
+    pub key: &'static str,
+    /// The prefix of the flow's id (the agent's `fh:` and `kinesis:`).
+    pub id_prefix: &'static str,
+    /// What it can hold per call and per record.
+    pub limits: &'static limits::DestinationLimits,
+}
+
+impl DestinationSpec {
+    /// How messages name it: `Firehose (deliveryStream)`.
+    pub fn describe(&self) -> String {
+        format!("{} ({})", self.limits.name, self.key)
+    }
+}
+
+/// Every destination, in the order a flow's keys are checked: `deliveryStream` wins over
+/// `kinesisStream`, as in the Kinesis Agent's `FileFlowFactory`. A new destination is one
+/// entry here, its keys below, and its arm where `settings` builds a `Destination`.
+pub static DESTINATIONS: &[DestinationSpec] = &[
+    DestinationSpec {
+        key: "deliveryStream",
+        id_prefix: "fh",
+        limits: &limits::FIREHOSE,
+    },
+    DestinationSpec {
+        key: "kinesisStream",
+        id_prefix: "kinesis",
+        limits: &limits::KINESIS,
+    },
+    DestinationSpec {
+        key: "firetail.logGroup",
+        id_prefix: "logs",
+        limits: &limits::CLOUDWATCH_LOGS,
+    },
+];
+
+/// The destination a section without flows is read for (global and generator keys do
+/// not depend on it); also a flow's when it names none (an error reported on its own).
+pub fn default_destination() -> &'static DestinationSpec {
+    &DESTINATIONS[0]
 }
 
 /// Legal interval of an integer key, inclusive at both ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Bounds {
-    /// The same range for every flow type.
+    /// The same range for every flow.
     Range(i64, i64),
-    /// Firehose and Kinesis flows have different limits.
-    PerDestination {
-        /// Range on a Firehose flow.
-        firehose: (i64, i64),
-        /// Range on a Kinesis flow.
-        kinesis: (i64, i64),
-    },
+    /// 1 to the flow's destination's request size limit.
+    UpToRequestBytes,
+    /// 1 to the most records the flow's destination takes in one call.
+    UpToRequestRecords,
     /// `0` (off) or a value in the range.
     ZeroOr(i64, i64),
+}
+
+impl Bounds {
+    /// The (min, max) of these bounds on a flow to `destination` (for `ZeroOr`, the
+    /// non-zero part).
+    pub fn range_for(self, destination: &DestinationSpec) -> (i64, i64) {
+        let limit = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        match self {
+            Bounds::Range(min, max) | Bounds::ZeroOr(min, max) => (min, max),
+            Bounds::UpToRequestBytes => (1, limit(destination.limits.max_request_bytes)),
+            Bounds::UpToRequestRecords => (1, limit(destination.limits.max_records_per_request)),
+        }
+    }
 }
 
 /// The type of a key's value, after the agent's coercion rules (§1.2 of the spec).
@@ -87,13 +142,10 @@ pub enum DefaultValue {
     Unset,
     /// An integer.
     Int(i64),
-    /// An integer that depends on the flow type.
-    PerDestination {
-        /// Default on a Firehose flow.
-        firehose: i64,
-        /// Default on a Kinesis flow.
-        kinesis: i64,
-    },
+    /// The flow's destination's request size limit.
+    RequestBytes,
+    /// The most records the flow's destination takes in one call.
+    RequestRecords,
     /// A float.
     Float(f64),
     /// A boolean.
@@ -166,7 +218,6 @@ const fn only(spec: KeySpec, applies_to: AppliesTo) -> KeySpec {
 
 use firetail_agent::limits;
 
-use AppliesTo::{Firehose, Kinesis};
 use DefaultValue as D;
 use Kind::{
     Bool, Enum, FilePattern, Float, Ignored, Int, List, Long, Path, SocketAddrOrEmpty, Str, U64,
@@ -189,9 +240,11 @@ pub const ROTATE_MODES: &[&str] = &["none", "rename", "copytruncate", "dated"];
 
 // The service limits some ranges and defaults are made of, as table integers.
 const FIREHOSE_MAX_RECORD_BYTES: i64 = limits::FIREHOSE_MAX_RECORD_BYTES as i64;
-const FIREHOSE_MAX_REQUEST_BYTES: i64 = limits::FIREHOSE_MAX_REQUEST_BYTES as i64;
-const KINESIS_MAX_REQUEST_BYTES: i64 = limits::KINESIS_MAX_REQUEST_BYTES as i64;
-const MAX_RECORDS_PER_REQUEST: i64 = limits::MAX_RECORDS_PER_REQUEST as i64;
+
+/// A flow key of one destination only.
+const FIREHOSE_ONLY: AppliesTo = AppliesTo::Only("deliveryStream");
+const KINESIS_ONLY: AppliesTo = AppliesTo::Only("kinesisStream");
+const LOGS_ONLY: AppliesTo = AppliesTo::Only("firetail.logGroup");
 
 /// Every key firetail knows, in documentation order.
 pub static KEYS: &[KeySpec] = &[
@@ -208,6 +261,7 @@ pub static KEYS: &[KeySpec] = &[
     key("kinesis.region", Global, Str, D::Unset, Used, "Kinesis signing region."),
     key("firehose.endpoint", Global, Str, D::Unset, Used, "Firehose endpoint URL; empty = unset."),
     key("cloudwatch.endpoint", Global, Str, D::Unset, Used, "CloudWatch endpoint URL; empty = unset."),
+    key("logs.endpoint", Global, Str, D::Unset, Used, "CloudWatch Logs endpoint URL, for flows with firetail.logGroup (a firetail extension: the agent has no such flows); empty = unset."),
     key("cloudwatch.emitMetrics", Global, Bool, D::Bool(true), Used, "Publish CloudWatch metrics."),
     key("cloudwatch.tagInstance", Global, Bool, D::Bool(false), Used, "Add an `Instance` dimension to metrics: the EC2 instance id, or the host name off EC2."),
     key("cloudwatch.namespace", Global, Str, D::Str("AWSKinesisAgent"), Used, "CloudWatch metric namespace."),
@@ -244,16 +298,17 @@ pub static KEYS: &[KeySpec] = &[
     key("firetail.region", Global, Str, D::Unset, Used, "Fallback region for every AWS client."),
     key("firetail.firehose.region", Global, Str, D::Unset, Used, "Firehose region."),
     key("firetail.cloudwatch.region", Global, Str, D::Unset, Used, "CloudWatch region."),
+    key("firetail.logs.region", Global, Str, D::Unset, Used, "CloudWatch Logs region (flows with firetail.logGroup)."),
     key("firetail.generators", Global, List, D::Unset, Used, "In-daemon access-log generators (see the generator keys)."),
     // ---- flow: the Kinesis Agent's keys ----
     key("filePattern", Flow, FilePattern, D::Required, Used, "Absolute glob of the files to tail."),
     key("deliveryStream", Flow, Str, D::Unset, Used, "Firehose delivery stream; wins over kinesisStream."),
     key("kinesisStream", Flow, Str, D::Unset, Used, "Kinesis data stream."),
-    only(key("partitionKeyOption", Flow, Enum(PARTITION_KEY_OPTIONS), D::Str("RANDOM"), Used, "Partition key per record."), Kinesis),
+    only(key("partitionKeyOption", Flow, Enum(PARTITION_KEY_OPTIONS), D::Str("RANDOM"), Used, "Partition key per record."), KINESIS_ONLY),
     key("initialPosition", Flow, Enum(INITIAL_POSITIONS), D::Str("END_OF_FILE"), Used, "Where to start in the newest file without a checkpoint."),
     key("maxBufferAgeMillis", Flow, Long(r(1000, 900_000)), D::Int(60_000), Used, "Flush a partial batch when its first record is this old, ms."),
-    key("maxBufferSizeRecords", Flow, Int(r(1, MAX_RECORDS_PER_REQUEST)), D::Int(MAX_RECORDS_PER_REQUEST), Used, "Max records per API call."),
-    key("maxBufferSizeBytes", Flow, Int(Bounds::PerDestination { firehose: (1, FIREHOSE_MAX_REQUEST_BYTES), kinesis: (1, KINESIS_MAX_REQUEST_BYTES) }), D::PerDestination { firehose: FIREHOSE_MAX_REQUEST_BYTES, kinesis: KINESIS_MAX_REQUEST_BYTES }, Used, "Max bytes per API call."),
+    key("maxBufferSizeRecords", Flow, Int(Bounds::UpToRequestRecords), D::RequestRecords, Used, "Max records per API call."),
+    key("maxBufferSizeBytes", Flow, Int(Bounds::UpToRequestBytes), D::RequestBytes, Used, "Max bytes per API call (as the service counts them: CloudWatch Logs adds 26 bytes per event)."),
     key("publishQueueCapacity", Flow, Int(r(1, JAVA_INT_MAX)), D::Int(100), Accepted, "Agent's queue of unsent buffers (firetail bounds memory with firetail.maxInFlightBytes)."),
     key("retryInitialBackoffMillis", Flow, Long(r(0, JAVA_LONG_MAX)), D::Int(100), Used, "Backoff base, ms; above retryMaxBackoffMillis it is that maximum (as in the agent, with a warning)."),
     key("retryMaxBackoffMillis", Flow, Long(r(0, JAVA_LONG_MAX)), D::Int(10_000), Used, "Backoff cap before jitter, ms."),
@@ -265,11 +320,14 @@ pub static KEYS: &[KeySpec] = &[
     key("multiLineStartPattern", Flow, Str, D::Unset, Used, "Java regex that starts a record; empty = unset."),
     key("skipHeaderLines", Flow, Int(r(0, JAVA_INT_MAX)), D::Int(0), Used, "Lines skipped at the start of every file read from offset 0."),
     key("truncatedRecordTerminator", Flow, Str, D::Str("\n"), Used, "Written over the end of truncated records."),
-    only(key("aggregatedRecordSizeBytes", Flow, Int(r(0, FIREHOSE_MAX_RECORD_BYTES)), D::Int(0), Used, "Pack whole lines into Firehose records of at most this size (0 = off)."), Firehose),
+    only(key("aggregatedRecordSizeBytes", Flow, Int(r(0, FIREHOSE_MAX_RECORD_BYTES)), D::Int(0), Used, "Pack whole lines into Firehose records of at most this size (0 = off)."), FIREHOSE_ONLY),
     key("dataProcessingOptions", Flow, List, D::Unset, Used, "Converter chain (validated by firetail-process)."),
     key("fileFooterPattern", Flow, Str, D::Unset, Used, "Java regex; a record fully matching it stops reading the file; empty = unset."),
     key("log.emitInternalMetrics", Flow, Bool, D::Bool(false), Accepted, "Per-flow `File Tailer Status:` JSON line."),
     // ---- flow: firetail extensions ----
+    key("firetail.logGroup", Flow, Str, D::Unset, Used, "CloudWatch Logs log group: the flow sends its records as log events (PutLogEvents), each stamped with the time it was read. deliveryStream and kinesisStream win over it."),
+    only(key("firetail.logStream", Flow, Str, D::Unset, Used, "The log stream in firetail.logGroup; required with it."), LOGS_ONLY),
+    only(key("firetail.logs.createMissing", Flow, Bool, D::Bool(false), Used, "Create the log group and stream when CloudWatch Logs says one is missing; false: a missing one is a permanent error, reported and retried every firetail.permanentRetryMillis, as a missing delivery stream is."), LOGS_ONLY),
     key("firetail.maxOpenFiles", Flow, Int(r(1, 65_536)), D::Int(1024), Used, "Max files of this flow open at once."),
     key("firetail.maxInFlightBytes", Flow, Long(r(1_048_576, 1_073_741_824)), D::Int(2_097_152), Used, "Bytes read but not yet acknowledged; tailing pauses above it (bounds memory and duplicates after a crash)."),
     key("firetail.reconcileIntervalMillis", Flow, Long(r(10, 60_000)), D::Int(1000), Used, "Rescan of the pattern when inotify is unavailable, and how long a rotated file stays quiet before it is finished, ms."),

@@ -12,16 +12,12 @@ use serde_json::{Map, Value};
 
 use crate::error::{ConfigError, ConfigWarning, Location};
 use crate::keys::{
-    self, AppliesTo, Bounds, DefaultValue, KeySpec, Kind, Scope, Support, JAVA_INT_MAX,
-    JAVA_LONG_MAX,
+    self, AppliesTo, Bounds, DefaultValue, DestinationSpec, KeySpec, Kind, Scope, Support,
+    JAVA_INT_MAX, JAVA_LONG_MAX,
 };
 
-/// Which flow type a section is read for; decides per-destination defaults and ranges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FlowType {
-    Firehose,
-    Kinesis,
-}
+/// The destination a flow section is read for; decides its defaults and ranges.
+pub(crate) type FlowDestination = &'static DestinationSpec;
 
 /// A resolved value.
 #[derive(Debug, Clone, PartialEq)]
@@ -125,7 +121,7 @@ impl Resolved {
 pub(crate) fn read_section(
     obj: &Map<String, Value>,
     scope: Scope,
-    flow_type: FlowType,
+    flow_type: FlowDestination,
     at: &Location,
     diag: &mut Diagnostics,
 ) -> Resolved {
@@ -141,7 +137,12 @@ pub(crate) fn read_section(
     resolved
 }
 
-fn absent(spec: &KeySpec, flow_type: FlowType, at: &Location, diag: &mut Diagnostics) -> Val {
+fn absent(
+    spec: &KeySpec,
+    flow_type: FlowDestination,
+    at: &Location,
+    diag: &mut Diagnostics,
+) -> Val {
     // `flows` may come from agent.d alone; "no flows at all" is checked after the merge.
     if spec.default == DefaultValue::Required && spec.name != "flows" {
         diag.errors.push(ConfigError::Missing {
@@ -153,14 +154,12 @@ fn absent(spec: &KeySpec, flow_type: FlowType, at: &Location, diag: &mut Diagnos
 }
 
 /// The value a key has when absent.
-pub(crate) fn default_val(spec: &KeySpec, flow_type: FlowType) -> Val {
+pub(crate) fn default_val(spec: &KeySpec, flow_type: FlowDestination) -> Val {
     match spec.default {
         DefaultValue::Required | DefaultValue::Unset | DefaultValue::Computed(_) => Val::Unset,
         DefaultValue::Int(n) => Val::Int(n),
-        DefaultValue::PerDestination { firehose, kinesis } => Val::Int(match flow_type {
-            FlowType::Firehose => firehose,
-            FlowType::Kinesis => kinesis,
-        }),
+        DefaultValue::RequestBytes => Val::Int(Bounds::UpToRequestBytes.range_for(flow_type).1),
+        DefaultValue::RequestRecords => Val::Int(Bounds::UpToRequestRecords.range_for(flow_type).1),
         DefaultValue::Float(f) => Val::Float(f),
         DefaultValue::Bool(b) => Val::Bool(b),
         DefaultValue::Str(s) => Val::Str(s.to_owned()),
@@ -170,7 +169,7 @@ pub(crate) fn default_val(spec: &KeySpec, flow_type: FlowType) -> Val {
 fn present(
     spec: &KeySpec,
     value: &Value,
-    flow_type: FlowType,
+    flow_type: FlowDestination,
     at: &Location,
     diag: &mut Diagnostics,
 ) -> Val {
@@ -220,19 +219,21 @@ fn ignored_reason(key: &str) -> &'static str {
     }
 }
 
-fn applies(applies_to: AppliesTo, flow_type: FlowType) -> bool {
+/// Whether a key that `applies_to` means something on a flow to `flow_type`.
+pub(crate) fn applies(applies_to: AppliesTo, flow_type: FlowDestination) -> bool {
     match applies_to {
         AppliesTo::All => true,
-        AppliesTo::Firehose => flow_type == FlowType::Firehose,
-        AppliesTo::Kinesis => flow_type == FlowType::Kinesis,
+        AppliesTo::Only(key) => flow_type.key == key,
     }
 }
 
-fn destination_name(applies_to: AppliesTo) -> &'static str {
+fn destination_name(applies_to: AppliesTo) -> String {
     match applies_to {
-        AppliesTo::Firehose => "Firehose (deliveryStream)",
-        AppliesTo::Kinesis => "Kinesis (kinesisStream)",
-        AppliesTo::All => "all",
+        AppliesTo::Only(key) => keys::DESTINATIONS
+            .iter()
+            .find(|d| d.key == key)
+            .map_or_else(|| key.to_owned(), DestinationSpec::describe),
+        AppliesTo::All => "all".to_owned(),
     }
 }
 
@@ -240,7 +241,12 @@ fn destination_name(applies_to: AppliesTo) -> &'static str {
 /// and enums then behave as unset (enums fall back to the default), lists fall back to
 /// their default, while numbers and booleans crash the agent at startup — firetail reports
 /// those as errors.
-fn null_value(spec: &KeySpec, flow_type: FlowType, at: &Location, diag: &mut Diagnostics) -> Val {
+fn null_value(
+    spec: &KeySpec,
+    flow_type: FlowDestination,
+    at: &Location,
+    diag: &mut Diagnostics,
+) -> Val {
     let usable_as_unset = matches!(spec.default, DefaultValue::Unset)
         || matches!(spec.kind, Kind::Enum(_))
         || (spec.kind == Kind::List && spec.default != DefaultValue::Required);
@@ -262,7 +268,7 @@ fn null_value(spec: &KeySpec, flow_type: FlowType, at: &Location, diag: &mut Dia
 fn coerce_value(
     spec: &KeySpec,
     value: &Value,
-    flow_type: FlowType,
+    flow_type: FlowDestination,
     at: &Location,
     diag: &mut Diagnostics,
 ) -> Result<Val, ConfigError> {
@@ -388,7 +394,7 @@ fn check_bounds(
     spec: &KeySpec,
     bounds: Bounds,
     n: i64,
-    flow_type: FlowType,
+    flow_type: FlowDestination,
     at: &Location,
 ) -> Result<(), ConfigError> {
     let ok = match bounds {
@@ -410,18 +416,12 @@ fn check_bounds(
 }
 
 /// The (min, max) of integer bounds for a flow type (for `ZeroOr`, the non-zero part).
-pub(crate) fn range_for(bounds: Bounds, flow_type: FlowType) -> (i64, i64) {
-    match bounds {
-        Bounds::Range(min, max) | Bounds::ZeroOr(min, max) => (min, max),
-        Bounds::PerDestination { firehose, kinesis } => match flow_type {
-            FlowType::Firehose => firehose,
-            FlowType::Kinesis => kinesis,
-        },
-    }
+pub(crate) fn range_for(bounds: Bounds, flow_type: FlowDestination) -> (i64, i64) {
+    bounds.range_for(flow_type)
 }
 
 /// A range as Guava prints it (`[1000..900000]`, `[1..+∞)`), which the agent's messages use.
-pub(crate) fn range_text(bounds: Bounds, flow_type: FlowType) -> String {
+pub(crate) fn range_text(bounds: Bounds, flow_type: FlowDestination) -> String {
     let (min, max) = range_for(bounds, flow_type);
     let closed = if max == JAVA_LONG_MAX || max == JAVA_INT_MAX {
         format!("[{min}..+∞)")
@@ -435,7 +435,7 @@ pub(crate) fn range_text(bounds: Bounds, flow_type: FlowType) -> String {
 }
 
 /// What a key accepts, for error messages.
-pub(crate) fn expected(spec: &KeySpec, flow_type: FlowType) -> String {
+pub(crate) fn expected(spec: &KeySpec, flow_type: FlowDestination) -> String {
     match spec.kind {
         Kind::Int(b) => format!("an integer (Java int) in {}", range_text(b, flow_type)),
         Kind::Long(b) => format!("an integer (Java long) in {}", range_text(b, flow_type)),

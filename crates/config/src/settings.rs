@@ -10,13 +10,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use firetail_agent::coerce;
-use firetail_agent::limits::{FIREHOSE_MAX_RECORD_BYTES, KINESIS_MAX_RECORD_BYTES};
+use firetail_agent::limits::DestinationLimits;
 pub use firetail_agent::partition::PartitionKeyOption;
 use serde_json::{Map, Value};
 
 use crate::error::{ConfigError, ConfigWarning, Location, Section};
-use crate::keys::Scope;
-use crate::reader::{read_section, Diagnostics, FlowType, Resolved};
+use crate::keys::{self, Scope};
+use crate::reader::{read_section, Diagnostics, FlowDestination, Resolved};
 
 /// A secret string whose `Debug` output is redacted.
 #[derive(Clone, PartialEq, Eq)]
@@ -101,18 +101,64 @@ pub enum Destination {
         /// `partitionKeyOption`.
         partition_key: PartitionKeyOption,
     },
+    /// `firetail.logGroup`: CloudWatch Logs (PutLogEvents), a firetail extension.
+    CloudWatchLogs {
+        /// The log group.
+        log_group: String,
+        /// `firetail.logStream`.
+        log_stream: String,
+        /// `firetail.logs.createMissing`.
+        create_missing: bool,
+    },
 }
 
 impl Destination {
     /// The agent's name for the destination in its metrics and status lines:
     /// `DeliveryStream:<name>` or `KinesisStream:<name>` (the CloudWatch `Destination`
-    /// dimension, the status line's destination column).
+    /// dimension, the status line's destination column); `LogGroup:<group>/<stream>` for
+    /// CloudWatch Logs.
     pub fn label(&self) -> String {
         match self {
             Destination::Firehose { delivery_stream } => {
                 format!("DeliveryStream:{delivery_stream}")
             }
             Destination::Kinesis { stream, .. } => format!("KinesisStream:{stream}"),
+            Destination::CloudWatchLogs {
+                log_group,
+                log_stream,
+                ..
+            } => format!("LogGroup:{log_group}/{log_stream}"),
+        }
+    }
+
+    /// The destination's entry in the key table: its key and its API's limits.
+    pub fn spec(&self) -> &'static keys::DestinationSpec {
+        let key = match self {
+            Destination::Firehose { .. } => "deliveryStream",
+            Destination::Kinesis { .. } => "kinesisStream",
+            Destination::CloudWatchLogs { .. } => "firetail.logGroup",
+        };
+        keys::DESTINATIONS
+            .iter()
+            .find(|d| d.key == key)
+            .unwrap_or_else(keys::default_destination)
+    }
+
+    /// What its API allows per call and per record.
+    pub fn limits(&self) -> &'static DestinationLimits {
+        self.spec().limits
+    }
+
+    /// The target as the sink names it in logs: the stream, or `group/stream`.
+    pub fn target(&self) -> String {
+        match self {
+            Destination::Firehose { delivery_stream } => delivery_stream.clone(),
+            Destination::Kinesis { stream, .. } => stream.clone(),
+            Destination::CloudWatchLogs {
+                log_group,
+                log_stream,
+                ..
+            } => format!("{log_group}/{log_stream}"),
         }
     }
 }
@@ -142,6 +188,8 @@ pub struct Settings {
     pub firehose_endpoint: Option<String>,
     /// `cloudwatch.endpoint` (empty = unset)
     pub cloudwatch_endpoint: Option<String>,
+    /// `logs.endpoint` (empty = unset): CloudWatch Logs
+    pub logs_endpoint: Option<String>,
     /// `cloudwatch.emitMetrics`
     pub cloudwatch_emit_metrics: bool,
     /// `cloudwatch.tagInstance`: add the `Instance` dimension
@@ -205,6 +253,8 @@ pub struct Settings {
     pub firehose_region: Option<String>,
     /// `firetail.cloudwatch.region`
     pub cloudwatch_region: Option<String>,
+    /// `firetail.logs.region`
+    pub logs_region: Option<String>,
     /// `firetail.generators`
     pub generators: Vec<GeneratorSettings>,
     /// `flows`: the main file's, then each agent.d file's in name order
@@ -256,6 +306,17 @@ impl Settings {
                     .as_deref()
                     .and_then(region_from_endpoint)
             })
+    }
+}
+
+impl Settings {
+    /// Region for the CloudWatch Logs client: `firetail.logs.region`, else
+    /// `firetail.region`, else from a standard `logs.endpoint`; `None` = SDK default chain.
+    pub fn logs_region(&self) -> Option<String> {
+        self.logs_region
+            .clone()
+            .or_else(|| self.region.clone())
+            .or_else(|| self.logs_endpoint.as_deref().and_then(region_from_endpoint))
     }
 }
 
@@ -365,12 +426,10 @@ pub struct FlowSettings {
 
 impl FlowSettings {
     /// The destination's maximum record size in bytes: 1 024 000 for Firehose, 1 048 576
-    /// (including the partition key) for Kinesis. Not configurable, as in the agent.
+    /// (including the partition key) for Kinesis, 1 048 550 for CloudWatch Logs. Not
+    /// configurable, as in the agent.
     pub fn max_record_size_bytes(&self) -> usize {
-        match self.destination {
-            Destination::Firehose { .. } => FIREHOSE_MAX_RECORD_BYTES,
-            Destination::Kinesis { .. } => KINESIS_MAX_RECORD_BYTES,
-        }
+        self.destination.limits().max_record_bytes
     }
 }
 
@@ -404,7 +463,7 @@ pub(crate) fn build_global(
     diag: &mut Diagnostics,
 ) -> Settings {
     let at = Location::top(origin);
-    let r = read_section(obj, Scope::Global, FlowType::Firehose, &at, diag);
+    let r = read_section(obj, Scope::Global, keys::default_destination(), &at, diag);
     let cpus = std::thread::available_parallelism()
         .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
     let per_core = r.u32("maxSendingThreadsPerCore");
@@ -431,6 +490,7 @@ pub(crate) fn build_global(
         kinesis_endpoint: r.non_empty_str("kinesis.endpoint"),
         kinesis_region: r.non_empty_str("kinesis.region"),
         firehose_endpoint: r.non_empty_str("firehose.endpoint"),
+        logs_endpoint: r.non_empty_str("logs.endpoint"),
         cloudwatch_endpoint: r.non_empty_str("cloudwatch.endpoint"),
         cloudwatch_emit_metrics: r.bool("cloudwatch.emitMetrics"),
         cloudwatch_tag_instance: r.bool("cloudwatch.tagInstance"),
@@ -470,6 +530,7 @@ pub(crate) fn build_global(
         region: r.non_empty_str("firetail.region"),
         firehose_region: r.non_empty_str("firetail.firehose.region"),
         cloudwatch_region: r.non_empty_str("firetail.cloudwatch.region"),
+        logs_region: r.non_empty_str("firetail.logs.region"),
         generators,
         flows: Vec::new(),
     }
@@ -566,7 +627,7 @@ fn build_flow(
     let r = read_section(
         obj,
         Scope::Flow,
-        flow_type.unwrap_or(FlowType::Firehose),
+        flow_type.unwrap_or_else(keys::default_destination),
         &at,
         diag,
     );
@@ -574,14 +635,21 @@ fn build_flow(
         diag.errors.push(ConfigError::UnknownFlowType { at });
         return None;
     };
-    if flow_type == FlowType::Firehose && obj.contains_key("kinesisStream") {
+    for other in keys::DESTINATIONS
+        .iter()
+        .filter(|d| d.key != flow_type.key && obj.contains_key(d.key))
+    {
         diag.warnings.push(ConfigWarning::NoEffect {
             at: at.clone(),
-            key: "kinesisStream".to_owned(),
-            reason: "deliveryStream is also set and wins (the flow is a Firehose flow)".to_owned(),
+            key: other.key.to_owned(),
+            reason: format!(
+                "{} is also set and wins (the flow is a {} flow)",
+                flow_type.key, flow_type.limits.name
+            ),
         });
     }
     let stream = validate_stream(&r, flow_type, &at, diag);
+    validate_log_stream(&r, flow_type, &at, diag);
     let pattern = r
         .str("filePattern")
         .map(normalize_pattern)
@@ -604,23 +672,29 @@ fn build_flow(
 
 fn flow_from(
     r: &Resolved,
-    flow_type: FlowType,
+    flow_type: FlowDestination,
     stream: String,
     file_pattern: String,
     index: usize,
     origin: &str,
 ) -> FlowSettings {
     let id = flow_id(flow_type, &stream, &file_pattern);
-    let destination = match flow_type {
-        FlowType::Firehose => Destination::Firehose {
-            delivery_stream: stream,
-        },
-        FlowType::Kinesis => Destination::Kinesis {
+    // Where destinations are chosen: one arm each.
+    let destination = match flow_type.key {
+        "kinesisStream" => Destination::Kinesis {
             stream,
             partition_key: r
                 .str("partitionKeyOption")
                 .and_then(PartitionKeyOption::from_name)
                 .unwrap_or(PartitionKeyOption::Random),
+        },
+        "firetail.logGroup" => Destination::CloudWatchLogs {
+            log_group: stream,
+            log_stream: r.non_empty_str("firetail.logStream").unwrap_or_default(),
+            create_missing: r.bool("firetail.logs.createMissing"),
+        },
+        _ => Destination::Firehose {
+            delivery_stream: stream,
         },
     };
     FlowSettings {
@@ -671,31 +745,23 @@ fn flow_from(
     }
 }
 
-/// `deliveryStream` is checked first and wins, as in the agent's `FileFlowFactory`.
-fn detect_flow_type(obj: &Map<String, Value>) -> Option<FlowType> {
-    if obj.contains_key("deliveryStream") {
-        Some(FlowType::Firehose)
-    } else if obj.contains_key("kinesisStream") {
-        Some(FlowType::Kinesis)
-    } else {
-        None
-    }
+/// The first destination whose key the flow sets ([`keys::DESTINATIONS`] is in order:
+/// `deliveryStream` wins, as in the agent's `FileFlowFactory`).
+fn detect_flow_type(obj: &Map<String, Value>) -> Option<FlowDestination> {
+    keys::DESTINATIONS.iter().find(|d| obj.contains_key(d.key))
 }
 
-fn stream_key(flow_type: FlowType) -> &'static str {
-    match flow_type {
-        FlowType::Firehose => "deliveryStream",
-        FlowType::Kinesis => "kinesisStream",
-    }
+fn stream_key(flow_type: FlowDestination) -> &'static str {
+    flow_type.key
 }
 
 /// The agent's flow id: type prefix, stream, then directory + "/" + file-name glob.
-pub(crate) fn flow_id(flow_type: FlowType, stream: &str, normalized_pattern: &str) -> String {
-    let prefix = match flow_type {
-        FlowType::Firehose => "fh",
-        FlowType::Kinesis => "kinesis",
-    };
-    format!("{prefix}:{stream}:{normalized_pattern}")
+pub(crate) fn flow_id(
+    flow_type: FlowDestination,
+    stream: &str,
+    normalized_pattern: &str,
+) -> String {
+    format!("{}:{stream}:{normalized_pattern}", flow_type.id_prefix)
 }
 
 /// Java's `Paths.get` collapses repeated separators; the id is built from that form.
@@ -713,7 +779,7 @@ fn normalize_pattern(pattern: &str) -> String {
 
 fn validate_stream(
     r: &Resolved,
-    flow_type: FlowType,
+    flow_type: FlowDestination,
     at: &Location,
     diag: &mut Diagnostics,
 ) -> Option<String> {
@@ -732,6 +798,27 @@ fn validate_stream(
             }
             None
         }
+    }
+}
+
+/// A CloudWatch Logs flow names its log stream too.
+fn validate_log_stream(
+    r: &Resolved,
+    flow_type: FlowDestination,
+    at: &Location,
+    diag: &mut Diagnostics,
+) {
+    let key = "firetail.logStream";
+    if flow_type.key != "firetail.logGroup" || r.non_empty_str(key).is_some() {
+        return;
+    }
+    if r.str(key).is_some() || diag.errors.iter().all(|e| !is_about(e, key, at)) {
+        diag.errors.push(ConfigError::BadValue {
+            at: at.clone(),
+            key: key.to_owned(),
+            value: format!("{:?}", r.str(key).unwrap_or("null")),
+            expected: "a non-empty log stream name (required with firetail.logGroup)".to_owned(),
+        });
     }
 }
 
@@ -784,11 +871,13 @@ fn warn_backoff_clamp(r: &Resolved, at: &Location, diag: &mut Diagnostics) {
     }
 }
 
-fn validate_terminator(r: &Resolved, flow_type: FlowType, at: &Location, diag: &mut Diagnostics) {
-    let max = match flow_type {
-        FlowType::Firehose => FIREHOSE_MAX_RECORD_BYTES,
-        FlowType::Kinesis => KINESIS_MAX_RECORD_BYTES,
-    };
+fn validate_terminator(
+    r: &Resolved,
+    flow_type: FlowDestination,
+    at: &Location,
+    diag: &mut Diagnostics,
+) {
+    let max = flow_type.limits.max_record_bytes;
     let Some(terminator) = r.str("truncatedRecordTerminator") else {
         return;
     };
@@ -836,7 +925,13 @@ fn build_generator(
         return None;
     };
     let errors_before = diag.errors.len();
-    let r = read_section(obj, Scope::Generator, FlowType::Firehose, &at, diag);
+    let r = read_section(
+        obj,
+        Scope::Generator,
+        keys::default_destination(),
+        &at,
+        diag,
+    );
     let path = r.str("path").map(PathBuf::from);
     if let Some(p) = &path {
         if !p.is_absolute() {

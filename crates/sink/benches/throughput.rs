@@ -16,7 +16,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use firetail_record::{Acker, FileId, Span};
 use firetail_sink::{
-    run_sink, DestinationKind, FirehoseClient, NoopEvents, OutRecord, PutClient, PutError,
+    run_sink, DestinationLimits, FirehoseClient, NoopEvents, OutRecord, PutClient, PutError,
     PutFuture, RecordResult, SinkConfig,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,6 +37,7 @@ fn records() -> Vec<OutRecord> {
                 end: (i + 1) * RECORD_BYTES as u64,
             },
             partition_key: None,
+            read_at_millis: 0,
         })
         .collect()
 }
@@ -49,13 +50,13 @@ impl PutClient for AcceptAll {
         Box::pin(async move { Ok::<_, PutError>(vec![RecordResult::Ok; n]) })
     }
 
-    fn kind(&self) -> DestinationKind {
-        DestinationKind::Firehose
+    fn limits(&self) -> &'static DestinationLimits {
+        &firetail_sink::FIREHOSE
     }
 }
 
 async fn run_once<C: PutClient>(client: Arc<C>, input: Vec<OutRecord>) {
-    let mut cfg = SinkConfig::agent_defaults("bench", "bench", DestinationKind::Firehose);
+    let mut cfg = SinkConfig::agent_defaults("bench", "bench", &firetail_sink::FIREHOSE);
     cfg.max_age = Duration::from_secs(1);
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     let (acker, mut acks) = Acker::channel();

@@ -1,17 +1,20 @@
 //! Per-flow batching: records go into an open batch that closes at `max_records`, at
 //! `max_bytes` of request payload, or `max_age` after its first record arrived, whichever
-//! comes first.
+//! comes first; for a destination that limits a call's time span (CloudWatch Logs: 24 h),
+//! also before a record whose read time would stretch the batch past it.
 //!
-//! Bytes are counted as the service counts them against its request limit: the record
-//! data, plus the partition key for Kinesis. A record never straddles two batches and a
-//! batch never exceeds either limit, except a lone record larger than `max_bytes` (only
-//! possible with a `max_bytes` below the per-record limit), which goes alone.
+//! Bytes are counted as the destination counts them against its request limit
+//! ([`DestinationLimits::record_bytes`]: the record data, plus the partition key for
+//! Kinesis, plus 26 bytes per event for CloudWatch Logs). A record never straddles two
+//! batches and a batch never exceeds either limit, except a lone record larger than
+//! `max_bytes` (only possible with a `max_bytes` below the per-record limit), which goes
+//! alone.
 //!
 //! Pure: no I/O, no clock reads except the `now` the caller passes in.
 
 use tokio::time::{Duration, Instant};
 
-use crate::client::DestinationKind;
+use crate::client::DestinationLimits;
 use crate::OutRecord;
 
 /// Records that travel in one request, with the totals the sink needs to report.
@@ -34,6 +37,22 @@ impl Batch {
         }
     }
 
+    /// The earliest and latest read time of its records; `None` while empty.
+    pub fn read_times(&self) -> Option<(i64, i64)> {
+        let mut times = self.records.iter().map(|r| r.read_at_millis);
+        let first = times.next()?;
+        Some(times.fold((first, first), |(lo, hi), t| (lo.min(t), hi.max(t))))
+    }
+
+    /// True when the read times of both batches together span at most `span` ms.
+    fn spans_at_most(&self, other: &Batch, span: Option<u64>) -> bool {
+        let Some(span) = span else { return true };
+        match (self.read_times(), other.read_times()) {
+            (Some((lo1, hi1)), Some((lo2, hi2))) => within(lo1.min(lo2), hi1.max(hi2), span),
+            _ => true,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.records.len()
     }
@@ -46,6 +65,7 @@ impl Batch {
     pub fn can_absorb(&self, other: &Batch, limits: &BatchLimits) -> bool {
         self.len() + other.len() <= limits.max_records
             && self.bytes + other.bytes <= limits.max_bytes
+            && self.spans_at_most(other, limits.max_span_millis)
     }
 
     /// Moves `other`'s records to the end of this batch.
@@ -56,31 +76,45 @@ impl Batch {
     }
 }
 
+fn within(lo: i64, hi: i64, span: u64) -> bool {
+    u64::try_from(hi.saturating_sub(lo)).map_or(true, |d| d <= span)
+}
+
 /// When an open batch closes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchLimits {
     pub max_records: usize,
     pub max_bytes: usize,
     pub max_age: Duration,
+    /// The longest span of read times one batch may hold (the destination's), in ms.
+    pub max_span_millis: Option<u64>,
 }
+
+/// The most records a new batch reserves room for: CloudWatch Logs allows 10,000 per
+/// call, and a flow's batches are rarely that full.
+const PRESIZED_RECORDS: usize = 500;
 
 /// The flow's open batch.
 #[derive(Debug)]
 pub struct Batcher {
     limits: BatchLimits,
-    kind: DestinationKind,
+    destination: &'static DestinationLimits,
     open: Batch,
     /// When the first record of the open batch arrived; `None` while it is empty.
     opened_at: Option<Instant>,
+    /// The earliest and latest read time in the open batch.
+    read_times: (i64, i64),
 }
 
 impl Batcher {
-    pub fn new(limits: BatchLimits, kind: DestinationKind) -> Self {
+    /// A batcher for a flow's `limits` that counts records as `destination` does.
+    pub fn new(limits: BatchLimits, destination: &'static DestinationLimits) -> Self {
         Batcher {
             limits,
-            kind,
+            destination,
             open: Batch::default(),
             opened_at: None,
+            read_times: (0, 0),
         }
     }
 
@@ -91,14 +125,21 @@ impl Batcher {
     /// Adds `record` and appends to `closed` every batch this closes (at most two: the
     /// open batch if `record` does not fit in it, and the new one if `record` fills it).
     pub fn push(&mut self, record: OutRecord, now: Instant, closed: &mut Vec<Batch>) {
-        let size = record.request_bytes(self.kind);
-        if !self.open.is_empty() && self.open.bytes + size > self.limits.max_bytes {
+        let size = record.request_bytes(self.destination);
+        let at = record.read_at_millis;
+        let too_long = self.limits.max_span_millis.is_some_and(|span| {
+            let (lo, hi) = self.read_times;
+            !within(lo.min(at), hi.max(at), span)
+        });
+        if !self.open.is_empty() && (self.open.bytes + size > self.limits.max_bytes || too_long) {
             closed.extend(self.take());
         }
         if self.open.is_empty() {
-            self.open = Batch::with_capacity(self.limits.max_records);
+            self.open = Batch::with_capacity(self.limits.max_records.min(PRESIZED_RECORDS));
             self.opened_at = Some(now);
+            self.read_times = (at, at);
         }
+        self.read_times = (self.read_times.0.min(at), self.read_times.1.max(at));
         self.open.records.push(record);
         self.open.bytes += size;
         if self.open.len() >= self.limits.max_records || self.open.bytes >= self.limits.max_bytes {
@@ -144,6 +185,7 @@ impl Batcher {
 mod tests {
     use super::*;
     use bytes::Bytes;
+    use firetail_agent::limits::{CLOUDWATCH_LOGS, FIREHOSE, KINESIS, LOGS_MAX_BATCH_SPAN_MILLIS};
     use firetail_record::{FileId, Span};
 
     fn record(len: usize, key: Option<&str>) -> OutRecord {
@@ -155,6 +197,7 @@ mod tests {
                 end: len as u64,
             },
             partition_key: key.map(str::to_owned),
+            read_at_millis: 1_700_000_000_000,
         }
     }
 
@@ -163,12 +206,112 @@ mod tests {
             max_records,
             max_bytes,
             max_age: Duration::from_secs(1),
+            max_span_millis: None,
+        }
+    }
+
+    /// A flow to CloudWatch Logs with the service's own limits.
+    fn logs_batcher() -> Batcher {
+        let l = &CLOUDWATCH_LOGS;
+        Batcher::new(
+            BatchLimits {
+                max_records: l.max_records_per_request,
+                max_bytes: l.max_request_bytes,
+                max_age: Duration::from_secs(60),
+                max_span_millis: l.max_batch_span_millis,
+            },
+            l,
+        )
+    }
+
+    fn read_at(len: usize, millis: i64) -> OutRecord {
+        OutRecord {
+            read_at_millis: millis,
+            ..record(len, None)
         }
     }
 
     #[test]
+    fn logs_batches_close_at_ten_thousand_events() {
+        let mut batcher = logs_batcher();
+        let mut closed = Vec::new();
+        let now = Instant::now();
+        for _ in 0..10_001 {
+            batcher.push(record(1, None), now, &mut closed);
+        }
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].len(), 10_000);
+        assert_eq!(closed[0].bytes, 10_000 * 27, "1 byte + 26 per event");
+        assert_eq!(batcher.open_records(), 1);
+    }
+
+    #[test]
+    fn logs_batches_count_26_bytes_per_event_against_one_mib() {
+        let mut batcher = logs_batcher();
+        let mut closed = Vec::new();
+        let now = Instant::now();
+        // 1,022 events of 1,000 bytes count 1,048,572 bytes with their overhead (without
+        // it they would be 1,022,000, and 1,048 would fit): the 1,023rd does not fit.
+        for _ in 0..1_023 {
+            batcher.push(record(1_000, None), now, &mut closed);
+        }
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].len(), 1_022);
+        assert_eq!(closed[0].bytes, 1_022 * 1_026);
+        assert!(closed[0].bytes <= 1_048_576);
+        // Exactly full (message bytes + overhead = 1 MiB) closes at once.
+        let mut batcher = logs_batcher();
+        let mut closed = Vec::new();
+        batcher.push(record(1_048_576 - 26, None), now, &mut closed);
+        assert_eq!((closed.len(), closed[0].bytes), (1, 1_048_576));
+    }
+
+    #[test]
+    fn logs_batches_never_span_more_than_24_hours() {
+        let day = LOGS_MAX_BATCH_SPAN_MILLIS as i64;
+        let t0 = 1_700_000_000_000;
+        let mut batcher = logs_batcher();
+        let mut closed = Vec::new();
+        let now = Instant::now();
+        batcher.push(read_at(10, t0), now, &mut closed);
+        batcher.push(read_at(10, t0 + day), now, &mut closed); // exactly 24 h: still one
+        assert!(closed.is_empty());
+        batcher.push(read_at(10, t0 + day + 1), now, &mut closed);
+        assert_eq!(
+            closed.len(),
+            1,
+            "a record 24 h + 1 ms after the first starts a batch"
+        );
+        assert_eq!(closed[0].len(), 2);
+        // Earlier times count too (a clock stepped back).
+        batcher.push(read_at(10, t0 - 1), now, &mut closed);
+        assert_eq!(closed.len(), 2);
+        assert_eq!(batcher.open_records(), 1);
+        // Retried batches are merged only within the span.
+        let l = *batcher.limits();
+        let old = Batch {
+            records: vec![read_at(10, t0)],
+            bytes: 36,
+            attempt: 1,
+        };
+        let fresh = Batch {
+            records: vec![read_at(10, t0 + day + 1)],
+            bytes: 36,
+            attempt: 0,
+        };
+        assert!(!old.can_absorb(&fresh, &l));
+        let near = Batch {
+            records: vec![read_at(10, t0 + 1_000)],
+            bytes: 36,
+            attempt: 0,
+        };
+        assert!(old.can_absorb(&near, &l));
+        assert_eq!(near.read_times(), Some((t0 + 1_000, t0 + 1_000)));
+    }
+
+    #[test]
     fn closes_at_max_records() {
-        let mut batcher = Batcher::new(limits(3, 1000), DestinationKind::Firehose);
+        let mut batcher = Batcher::new(limits(3, 1000), &FIREHOSE);
         let mut closed = Vec::new();
         let now = Instant::now();
         for _ in 0..7 {
@@ -181,7 +324,7 @@ mod tests {
 
     #[test]
     fn closes_before_a_record_that_does_not_fit_and_when_exactly_full() {
-        let mut batcher = Batcher::new(limits(500, 100), DestinationKind::Firehose);
+        let mut batcher = Batcher::new(limits(500, 100), &FIREHOSE);
         let mut closed = Vec::new();
         let now = Instant::now();
         batcher.push(record(60, None), now, &mut closed);
@@ -196,7 +339,7 @@ mod tests {
 
     #[test]
     fn an_oversized_record_travels_alone() {
-        let mut batcher = Batcher::new(limits(500, 100), DestinationKind::Firehose);
+        let mut batcher = Batcher::new(limits(500, 100), &FIREHOSE);
         let mut closed = Vec::new();
         let now = Instant::now();
         batcher.push(record(10, None), now, &mut closed);
@@ -209,7 +352,7 @@ mod tests {
 
     #[test]
     fn kinesis_counts_partition_keys() {
-        let mut batcher = Batcher::new(limits(500, 100), DestinationKind::Kinesis);
+        let mut batcher = Batcher::new(limits(500, 100), &KINESIS);
         let mut closed = Vec::new();
         let now = Instant::now();
         batcher.push(record(40, Some("0123456789")), now, &mut closed);
@@ -220,15 +363,12 @@ mod tests {
         assert_eq!(closed.len(), 1);
         assert_eq!((closed[0].len(), closed[0].bytes), (3, 92));
         // Firehose ignores the key.
-        assert_eq!(
-            record(40, Some("0123456789")).request_bytes(DestinationKind::Firehose),
-            40
-        );
+        assert_eq!(record(40, Some("0123456789")).request_bytes(&FIREHOSE), 40);
     }
 
     #[tokio::test(start_paused = true)]
     async fn age_counts_from_the_first_record() {
-        let mut batcher = Batcher::new(limits(500, 1000), DestinationKind::Firehose);
+        let mut batcher = Batcher::new(limits(500, 1000), &FIREHOSE);
         let mut closed = Vec::new();
         assert_eq!(batcher.deadline(), None);
         let start = Instant::now();

@@ -1,47 +1,25 @@
 //! The destination seam: one trait for "put these records, tell me each one's fate", the
 //! per-record result, and the classification of whole-call failures.
 //!
-//! Classification is by AWS error code, so that the SDK implementations and the fakes in
-//! tests share one table, [`firetail_agent::codes`] (re-exported here as
-//! [`classify_code`] and [`CodeClass`]); an unknown code is transient there, as calling it
-//! permanent would stall a flow for `permanent_retry_interval`.
+//! Everything the sink does differently per destination comes through [`PutClient`]: its
+//! limits and how it counts a record ([`DestinationLimits`], data the batcher and the
+//! configuration read), how a batch is framed into a request and how the answer maps to
+//! per-record outcomes (`put_batch`), and which error codes throttle or will not heal
+//! (`classify`). The sink never asks which destination it talks to.
+//!
+//! Classification is by AWS error code; by default through one table,
+//! [`firetail_agent::codes`] (re-exported here as [`classify_code`] and [`CodeClass`]),
+//! which the SDK implementations and the fakes in tests share; an unknown code is
+//! transient there, as calling it permanent would stall a flow for
+//! `permanent_retry_interval`.
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
 pub use firetail_agent::codes::{classify_code, CodeClass};
-use firetail_agent::limits;
+pub use firetail_agent::limits::DestinationLimits;
 
 use crate::OutRecord;
-
-/// Which API a client speaks; decides request limits and whether partition keys count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DestinationKind {
-    /// Kinesis Data Firehose, PutRecordBatch.
-    Firehose,
-    /// Kinesis Data Streams, PutRecords.
-    Kinesis,
-}
-
-impl DestinationKind {
-    /// The service's request size limit (data, plus partition keys for Kinesis).
-    pub fn max_request_bytes(self) -> usize {
-        match self {
-            DestinationKind::Firehose => limits::FIREHOSE_MAX_REQUEST_BYTES,
-            DestinationKind::Kinesis => limits::KINESIS_MAX_REQUEST_BYTES,
-        }
-    }
-}
-
-impl fmt::Display for DestinationKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DestinationKind::Firehose => "Firehose",
-            DestinationKind::Kinesis => "Kinesis",
-        })
-    }
-}
 
 /// The fate of one record in a response that the service did answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +28,10 @@ pub enum RecordResult {
     Ok,
     /// Rejected; to be sent again.
     Failed { code: String, message: String },
+    /// Refused for good (CloudWatch Logs: too old, too new, expired): sending it again
+    /// would be refused the same way, so the sink counts and reports it, then
+    /// acknowledges it, and the checkpoint moves past it.
+    Rejected { code: String, message: String },
 }
 
 /// The boxed future [`PutClient::put_batch`] returns; boxed so the trait stays
@@ -63,11 +45,18 @@ pub type PutFuture<'a> =
 /// below it would re-send records that were already accepted), and must return exactly
 /// one [`RecordResult`] per input record, in input order, when the call got an answer.
 pub trait PutClient: Send + Sync + 'static {
-    /// Sends `records` to `stream` in one request.
+    /// Frames `records` into one request to `stream`, sends it, and maps the answer to
+    /// one outcome per record. The sink never hands it more than [`PutClient::limits`]
+    /// allow (records, bytes counted by [`DestinationLimits::record_bytes`], time span).
     fn put_batch<'a>(&'a self, stream: &'a str, records: &'a [OutRecord]) -> PutFuture<'a>;
 
-    /// Which API this client speaks.
-    fn kind(&self) -> DestinationKind;
+    /// What one request may hold and how a record is counted against it.
+    fn limits(&self) -> &'static DestinationLimits;
+
+    /// What an error code (per record, or of a whole call) asks of the sender.
+    fn classify(&self, code: &str) -> CodeClass {
+        classify_code(code)
+    }
 }
 
 /// How a whole call failed. None of these acknowledge anything: the records of the call
@@ -91,10 +80,21 @@ pub enum PutError {
 }
 
 impl PutError {
-    /// Builds the error for a service error `code` (HTTP `status` when known).
+    /// Builds the error for a service error `code` (HTTP `status` when known),
+    /// classified by the shared table.
     pub fn from_code(code: &str, message: impl Into<String>, status: Option<u16>) -> Self {
+        Self::classified(classify_code(code), code, message, status)
+    }
+
+    /// Builds the error for a service error `code` that `class` describes.
+    pub fn classified(
+        class: CodeClass,
+        code: &str,
+        message: impl Into<String>,
+        status: Option<u16>,
+    ) -> Self {
         let (code, message) = (code.to_owned(), message.into());
-        match classify_code(code.as_str()) {
+        match class {
             CodeClass::Throttle => PutError::Throttled { code, message },
             CodeClass::Permanent => PutError::Permanent { code, message },
             CodeClass::Transient if status == Some(429) => PutError::Throttled { code, message },

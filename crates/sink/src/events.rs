@@ -3,7 +3,8 @@
 //! Kinesis-Agent-style status counters.
 //!
 //! Counts are exact: every record a request carried shows up once in `batch_sent`, and
-//! then exactly once in either `records_acked` or `records_failed` for that attempt.
+//! then exactly once in `records_acked`, `records_rejected` or `records_failed` for that
+//! attempt.
 
 use std::time::Duration;
 
@@ -20,6 +21,13 @@ pub trait SinkEvents: Send + Sync {
     /// keys not included); their spans were acknowledged.
     fn records_acked(&self, flow: &str, records: usize, bytes: usize) {
         let _ = (flow, records, bytes);
+    }
+
+    /// The destination refused `records` records of one request for good with `code`
+    /// (CloudWatch Logs: too old, too new, expired); their spans were acknowledged, they
+    /// are not sent again.
+    fn records_rejected(&self, flow: &str, code: &str, records: usize) {
+        let _ = (flow, code, records);
     }
 
     /// `records` records of one request failed with `code` (per-record error code, or

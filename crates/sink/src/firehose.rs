@@ -12,7 +12,7 @@ use aws_sdk_firehose::config::retry::RetryConfig;
 use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::Record;
 
-use crate::client::{DestinationKind, PutClient, PutError, PutFuture, RecordResult};
+use crate::client::{DestinationLimits, PutClient, PutError, PutFuture, RecordResult};
 use crate::sdk::map_sdk_error;
 use crate::wire::{self, HandEncoded};
 use crate::OutRecord;
@@ -91,7 +91,7 @@ impl PutClient for FirehoseClient {
         Box::pin(self.put(stream, records))
     }
 
-    fn kind(&self) -> DestinationKind {
-        DestinationKind::Firehose
+    fn limits(&self) -> &'static DestinationLimits {
+        &firetail_agent::limits::FIREHOSE
     }
 }

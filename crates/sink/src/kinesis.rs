@@ -10,7 +10,7 @@ use aws_sdk_kinesis::config::retry::RetryConfig;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 
-use crate::client::{DestinationKind, PutClient, PutError, PutFuture, RecordResult};
+use crate::client::{DestinationLimits, PutClient, PutError, PutFuture, RecordResult};
 use crate::sdk::map_sdk_error;
 use crate::wire::{self, HandEncoded};
 use crate::OutRecord;
@@ -101,7 +101,7 @@ impl PutClient for KinesisClient {
         Box::pin(self.put(stream, records))
     }
 
-    fn kind(&self) -> DestinationKind {
-        DestinationKind::Kinesis
+    fn limits(&self) -> &'static DestinationLimits {
+        &firetail_agent::limits::KINESIS
     }
 }

@@ -1,12 +1,15 @@
-//! The last stage of a flow: batch records into PutRecordBatch (Firehose) or PutRecords
-//! (Kinesis Data Streams) requests, send them, retry exactly the records that failed, and
-//! acknowledge each record's span only once the destination accepted that record.
+//! The last stage of a flow: batch records into requests of the flow's destination
+//! (PutRecordBatch for Firehose, PutRecords for Kinesis Data Streams, PutLogEvents for
+//! CloudWatch Logs), send them, retry exactly the records that failed, and acknowledge
+//! each record's span only once the destination accepted that record (or refused it for
+//! good, which is counted and reported).
 //!
 //! # Layout
 //! - [`batch`]: pure batching by record count, request bytes and age.
 //! - [`client`]: the [`PutClient`] trait every destination implements, per-record results
 //!   and the classification of whole-call errors ([`PutError`]).
-//! - [`firehose`], [`kinesis`]: the two AWS implementations over the official SDK.
+//! - [`firehose`], [`kinesis`], [`logs`]: the AWS destinations over the official SDK, one
+//!   module each; a new destination is one more module implementing [`PutClient`].
 //! - [`retry`]: pure retry policy: capped exponential backoff with full jitter, the retry
 //!   budget, AIMD concurrency, and the pacer.
 //! - [`ceiling`]: the request-rate ceiling learned from throttles (a fleet sharing a
@@ -19,7 +22,9 @@
 //!
 //! # Invariants
 //! - A span is acknowledged only for a record whose own response entry carries no error
-//!   code. Throttles, errors, timeouts, lost responses and shutdown never acknowledge.
+//!   code, or that the destination refused for good ([`RecordResult::Rejected`], counted
+//!   and logged). Throttles, errors, timeouts, lost responses and shutdown never
+//!   acknowledge.
 //! - A failed record is retried until it is accepted or the flow is stopped; nothing is
 //!   ever dropped here (a stopped flow re-reads from its checkpoint: at-least-once).
 //! - Memory is bounded: a flow stops pulling from its input while it is backed off or has
@@ -37,6 +42,7 @@ pub mod events;
 pub mod firehose;
 pub mod kinesis;
 pub mod linger;
+pub mod logs;
 pub mod retry;
 mod sdk;
 pub mod send;
@@ -46,15 +52,16 @@ pub mod wire;
 use std::time::Duration;
 
 use bytes::Bytes;
-use firetail_agent::limits::MAX_RECORDS_PER_REQUEST;
 pub use firetail_record::{Acker, FileId, Span};
 
 pub use ceiling::CeilingConfig;
-pub use client::{DestinationKind, PutClient, PutError, PutFuture, RecordResult};
+pub use client::{DestinationLimits, PutClient, PutError, PutFuture, RecordResult};
 pub use events::{NoopEvents, SinkEvents};
 pub use firehose::FirehoseClient;
+pub use firetail_agent::limits::{CLOUDWATCH_LOGS, FIREHOSE, KINESIS};
 pub use firetail_agent::partition::PartitionKeyOption;
 pub use kinesis::KinesisClient;
+pub use logs::{LogsClient, LogsTarget};
 pub use send::run_sink;
 
 /// One record on its way to the destination.
@@ -64,33 +71,44 @@ pub struct OutRecord {
     pub data: Bytes,
     /// The file bytes this record settles once accepted.
     pub span: Span,
-    /// The Kinesis partition key (1–256 characters). Ignored for Firehose. When absent
-    /// (or invalid) the sink picks one with [`SinkConfig::partition_keys`].
+    /// The Kinesis partition key (1–256 characters). Ignored by destinations without
+    /// keys. When absent (or invalid) the sink picks one with
+    /// [`SinkConfig::partition_keys`].
     pub partition_key: Option<String>,
+    /// When the record was read, in milliseconds since the Unix epoch: the event time of
+    /// destinations that want one (CloudWatch Logs), ignored by the others.
+    pub read_at_millis: i64,
 }
 
 impl From<firetail_record::Record> for OutRecord {
-    /// A framed record sent as it is, without a partition key.
+    /// A framed record sent as it is, without a partition key, read now.
     fn from(record: firetail_record::Record) -> Self {
         OutRecord {
             data: record.data,
             span: record.span,
             partition_key: None,
+            read_at_millis: now_millis(),
         }
     }
 }
 
 impl OutRecord {
-    /// Bytes this record adds to a request of `kind`: its data, plus its partition key
-    /// for Kinesis (the service counts both against the 5 MiB request limit).
-    pub fn request_bytes(&self, kind: DestinationKind) -> usize {
-        match kind {
-            DestinationKind::Firehose => self.data.len(),
-            DestinationKind::Kinesis => {
-                self.data.len() + self.partition_key.as_ref().map_or(0, String::len)
-            }
-        }
+    /// Bytes this record adds to a request of a destination with `limits`: its data,
+    /// plus its partition key where keys count (Kinesis), plus the per-record overhead
+    /// the service counts (CloudWatch Logs' 26 bytes).
+    pub fn request_bytes(&self, limits: &DestinationLimits) -> usize {
+        limits.record_bytes(
+            self.data.len(),
+            self.partition_key.as_ref().map_or(0, String::len),
+        )
     }
+}
+
+/// The wall clock in milliseconds since the Unix epoch (0 for a clock before 1970).
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Optional client-side rate limits for one flow, e.g. to stay under a stream's quota.
@@ -107,11 +125,13 @@ pub struct Pacing {
 pub struct SinkConfig {
     /// The flow's id, used in logs and events.
     pub flow_id: String,
-    /// The delivery stream (Firehose) or stream (Kinesis) name.
+    /// What the flow sends to: the delivery stream (Firehose) or stream (Kinesis) name,
+    /// handed to [`PutClient::put_batch`]; a client that holds its own target (CloudWatch
+    /// Logs) ignores it, and it names the target in logs.
     pub stream: String,
-    /// Records per request, 1..=500 (`maxBufferSizeRecords`).
+    /// Records per request, 1..= the destination's limit (`maxBufferSizeRecords`).
     pub max_records: usize,
-    /// Request bytes, 1..=4 MiB Firehose / 5 MiB Kinesis (`maxBufferSizeBytes`).
+    /// Request bytes, 1..= the destination's limit (`maxBufferSizeBytes`).
     pub max_bytes: usize,
     /// Longest a record waits in a partial batch (`maxBufferAgeMillis`).
     pub max_age: Duration,
@@ -155,13 +175,13 @@ impl SinkConfig {
     pub fn agent_defaults(
         flow_id: impl Into<String>,
         stream: impl Into<String>,
-        kind: DestinationKind,
+        limits: &DestinationLimits,
     ) -> Self {
         SinkConfig {
             flow_id: flow_id.into(),
             stream: stream.into(),
-            max_records: MAX_RECORDS_PER_REQUEST,
-            max_bytes: kind.max_request_bytes(),
+            max_records: limits.max_records_per_request,
+            max_bytes: limits.max_request_bytes,
             max_age: Duration::from_secs(60),
             retry_initial_backoff: Duration::from_millis(100),
             retry_max_backoff: Duration::from_secs(10),
@@ -179,7 +199,7 @@ impl SinkConfig {
     }
 
     /// Checks the limits that would otherwise make every request fail.
-    pub fn validate(&self, kind: DestinationKind) -> Result<(), SinkError> {
+    pub fn validate(&self, limits: &DestinationLimits) -> Result<(), SinkError> {
         let invalid = |field: &'static str, value: String, allowed: String| {
             Err(SinkError::InvalidConfig {
                 flow: self.flow_id.clone(),
@@ -188,18 +208,18 @@ impl SinkConfig {
                 allowed,
             })
         };
-        if self.max_records == 0 || self.max_records > MAX_RECORDS_PER_REQUEST {
+        if self.max_records == 0 || self.max_records > limits.max_records_per_request {
             return invalid(
                 "max_records",
                 self.max_records.to_string(),
-                format!("1..={MAX_RECORDS_PER_REQUEST}"),
+                format!("1..={} for {}", limits.max_records_per_request, limits.name),
             );
         }
-        if self.max_bytes == 0 || self.max_bytes > kind.max_request_bytes() {
+        if self.max_bytes == 0 || self.max_bytes > limits.max_request_bytes {
             return invalid(
                 "max_bytes",
                 self.max_bytes.to_string(),
-                format!("1..={} for {kind}", kind.max_request_bytes()),
+                format!("1..={} for {}", limits.max_request_bytes, limits.name),
             );
         }
         if self.max_in_flight == 0 {
@@ -224,6 +244,9 @@ impl SinkConfig {
 pub struct SinkSummary {
     /// Records the destination accepted (and whose spans were acknowledged).
     pub records_accepted: u64,
+    /// Records the destination refused for good ([`RecordResult::Rejected`]); their spans
+    /// were acknowledged too.
+    pub records_rejected: u64,
     /// Data bytes of the accepted records (Kinesis partition keys not included).
     pub bytes_accepted: u64,
     /// Requests made (PutRecordBatch / PutRecords calls), whatever their outcome.
@@ -253,23 +276,30 @@ pub enum SinkError {
 mod tests {
     use super::*;
 
+    use firetail_agent::limits::{CLOUDWATCH_LOGS, FIREHOSE, KINESIS};
+
     #[test]
     fn agent_defaults_are_valid_and_limits_are_enforced() {
-        for kind in [DestinationKind::Firehose, DestinationKind::Kinesis] {
-            let cfg = SinkConfig::agent_defaults("f", "s", kind);
-            cfg.validate(kind).unwrap();
-            assert_eq!(cfg.max_bytes, kind.max_request_bytes());
+        for limits in [&FIREHOSE, &KINESIS, &CLOUDWATCH_LOGS] {
+            let cfg = SinkConfig::agent_defaults("f", "s", limits);
+            cfg.validate(limits).unwrap();
+            assert_eq!(cfg.max_bytes, limits.max_request_bytes);
+            assert_eq!(cfg.max_records, limits.max_records_per_request);
         }
-        let mut cfg = SinkConfig::agent_defaults("f", "s", DestinationKind::Kinesis);
+        let mut cfg = SinkConfig::agent_defaults("f", "s", &KINESIS);
         assert!(
-            cfg.validate(DestinationKind::Firehose).is_err(),
+            cfg.validate(&FIREHOSE).is_err(),
             "5 MiB is too big for Firehose"
         );
         cfg.max_records = 501;
-        let err = cfg.validate(DestinationKind::Kinesis).unwrap_err();
+        let err = cfg.validate(&KINESIS).unwrap_err();
         assert!(err.to_string().contains("max_records = 501"), "{err}");
         cfg.max_records = 500;
         cfg.max_in_flight = 0;
-        assert!(cfg.validate(DestinationKind::Kinesis).is_err());
+        assert!(cfg.validate(&KINESIS).is_err());
+        let mut logs = SinkConfig::agent_defaults("f", "s", &CLOUDWATCH_LOGS);
+        assert_eq!(logs.max_records, 10_000);
+        logs.max_records = 10_001;
+        assert!(logs.validate(&CLOUDWATCH_LOGS).is_err());
     }
 }

@@ -1,5 +1,5 @@
-//! Maps the AWS SDK's call errors to [`PutError`], shared by the Firehose and Kinesis
-//! clients (both SDKs use the same smithy error types).
+//! Maps the AWS SDK's call errors to [`PutError`], shared by every destination's client
+//! (the SDKs use the same smithy error types).
 //!
 //! The SDK folds some local failures into `DispatchFailure` / `ConstructionFailure`:
 //! notably a credentials chain that found nothing. Those are recognised by their text
@@ -9,13 +9,24 @@
 use aws_sdk_firehose::config::http::HttpResponse;
 use aws_sdk_firehose::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-use crate::client::PutError;
+use crate::client::{CodeClass, PutError};
 
 /// The firetail code for a call that got no answer in time.
 pub const TIMEOUT_CODE: &str = "RequestTimeout";
 
-/// Classifies one failed SDK call.
+/// Classifies one failed SDK call by the shared table of codes.
 pub(crate) fn map_sdk_error<E>(err: SdkError<E, HttpResponse>) -> PutError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    map_sdk_error_with(err, crate::client::classify_code)
+}
+
+/// Classifies one failed SDK call, service error codes by `classify`.
+pub(crate) fn map_sdk_error_with<E>(
+    err: SdkError<E, HttpResponse>,
+    classify: fn(&str) -> CodeClass,
+) -> PutError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -33,7 +44,7 @@ where
                 .err()
                 .message()
                 .map_or(context.clone(), str::to_owned);
-            PutError::from_code(code, message, Some(status))
+            PutError::classified(classify(code), code, message, Some(status))
         }
         SdkError::TimeoutError(_) => timeout(context),
         SdkError::DispatchFailure(failure) if failure.is_timeout() => timeout(context),
@@ -61,7 +72,8 @@ where
         },
         SdkError::ResponseError(response) => {
             let status = response.raw().status().as_u16();
-            PutError::from_code(
+            PutError::classified(
+                classify("ResponseError"),
                 "ResponseError",
                 format!("HTTP {status}: {context}"),
                 Some(status),

@@ -35,7 +35,7 @@ use tracing::{debug, error, info, trace, warn};
 
 use crate::batch::{Batch, BatchLimits, Batcher};
 use crate::ceiling::RateCeiling;
-use crate::client::{classify_code, CodeClass, DestinationKind, PutClient, PutError, RecordResult};
+use crate::client::{CodeClass, DestinationLimits, PutClient, PutError, RecordResult};
 use crate::events::SinkEvents;
 use crate::linger::Linger;
 use crate::retry::{
@@ -64,9 +64,9 @@ const MAX_FAILURE_SCORE: f64 = 40.0;
 /// Runs one flow's sink until its input closes and everything is settled (drain), or
 /// until `shutdown` fires (abandon: in-flight and queued records are not acknowledged).
 ///
-/// `client` decides the API; its SDK retries must be off (see [`crate::FirehoseClient`]).
-/// Records for Kinesis without a valid partition key get one from
-/// [`SinkConfig::partition_keys`].
+/// `client` decides the API, its limits and how records are counted; its SDK retries
+/// must be off (see [`crate::FirehoseClient`]). Records for a destination with partition
+/// keys (Kinesis) without a valid one get one from [`SinkConfig::partition_keys`].
 ///
 /// Fails only with [`SinkError::InvalidConfig`], before reading anything. Dropping the
 /// returned future abandons like `shutdown` does (in-flight requests are aborted, nothing
@@ -79,9 +79,9 @@ pub async fn run_sink<C: PutClient + ?Sized>(
     events: Arc<dyn SinkEvents>,
     shutdown: CancellationToken,
 ) -> Result<SinkSummary, SinkError> {
-    let kind = client.kind();
-    cfg.validate(kind)?;
-    let mut flow = Flow::new(cfg, kind, client, acker, events);
+    let limits = client.limits();
+    cfg.validate(limits)?;
+    let mut flow = Flow::new(cfg, limits, client, acker, events);
     let mut reader_alive = true;
     loop {
         let now = Instant::now();
@@ -163,7 +163,7 @@ struct PermanentState {
 
 struct Flow<C: ?Sized> {
     cfg: SinkConfig,
-    kind: DestinationKind,
+    limits: &'static DestinationLimits,
     client: Arc<C>,
     stream: Arc<str>,
     acker: Acker,
@@ -199,19 +199,20 @@ struct Flow<C: ?Sized> {
 impl<C: PutClient + ?Sized> Flow<C> {
     fn new(
         cfg: SinkConfig,
-        kind: DestinationKind,
+        limits: &'static DestinationLimits,
         client: Arc<C>,
         acker: Acker,
         events: Arc<dyn SinkEvents>,
     ) -> Self {
-        let limits = BatchLimits {
+        let batch_limits = BatchLimits {
             max_records: cfg.max_records,
             max_bytes: cfg.max_bytes,
             max_age: cfg.max_age,
+            max_span_millis: limits.max_batch_span_millis,
         };
         Flow {
             stream: Arc::from(cfg.stream.as_str()),
-            batcher: Batcher::new(limits, kind),
+            batcher: Batcher::new(batch_limits, limits),
             aimd: Aimd::new(cfg.max_in_flight),
             budget: RetryBudget::new(cfg.retry_budget_tokens),
             pacer: cfg
@@ -223,7 +224,7 @@ impl<C: PutClient + ?Sized> Flow<C> {
                 .map(|c| RateCeiling::new(c, Instant::now())),
             linger: cfg.linger.map(|l| Linger::new(l, cfg.max_age)),
             cfg,
-            kind,
+            limits,
             client,
             acker,
             events,
@@ -252,7 +253,7 @@ impl<C: PutClient + ?Sized> Flow<C> {
     fn accept(&mut self, records: Vec<OutRecord>) {
         let now = Instant::now();
         for mut record in records {
-            if self.kind == DestinationKind::Kinesis {
+            if self.limits.partition_keys {
                 self.ensure_partition_key(&mut record);
             }
             self.batcher.push(record, now, &mut self.closed_scratch);
@@ -527,8 +528,10 @@ impl<C: PutClient + ?Sized> Flow<C> {
         let mut permanent: Option<(String, String)> = None;
         let mut acks = AckMerger::new(&self.acker, self.cfg.merge_acks);
         let (mut acked_records, mut acked_bytes) = (0usize, 0usize);
+        let mut rejected: Vec<(String, usize)> = Vec::new();
+        let mut rejected_message: Option<String> = None;
         for (record, result) in batch.records.into_iter().zip(results) {
-            let size = record.request_bytes(self.kind);
+            let size = record.request_bytes(self.limits);
             match result {
                 RecordResult::Ok => {
                     acked_records += 1;
@@ -536,8 +539,15 @@ impl<C: PutClient + ?Sized> Flow<C> {
                     acked_bytes += record.data.len();
                     acks.push(record.span);
                 }
+                RecordResult::Rejected { code, message } => {
+                    // Sending it again would be refused the same way: settle it, so the
+                    // checkpoint moves past it, and say so (counted and logged below).
+                    acks.push(record.span);
+                    rejected_message.get_or_insert(message);
+                    count_code(&mut rejected, code);
+                }
                 RecordResult::Failed { code, message } => {
-                    match classify_code(&code) {
+                    match self.client.classify(&code) {
                         CodeClass::Throttle if throttle_code.is_none() => {
                             throttle_code = Some(code.clone());
                         }
@@ -554,6 +564,7 @@ impl<C: PutClient + ?Sized> Flow<C> {
         }
         acks.finish();
         self.note_accepted(acked_records, acked_bytes);
+        self.note_rejected(&rejected, rejected_message.as_deref().unwrap_or_default());
         if acked_records > 0 {
             if let Some(ceiling) = self.ceiling.as_mut() {
                 ceiling.on_accepted(Instant::now(), acked_bytes);
@@ -643,6 +654,23 @@ impl<C: PutClient + ?Sized> Flow<C> {
         self.summary.records_accepted += records as u64;
         self.summary.bytes_accepted += bytes as u64;
         self.events.records_acked(&self.cfg.flow_id, records, bytes);
+    }
+
+    /// Records the destination refused for good: one WARN per answer that had any (they
+    /// are rare, and each one is data that will never arrive), and the count by code.
+    fn note_rejected(&mut self, rejected: &[(String, usize)], message: &str) {
+        for (code, n) in rejected {
+            self.summary.records_rejected += *n as u64;
+            self.events.records_rejected(&self.cfg.flow_id, code, *n);
+            warn!(
+                flow = %self.cfg.flow_id,
+                stream = %self.cfg.stream,
+                code = %code,
+                records = n,
+                message = %message,
+                "the destination refused records for good; they are acknowledged and will not be sent again"
+            );
+        }
     }
 
     fn requeue(&mut self, batch: Batch) {

@@ -269,6 +269,7 @@ mod tests {
                 end: 1,
             },
             partition_key: key.map(str::to_owned),
+            read_at_millis: 0,
         }
     }
 

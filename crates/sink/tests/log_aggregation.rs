@@ -15,14 +15,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use firetail_sink::{run_sink, DestinationKind, SinkEvents};
+use firetail_sink::{run_sink, DestinationLimits, SinkEvents};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::field::{Field, Visit};
 use tracing::{Event as TracingEvent, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
-const FH: DestinationKind = DestinationKind::Firehose;
+const FH: &DestinationLimits = &firetail_sink::FIREHOSE;
 
 /// The sink's `REPEAT_LOG_INTERVAL` (private); every WARN states it, and
 /// [`warn_lines`] checks that the statement matches this value.

@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use firetail_sink::{run_sink, DestinationKind, SinkConfig, SinkEvents};
+use firetail_sink::{run_sink, DestinationLimits, SinkConfig, SinkEvents};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-const FH: DestinationKind = DestinationKind::Firehose;
+const FH: &DestinationLimits = &firetail_sink::FIREHOSE;
 
 /// Each call the quota fake saw: when, and whether it was admitted.
 type Log = Arc<Mutex<Vec<(Instant, bool)>>>;

@@ -197,6 +197,7 @@ fn records(n: u64, key: bool) -> Vec<OutRecord> {
                 end: (i + 1) * 100,
             },
             partition_key: key.then(|| format!("key-{i}")),
+            read_at_millis: 0,
         })
         .collect()
 }
@@ -537,7 +538,7 @@ async fn run_sink_over_the_sdk_retries_only_the_failed_records() {
         json!({"FailedPutCount": 0, "RequestResponses": [{"RecordId": "a"}, {"RecordId": "d"}]}),
     );
     let client = Arc::new(firehose(&stub));
-    let mut cfg = SinkConfig::agent_defaults("fh", "my-stream", client.kind());
+    let mut cfg = SinkConfig::agent_defaults("fh", "my-stream", client.limits());
     cfg.max_records = 4;
     cfg.retry_initial_backoff = Duration::from_millis(1);
     cfg.retry_max_backoff = Duration::from_millis(5);

@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use common::*;
 use firetail_sink::retry::backoff_ceiling;
-use firetail_sink::{run_sink, DestinationKind, PartitionKeyOption, SinkEvents};
+use firetail_sink::{run_sink, DestinationLimits, PartitionKeyOption, SinkEvents};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-const FH: DestinationKind = DestinationKind::Firehose;
+const FH: &DestinationLimits = &firetail_sink::FIREHOSE;
 
 fn run(
     cfg: firetail_sink::SinkConfig,
@@ -167,6 +167,68 @@ async fn partial_failure_resends_only_the_failed_records() {
     assert_eq!(spans[2].start..spans[2].end, 40..50);
     assert!(ack_counts(&spans, 5).iter().all(|&c| c == 1));
     assert_eq!(summary.records_retried, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn records_refused_for_good_are_acknowledged_reported_and_never_sent_again() {
+    // The first call refuses records 0 and 1 (too old) and 4 (too new); every record is
+    // then settled: nothing is sent again, nothing waits, the flow is not held.
+    let fake = Fake::new(&firetail_sink::CLOUDWATCH_LOGS, |call| {
+        if call.index == 0 {
+            let codes = (0..call.records.len())
+                .map(|i| match i {
+                    0 | 1 => Some("TooOldLogEvent"),
+                    4 => Some("TooNewLogEvent"),
+                    _ => None,
+                })
+                .collect();
+            (Plan::Refuse(codes), Duration::ZERO)
+        } else {
+            (Plan::Accept, Duration::ZERO)
+        }
+    });
+    let (acker, mut acks) = acker();
+    let mut cfg = config(&firetail_sink::CLOUDWATCH_LOGS);
+    cfg.max_records = 5;
+    let events = Recorder::new();
+    let summary = run(
+        cfg,
+        &fake,
+        feed(10, 10),
+        acker,
+        events.clone(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(fake.state().call_sizes, [5, 5]);
+    let spans = drain_acks(&mut acks);
+    assert!(ack_counts(&spans, 10).iter().all(|&c| c == 1), "{spans:?}");
+    assert_eq!(summary.records_rejected, 3);
+    assert_eq!(summary.records_accepted, 7);
+    assert_eq!(summary.records_retried, 0);
+    let rejected: Vec<Event> = events
+        .all()
+        .into_iter()
+        .filter(|e| matches!(e, Event::Rejected { .. }))
+        .collect();
+    assert_eq!(
+        rejected,
+        [
+            Event::Rejected {
+                code: "TooOldLogEvent".into(),
+                records: 2
+            },
+            Event::Rejected {
+                code: "TooNewLogEvent".into(),
+                records: 1
+            }
+        ]
+    );
+    assert!(!events
+        .all()
+        .iter()
+        .any(|e| matches!(e, Event::Backoff(_) | Event::Failed { .. })));
 }
 
 #[tokio::test(start_paused = true)]
@@ -486,10 +548,10 @@ async fn request_timeout_is_retried_and_may_duplicate() {
 
 #[tokio::test(start_paused = true)]
 async fn kinesis_records_get_partition_keys_and_count_them() {
-    let fake = Fake::new(DestinationKind::Kinesis, |_| (Plan::Accept, Duration::ZERO));
+    let fake = Fake::new(&firetail_sink::KINESIS, |_| (Plan::Accept, Duration::ZERO));
     let (acker, _acks) = acker();
     let events = Recorder::new();
-    let mut cfg = config(DestinationKind::Kinesis);
+    let mut cfg = config(&firetail_sink::KINESIS);
     cfg.partition_keys = PartitionKeyOption::Deterministic;
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     let handle = run(

@@ -64,6 +64,14 @@ pub fn kinesis_flow(pattern: &Path, stream: &str) -> Value {
     flow
 }
 
+/// A CloudWatch Logs flow to `group`/`stream`, otherwise like [`firehose_flow`].
+pub fn logs_flow(pattern: &Path, group: &str, stream: &str) -> Value {
+    let mut flow = quick_flow(pattern);
+    flow["firetail.logGroup"] = json!(group);
+    flow["firetail.logStream"] = json!(stream);
+    flow
+}
+
 fn quick_flow(pattern: &Path) -> Value {
     json!({
         "filePattern": pattern,

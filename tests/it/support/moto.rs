@@ -1,5 +1,5 @@
 //! A moto server (the Python `moto[server]` package: a third-party implementation of
-//! the Firehose, Kinesis, S3 and CloudWatch APIs) for protocol tests.
+//! the Firehose, Kinesis, S3, CloudWatch and CloudWatch Logs APIs) for protocol tests.
 //!
 //! One server is started per test binary, on a free 127.0.0.1 port, the first time a
 //! test asks for it. moto keeps all state in one process, so tests that use it take a
@@ -77,6 +77,17 @@ impl Moto {
             .credentials_provider(Self::credentials())
             .build();
         aws_sdk_kinesis::Client::from_conf(conf)
+    }
+
+    #[allow(dead_code)] // used by the CloudWatch Logs delivery tests
+    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        let conf = aws_sdk_cloudwatchlogs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Self::credentials())
+            .build();
+        aws_sdk_cloudwatchlogs::Client::from_conf(conf)
     }
 
     pub fn s3(&self) -> aws_sdk_s3::Client {

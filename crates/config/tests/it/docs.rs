@@ -1,7 +1,9 @@
 //! docs/configuration.md carries the key table generated from `keys::KEYS`. Regenerate it with
 //! `UPDATE_DOCS=1 cargo test -p firetail-config --test it docs`.
 
-use firetail_config::keys::{AppliesTo, Bounds, DefaultValue, KeySpec, Kind, Scope, Support, KEYS};
+use firetail_config::keys::{
+    AppliesTo, Bounds, DefaultValue, KeySpec, Kind, Scope, Support, DESTINATIONS, KEYS,
+};
 
 use crate::repo_root;
 
@@ -19,10 +21,20 @@ fn range(b: Bounds) -> String {
     match b {
         Bounds::Range(lo, hi) => show((lo, hi)),
         Bounds::ZeroOr(lo, hi) => format!("0 or {}", show((lo, hi))),
-        Bounds::PerDestination { firehose, kinesis } => {
-            format!("FH {}, KDS {}", show(firehose), show(kinesis))
-        }
+        Bounds::UpToRequestBytes | Bounds::UpToRequestRecords => per_destination(|d| {
+            let (lo, hi) = b.range_for(d);
+            show((lo, hi))
+        }),
     }
+}
+
+/// One value per destination: `Firehose 1 – 4194304, Kinesis …`.
+fn per_destination(value: impl Fn(&firetail_config::keys::DestinationSpec) -> String) -> String {
+    DESTINATIONS
+        .iter()
+        .map(|d| format!("{} {}", d.limits.name, value(d)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn type_and_range(k: &KeySpec) -> (String, String) {
@@ -54,8 +66,11 @@ fn default(k: &KeySpec) -> String {
         DefaultValue::Required => "required".into(),
         DefaultValue::Unset => "unset".into(),
         DefaultValue::Int(n) => format!("`{n}`"),
-        DefaultValue::PerDestination { firehose, kinesis } => {
-            format!("FH `{firehose}`, KDS `{kinesis}`")
+        DefaultValue::RequestBytes => {
+            per_destination(|d| format!("`{}`", d.limits.max_request_bytes))
+        }
+        DefaultValue::RequestRecords => {
+            per_destination(|d| format!("`{}`", d.limits.max_records_per_request))
         }
         DefaultValue::Float(f) => format!("`{f}`"),
         DefaultValue::Bool(b) => format!("`{b}`"),
@@ -78,9 +93,8 @@ fn table(scope: Scope) -> String {
     for k in KEYS.iter().filter(|k| k.scope == scope) {
         let (ty, range) = type_and_range(k);
         let only = match k.applies_to {
-            AppliesTo::All => "",
-            AppliesTo::Firehose => " (Firehose flows only)",
-            AppliesTo::Kinesis => " (Kinesis flows only)",
+            AppliesTo::All => String::new(),
+            AppliesTo::Only(key) => format!(" (`{key}` flows only)"),
         };
         out.push_str(&format!(
             "| `{}` | {ty} | {} | {range} | {} | {}{only} |\n",

@@ -5,7 +5,7 @@ use std::time::Duration;
 use firetail_config::{parse_str, Destination, InitialPosition, PartitionKeyOption, REDACTED};
 use serde_json::{json, Value};
 
-use crate::{base, ok};
+use crate::{base, err, ok};
 
 #[test]
 fn delivery_stream_wins_over_kinesis_stream() {
@@ -115,6 +115,9 @@ fn effective_config_lists_every_key_and_round_trips() {
         "filePattern": "/var/log/x.log", "deliveryStream": "d",
         "dataProcessingOptions": [{"optionName": "SINGLELINE"}], "multiLineStartPattern": "^\\d"
     }));
+    cfg["flows"].as_array_mut().unwrap().push(json!({
+        "filePattern": "/var/log/y.log", "firetail.logGroup": "g", "firetail.logStream": "s"
+    }));
     let loaded = ok(&cfg);
     let eff = loaded.settings.to_effective_json();
     assert_eq!(eff["awsSecretAccessKey"], REDACTED);
@@ -142,6 +145,66 @@ fn effective_config_lists_every_key_and_round_trips() {
     again["awsSecretAccessKey"] = json!("shh");
     let reparsed = parse_str(&again.to_string(), "test.json").unwrap().settings;
     assert_eq!(reparsed, loaded.settings);
+}
+
+#[test]
+fn cloudwatch_logs_flow_reads_its_keys_and_limits() {
+    let flow = json!({
+        "filePattern": "/var/log/y.log", "firetail.logGroup": "app", "firetail.logStream": "web-1",
+        "firetail.logs.createMissing": true
+    });
+    let loaded =
+        ok(&json!({"logs.endpoint": "https://logs.eu-west-1.amazonaws.com", "flows": [flow]}));
+    let f = &loaded.settings.flows[0];
+    assert_eq!(f.id, "logs:app:/var/log/y.log");
+    assert_eq!(
+        f.destination,
+        firetail_config::Destination::CloudWatchLogs {
+            log_group: "app".into(),
+            log_stream: "web-1".into(),
+            create_missing: true
+        }
+    );
+    assert_eq!(f.destination.label(), "LogGroup:app/web-1");
+    assert_eq!(f.max_buffer_size_bytes, 1_048_576);
+    assert_eq!(f.max_buffer_size_records, 10_000);
+    assert_eq!(f.max_record_size_bytes(), 1_048_550);
+    assert_eq!(loaded.settings.logs_region().as_deref(), Some("eu-west-1"));
+
+    // The destination's own limits bound the buffer keys.
+    let mut big = flow.clone();
+    big["maxBufferSizeBytes"] = json!(1_048_577);
+    assert!(err(&json!({"flows": [big]}))
+        .to_string()
+        .contains("maxBufferSizeBytes"));
+    let mut many = flow.clone();
+    many["maxBufferSizeRecords"] = json!(10_000);
+    ok(&json!({"flows": [many.clone()]}));
+    many["maxBufferSizeRecords"] = json!(10_001);
+    assert!(err(&json!({"flows": [many]}))
+        .to_string()
+        .contains("maxBufferSizeRecords"));
+    // A log group needs its stream.
+    let mut no_stream = flow.clone();
+    no_stream
+        .as_object_mut()
+        .unwrap()
+        .remove("firetail.logStream");
+    assert!(err(&json!({"flows": [no_stream]}))
+        .to_string()
+        .contains("firetail.logStream"));
+    // deliveryStream wins, and says so.
+    let mut both = flow;
+    both["deliveryStream"] = json!("ds");
+    let loaded = ok(&json!({"flows": [both]}));
+    assert!(matches!(
+        loaded.settings.flows[0].destination,
+        firetail_config::Destination::Firehose { .. }
+    ));
+    assert!(loaded
+        .warnings
+        .iter()
+        .any(|w| w.to_string().contains("firetail.logGroup")));
 }
 
 #[test]

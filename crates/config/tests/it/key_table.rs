@@ -1,7 +1,10 @@
 //! Generated from `firetail_config::keys::KEYS`: for every key, its default, both range
 //! edges, one past each edge, string coercion and a wrong type; every error names the key.
 
-use firetail_config::keys::{AppliesTo, Bounds, DefaultValue, KeySpec, Kind, Scope, Support, KEYS};
+use firetail_config::keys::{
+    default_destination, AppliesTo, Bounds, DefaultValue, DestinationSpec, KeySpec, Kind, Scope,
+    Support, DESTINATIONS, KEYS,
+};
 use serde_json::{json, Value};
 
 use crate::{base, err, ok, parse_value};
@@ -12,18 +15,42 @@ const SPECIAL: &[&str] = &[
     "filePattern",
     "deliveryStream",
     "kinesisStream",
+    "firetail.logGroup",
+    "firetail.logStream",
     "dataProcessingOptions",
     "firetail.generators",
     "path",
 ];
 
-fn is_kinesis(spec: &KeySpec) -> bool {
-    spec.applies_to == AppliesTo::Kinesis
+/// The destination of the flow a key is tested on: its own, for a key of one destination.
+fn destination(spec: &KeySpec) -> &'static DestinationSpec {
+    match spec.applies_to {
+        AppliesTo::Only(key) => DESTINATIONS
+            .iter()
+            .find(|d| d.key == key)
+            .expect("a destination's key"),
+        AppliesTo::All => default_destination(),
+    }
+}
+
+/// The base config, its flow sending to the key's destination.
+fn base_for(spec: &KeySpec) -> Value {
+    let destination = destination(spec);
+    let mut cfg = base(false);
+    let flow = &mut cfg["flows"][0];
+    if let Some(flow) = flow.as_object_mut() {
+        flow.remove("deliveryStream");
+    }
+    flow[destination.key] = json!("target");
+    if destination.key == "firetail.logGroup" {
+        flow["firetail.logStream"] = json!("stream");
+    }
+    cfg
 }
 
 /// The base config with `key: value` set in the key's section.
 fn with(spec: &KeySpec, value: Value) -> Value {
-    let mut cfg = base(is_kinesis(spec));
+    let mut cfg = base_for(spec);
     let section = match spec.scope {
         Scope::Global => &mut cfg,
         Scope::Flow => &mut cfg["flows"][0],
@@ -94,16 +121,7 @@ fn assert_accepted(spec: &KeySpec, value: Value, expect: Value) {
 }
 
 fn bounds_for(spec: &KeySpec, b: Bounds) -> (i64, i64) {
-    match b {
-        Bounds::Range(lo, hi) | Bounds::ZeroOr(lo, hi) => (lo, hi),
-        Bounds::PerDestination { firehose, kinesis } => {
-            if is_kinesis(spec) {
-                kinesis
-            } else {
-                firehose
-            }
-        }
-    }
+    b.range_for(destination(spec))
 }
 
 #[test]
@@ -111,8 +129,9 @@ fn every_key_has_its_default() {
     for spec in scalar_keys() {
         let expect = match spec.default {
             DefaultValue::Int(n) => json!(n),
-            DefaultValue::PerDestination { firehose, kinesis } => {
-                json!(if is_kinesis(spec) { kinesis } else { firehose })
+            DefaultValue::RequestBytes => json!(destination(spec).limits.max_request_bytes),
+            DefaultValue::RequestRecords => {
+                json!(destination(spec).limits.max_records_per_request)
             }
             DefaultValue::Float(f) => json!(f),
             DefaultValue::Bool(b) => json!(b),
@@ -120,7 +139,7 @@ fn every_key_has_its_default() {
             DefaultValue::Unset => Value::Null,
             DefaultValue::Computed(_) | DefaultValue::Required => continue,
         };
-        let got = effective(spec, &base(is_kinesis(spec)));
+        let got = effective(spec, &base_for(spec));
         assert_eq!(got, expect, "default of {}", spec.name);
     }
 }
@@ -247,7 +266,8 @@ fn null_for_a_number_or_boolean_is_an_error_naming_the_key() {
             DefaultValue::Int(_)
                 | DefaultValue::Bool(_)
                 | DefaultValue::Float(_)
-                | DefaultValue::PerDestination { .. }
+                | DefaultValue::RequestBytes
+                | DefaultValue::RequestRecords
         );
         if !has_concrete_default || matches!(spec.kind, Kind::Enum(_)) {
             continue;

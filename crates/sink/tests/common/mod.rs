@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use firetail_record::{AckReceiver, Acker, FileId, Span};
 use firetail_sink::{
-    DestinationKind, OutRecord, PutClient, PutError, PutFuture, RecordResult, SinkConfig,
+    DestinationLimits, OutRecord, PutClient, PutError, PutFuture, RecordResult, SinkConfig,
     SinkEvents,
 };
 use tokio::sync::mpsc;
@@ -22,6 +22,9 @@ pub enum Plan {
     Accept,
     /// Per-record outcome: `None` accepts, `Some(code)` rejects with that code.
     Partial(Vec<Option<&'static str>>),
+    /// Per-record outcome: `None` accepts, `Some(code)` refuses for good with that code
+    /// (as CloudWatch Logs refuses a too-old event).
+    Refuse(Vec<Option<&'static str>>),
     /// Fail the whole call; nothing is accepted.
     Fail(PutError),
     /// Accept every record, then lose the response (the client sees a timeout).
@@ -44,7 +47,7 @@ type Script = Box<dyn FnMut(&Call<'_>) -> (Plan, Duration) + Send>;
 
 /// A destination that follows a script and remembers what it accepted.
 pub struct Fake {
-    kind: DestinationKind,
+    limits: &'static DestinationLimits,
     script: Mutex<Script>,
     state: Mutex<FakeState>,
     in_flight: AtomicUsize,
@@ -64,11 +67,11 @@ pub struct FakeState {
 
 impl Fake {
     pub fn new(
-        kind: DestinationKind,
+        limits: &'static DestinationLimits,
         script: impl FnMut(&Call<'_>) -> (Plan, Duration) + Send + 'static,
     ) -> Arc<Self> {
         Arc::new(Fake {
-            kind,
+            limits,
             script: Mutex::new(Box::new(script)),
             state: Mutex::new(FakeState::default()),
             in_flight: AtomicUsize::new(0),
@@ -131,6 +134,24 @@ impl Fake {
                     })
                     .collect())
             }
+            Plan::Refuse(codes) => {
+                assert_eq!(codes.len(), records.len());
+                let mut state = self.state.lock().unwrap();
+                Ok(records
+                    .iter()
+                    .zip(codes)
+                    .map(|(record, code)| match code {
+                        None => {
+                            accept(&mut state, record);
+                            RecordResult::Ok
+                        }
+                        Some(code) => RecordResult::Rejected {
+                            code: code.into(),
+                            message: "refused".into(),
+                        },
+                    })
+                    .collect())
+            }
             Plan::Fail(error) => Err(error),
             Plan::AcceptAndLose => {
                 let mut state = self.state.lock().unwrap();
@@ -169,8 +190,8 @@ impl PutClient for Fake {
         Box::pin(self.put(records))
     }
 
-    fn kind(&self) -> DestinationKind {
-        self.kind
+    fn limits(&self) -> &'static DestinationLimits {
+        self.limits
     }
 }
 
@@ -186,11 +207,12 @@ pub fn record(i: u64) -> OutRecord {
             end: (i + 1) * SPAN_LEN,
         },
         partition_key: None,
+        read_at_millis: 0,
     }
 }
 
-pub fn config(kind: DestinationKind) -> SinkConfig {
-    let mut cfg = SinkConfig::agent_defaults("test-flow", "test-stream", kind);
+pub fn config(limits: &DestinationLimits) -> SinkConfig {
+    let mut cfg = SinkConfig::agent_defaults("test-flow", "test-stream", limits);
     cfg.max_records = 100;
     cfg.max_age = Duration::from_secs(1);
     cfg.retry_initial_backoff = Duration::from_millis(100);
@@ -264,6 +286,7 @@ pub enum Event {
     Sent { records: usize, bytes: usize },
     Acked { records: usize, bytes: usize },
     Failed { code: String, records: usize },
+    Rejected { code: String, records: usize },
     Retried(usize),
     Throttled(String),
     Permanent(String),
@@ -299,6 +322,12 @@ impl SinkEvents for Recorder {
     }
     fn records_failed(&self, _flow: &str, code: &str, records: usize) {
         self.push(Event::Failed {
+            code: code.into(),
+            records,
+        });
+    }
+    fn records_rejected(&self, _flow: &str, code: &str, records: usize) {
+        self.push(Event::Rejected {
             code: code.into(),
             records,
         });

@@ -70,6 +70,16 @@ impl FramingConfig {
         }
     }
 
+    /// The defaults for a flow to a destination with `limits`: records cut to its
+    /// largest record, runaways at its parser buffer.
+    pub fn for_destination(limits: &limits::DestinationLimits) -> FramingConfig {
+        FramingConfig {
+            max_record_size: limits.max_record_bytes,
+            read_buffer_size: limits.read_buffer_bytes,
+            ..FramingConfig::firehose()
+        }
+    }
+
     /// The agent's defaults for a Kinesis flow whose partition keys are
     /// `partition_key_len` bytes long.
     pub fn kinesis(partition_key_len: usize) -> FramingConfig {
