@@ -30,8 +30,9 @@
 //! - Memory is bounded: a flow stops pulling from its input while it is backed off or has
 //!   enough batches queued, so the bounded channel pauses the tailer.
 //! - No stall on a timer: while the tailer waits for acknowledgements
-//!   ([`Acker::reader_waiting`]) and the input is empty, the open batch is closed at
-//!   once; it could not fill before something it holds is acknowledged.
+//!   ([`Acker::reader_waiting`]), the input is empty and no answer is due (nothing in
+//!   flight or queued), the open batch is closed at once; it could not fill before
+//!   something it holds is acknowledged.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 

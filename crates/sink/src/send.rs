@@ -87,10 +87,13 @@ pub async fn run_sink<C: PutClient + ?Sized>(
         let now = Instant::now();
         flow.close_expired(now);
         flow.close_lingering(now);
-        if flow.acker.reader_waiting() && input.is_empty() {
-            // Reading is paused until something is acknowledged, and everything read
-            // is here: the open batch will not fill, so waiting for its age would stall
-            // the flow (records larger than the in-flight budget / max_records).
+        if flow.acker.reader_waiting() && input.is_empty() && flow.awaits_no_answer() {
+            // Reading is paused until something is acknowledged, everything read is
+            // here, and no request is out or waiting to go whose answer would free the
+            // budget: the open batch will not fill, so waiting for its age would stall
+            // the flow (records larger than the in-flight budget / max_records). While
+            // answers are still due it keeps filling: closing it at every pause sent
+            // one partial batch per budget's worth at saturation (90 % full calls).
             flow.close_open_batch();
         }
         flow.dispatch(now);
@@ -352,6 +355,12 @@ impl<C: PutClient + ?Sized> Flow<C> {
 
     fn has_queued(&self) -> bool {
         !self.ready.is_empty() || !self.retry.is_empty()
+    }
+
+    /// Nothing is in flight or queued: no answer is coming that would acknowledge
+    /// anything.
+    fn awaits_no_answer(&self) -> bool {
+        self.in_flight.is_empty() && !self.has_queued()
     }
 
     fn is_settled(&self) -> bool {

@@ -731,6 +731,56 @@ async fn an_open_batch_leaves_at_once_while_the_reader_waits_for_acks() {
     }
 }
 
+/// At saturation the reader waits on its budget at every turn while requests are out:
+/// their answers will free it, so the open batch keeps filling until no answer is due.
+/// Closing it at every pause sent about one partial batch per budget's worth (90 % of
+/// calls full instead of all but the last).
+#[tokio::test(start_paused = true)]
+async fn an_open_batch_keeps_filling_while_an_answer_is_due() {
+    let fake = Fake::new(FH, |_| (Plan::Accept, Duration::from_millis(100)));
+    let mut cfg = config(FH);
+    cfg.max_records = 10;
+    cfg.max_age = Duration::from_secs(900);
+    let (acker, mut acks) = acker();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let sink = run(
+        cfg,
+        &fake,
+        rx,
+        acker,
+        Recorder::new(),
+        CancellationToken::new(),
+    );
+    // Batches waiting for the one slot: the concurrency limit grows past one.
+    tx.send((0..40).map(record).collect()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(fake.state().calls.len(), 4);
+    // A full batch goes out, three records stay open, and the reader waits on its budget.
+    let start = Instant::now();
+    tx.send((40..53).map(record).collect()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    acks.set_reader_waiting(true);
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    assert_eq!(
+        fake.state().calls.len(),
+        5,
+        "a slot is free, but an answer is due: the open batch waits for more records"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let calls = fake.state().calls.clone();
+    assert_eq!(
+        calls.len(),
+        6,
+        "the partial batch left once no answer was due"
+    );
+    assert!(calls[5] - start >= Duration::from_millis(100));
+    assert!(calls[5] - start < Duration::from_millis(120));
+    drop(tx);
+    let summary = sink.await.unwrap();
+    assert_eq!(summary.records_accepted, 53);
+    assert!(!drain_acks(&mut acks).is_empty());
+}
+
 /// The reader may start waiting while the batch is already open and the sink is idle:
 /// the change alone must wake it.
 #[tokio::test(start_paused = true)]
