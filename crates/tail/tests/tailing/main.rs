@@ -16,6 +16,8 @@ fn lines_of(prefix: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// Writers pace their lines so that reads, scans and rotations interleave with them:
+/// the sleep is the write rate, not a wait for the tailer.
 async fn pause() {
     tokio::time::sleep(Duration::from_millis(2)).await;
 }
@@ -72,7 +74,7 @@ async fn rename_and_create_rotation_with_logrotate() {
     w.line("after the last rotation");
     let n = w.written.len();
     flow.wait_for("every line", |l| l.len() >= n).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    flow.settle().await;
     assert_exactly_once(&w.written, &flow.stop().await);
 }
 
@@ -144,7 +146,7 @@ async fn copytruncate_rotation_with_logrotate() {
     w.line("after the last rotation");
     let n = w.written.len();
     flow.wait_for("every line", |l| l.len() >= n).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    flow.settle().await;
     assert_exactly_once(&w.written, &flow.stop().await);
 }
 
@@ -229,10 +231,13 @@ async fn deletion_while_behind_is_drained_through_the_open_descriptor() {
         "the budget must hold reading back ({behind} lines read)"
     );
     std::fs::remove_file(&log).unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    flow.wait_status("the deletion seen", |s| {
+        s.files.first().is_some_and(|f| f.rotated_away)
+    })
+    .await;
     gate.add_permits(1_000_000);
     flow.wait_for("every line", |l| l.len() >= 5000).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    flow.settle().await;
     assert_exactly_once(&w.written, &flow.stop().await);
 }
 
@@ -249,7 +254,7 @@ async fn the_in_flight_budget_pauses_reading() {
     cfg.max_in_flight_bytes = 64 * 1024;
     let flow = Flow::start(cfg, &dir.path().join("cp"), AckPolicy::Gated(gate.clone()));
     flow.wait_for("some lines", |l| !l.is_empty()).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    flow.wait_status("reading paused", |s| s.paused).await;
     let bytes: usize = flow.lines().iter().map(String::len).sum();
     assert!(
         bytes <= 64 * 1024,
@@ -302,7 +307,7 @@ async fn restart_resumes_from_the_checkpoint_even_after_a_rename() {
         AckPolicy::Immediately,
     );
     flow.wait_for("first run", |l| l.len() == 300).await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    flow.wait_acked_to_the_end(&[&log]).await;
     let first = flow.stop().await;
 
     // While stopped: more lines, then a rename rotation and a new file.
@@ -319,7 +324,7 @@ async fn restart_resumes_from_the_checkpoint_even_after_a_rename() {
     cfg.initial_position = firetail_tail::InitialPosition::EndOfFile;
     let flow = Flow::start(cfg, &cp, AckPolicy::Immediately);
     flow.wait_for("the rest", |l| l.len() >= 150).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    flow.settle().await;
     let mut all = first;
     all.extend(flow.stop().await);
     assert_exactly_once(&w.written, &all);
@@ -341,7 +346,13 @@ async fn withheld_acks_keep_the_checkpoint_and_are_read_again() {
     let withhold = AckPolicy::Withhold(Arc::new(|d: &[u8]| d.starts_with(b"WITHHELD")));
     let flow = Flow::start(config(&log), &cp, withhold);
     flow.wait_for("every line", |l| l.len() == 201).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let file_len = std::fs::metadata(&log).unwrap().len();
+    // Read to the end with only the withheld line in flight: every other ack applied.
+    flow.wait_status("the other acks applied", |s| {
+        s.bytes_in_flight == "WITHHELD\n".len() as u64
+            && s.files.first().is_some_and(|f| f.read_offset == file_len)
+    })
+    .await;
     let status = flow.status.borrow().clone();
     flow.stop().await;
     let withheld_at: u64 = w.written[..100].iter().map(|l| l.len() as u64).sum();
@@ -401,7 +412,7 @@ async fn inode_reuse_after_restart_reads_the_new_file_from_zero() {
     let old_inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&log).unwrap());
     let flow = Flow::start(config(&log), &cp, AckPolicy::Immediately);
     flow.wait_for("old lines", |l| l.len() == 2).await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    flow.wait_acked_to_the_end(&[&log]).await;
     flow.stop().await;
 
     std::fs::remove_file(&log).unwrap();
@@ -442,7 +453,10 @@ async fn end_of_file_applies_only_on_the_first_start() {
     let mut cfg = config(&log);
     cfg.initial_position = firetail_tail::InitialPosition::EndOfFile;
     let flow = Flow::start(cfg, &dir.path().join("cp"), AckPolicy::Immediately);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    flow.wait_status("the file found and placed at its end", |s| {
+        s.files.first().is_some_and(|f| f.read_offset == 12)
+    })
+    .await;
     std::io::Write::write_all(&mut open_append(&log), b"new 1\n").unwrap();
     flow.wait_for("the appended line", |l| l.len() == 1).await;
     assert_eq!(flow.stop().await, ["new 1\n"]);
@@ -485,7 +499,7 @@ async fn a_file_rotated_out_of_the_pattern_while_stopped_is_drained_from_its_che
     }
     let flow = Flow::start(config(&log), &cp, AckPolicy::Immediately);
     flow.wait_for("first run", |l| l.len() == 200).await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    flow.wait_acked_to_the_end(&[&log]).await;
     let first = flow.stop().await;
 
     for line in lines_of("while down", 100) {
@@ -499,7 +513,7 @@ async fn a_file_rotated_out_of_the_pattern_while_stopped_is_drained_from_its_che
     }
     let flow = Flow::start(config(&log), &cp, AckPolicy::Immediately);
     flow.wait_for("the rest", |l| l.len() >= 150).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    flow.settle().await;
     let mut all = first;
     all.extend(flow.stop().await);
     assert_exactly_once(&w.written, &all);
@@ -532,6 +546,6 @@ async fn copytruncate_to_a_name_outside_the_pattern_drains_the_copy() {
     gate.add_permits(1_000_000);
     let n = w.written.len();
     flow.wait_for("every line", |l| l.len() >= n).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    flow.settle().await;
     assert_exactly_once(&w.written, &flow.stop().await);
 }
