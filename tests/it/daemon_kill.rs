@@ -22,7 +22,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 use crate::support::daemon::{
-    accepted_lines, audit_checkpoints, eventually, tally, Daemon, LineWriter, LocalRig, Rotation,
+    accepted_lines, audit_checkpoints, endpoint_quiet, eventually, tally, Daemon, LineWriter,
+    LocalRig, Rotation,
 };
 
 const STREAM: &str = "e2e-kill";
@@ -77,7 +78,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_stay_within_the_
         }
         daemon.kill9();
         // Requests the endpoint received in full before the kill still complete.
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        endpoint_quiet(&rig.server).await;
         accounts.push(account(
             &daemon,
             &rig.server,

@@ -6,6 +6,7 @@
 //!   rotates it (rename + create, or copytruncate), like a web server under logrotate.
 //! - [`tally`]: the multiset comparison of lines written against lines delivered
 //!   (missing must be 0; duplicates are counted, not forbidden).
+//! - [`endpoint_quiet`]: the local endpoint done with what it received (after a kill).
 //! - [`read_checkpoints`], [`http_get`], [`scrape`]: the daemon's checkpoint file and
 //!   its metrics/health endpoint, read the way an operator would.
 //!
@@ -824,6 +825,22 @@ impl LocalRig {
     pub fn tally(&self, writer: &LineWriter, stream: &str) -> Tally {
         let delivered = self.server.delivered(stream);
         tally(writer.lines(), delivered.iter().map(|b| b.as_ref()))
+    }
+}
+
+/// Waits until the endpoint's counters stop moving (after a kill -9). Nothing counts a
+/// request still in its injected latency, so a quiet spell longer than that latency is
+/// what shows that every request it received in full has been answered.
+pub async fn endpoint_quiet(server: &firetail_local_firehose::Server) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = server.stats();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = server.stats();
+        if now == last || Instant::now() > deadline {
+            return;
+        }
+        last = now;
     }
 }
 
