@@ -43,8 +43,19 @@ async fn new_files_are_picked_up_and_framed_line_by_line() {
     assert_eq!(got, vec!["first\n", "\n", "from b\n"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rename_and_create_rotation_with_logrotate() {
+/// How logrotate rotates in [`logrotate_while_writing`].
+#[derive(Clone, Copy, PartialEq)]
+enum LogrotateMethod {
+    /// Rename, then create a new file; the server reopens after writing one more line
+    /// into the renamed file.
+    Create,
+    /// Copy, then truncate in place.
+    CopyTruncate,
+}
+
+/// Three rounds of `lines_per_round` paced lines, each followed by a forced logrotate
+/// run, then one more line: every line arrives exactly once.
+async fn logrotate_while_writing(method: LogrotateMethod, lines_per_round: usize) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     let flow = Flow::start(
@@ -53,29 +64,54 @@ async fn rename_and_create_rotation_with_logrotate() {
         AckPolicy::Immediately,
     );
     let mut w = Writer::new(&log);
+    let directive = match method {
+        LogrotateMethod::Create => "create",
+        LogrotateMethod::CopyTruncate => "copytruncate",
+    };
     let conf = format!(
-        "{} {{\n  rotate 10\n  create\n  nocompress\n}}\n",
+        "{} {{\n  rotate 10\n  {directive}\n  nocompress\n}}\n",
         log.display()
     );
+    // Each method keeps the write rate it was tested at: a pause after nearly every
+    // line for create, after every 40th for copytruncate.
+    let pause_after = |line: &str| match method {
+        LogrotateMethod::Create => line.ends_with('x'),
+        LogrotateMethod::CopyTruncate => line.ends_with(&"x".repeat(39)),
+    };
     for round in 0..3 {
-        for line in lines_of(&format!("r{round}"), 300) {
+        for line in lines_of(&format!("r{round}"), lines_per_round) {
             w.line(&line);
-            if line.ends_with("x") {
+            if pause_after(&line) {
                 pause().await;
             }
         }
+        // With copytruncate, lines written between logrotate's copy and its truncate
+        // are lost by design (for every shipper): the writer holds off during the
+        // rotation itself.
         if !run_logrotate(dir.path(), &conf) {
             return;
         }
-        // The server keeps writing to the renamed file until it reopens.
-        w.line(&format!("late write after rotation {round}"));
-        w.reopen();
+        if method == LogrotateMethod::Create {
+            // The server keeps writing to the renamed file until it reopens.
+            w.line(&format!("late write after rotation {round}"));
+            w.reopen();
+        }
     }
     w.line("after the last rotation");
     let n = w.written.len();
     flow.wait_for("every line", |l| l.len() >= n).await;
     flow.settle().await;
     assert_exactly_once(&w.written, &flow.stop().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rename_and_create_rotation_with_logrotate() {
+    logrotate_while_writing(LogrotateMethod::Create, 300).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copytruncate_rotation_with_logrotate() {
+    logrotate_while_writing(LogrotateMethod::CopyTruncate, 500).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,40 +150,6 @@ async fn rotation_into_another_directory_drains_the_old_file() {
     let n = expected.len();
     flow.wait_for("every line", |l| l.len() >= n).await;
     assert_exactly_once(&expected, &flow.stop().await);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn copytruncate_rotation_with_logrotate() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("app.log");
-    let flow = Flow::start(
-        config(&dir.path().join("app.log*")),
-        &dir.path().join("cp"),
-        AckPolicy::Immediately,
-    );
-    let mut w = Writer::new(&log);
-    let conf = format!(
-        "{} {{\n  rotate 10\n  copytruncate\n  nocompress\n}}\n",
-        log.display()
-    );
-    for round in 0..3 {
-        for line in lines_of(&format!("r{round}"), 500) {
-            w.line(&line);
-            if line.ends_with("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx") {
-                pause().await;
-            }
-        }
-        // Lines written between logrotate's copy and its truncate are lost by design
-        // (for every shipper); the writer holds off during the rotation itself.
-        if !run_logrotate(dir.path(), &conf) {
-            return;
-        }
-    }
-    w.line("after the last rotation");
-    let n = w.written.len();
-    flow.wait_for("every line", |l| l.len() >= n).await;
-    flow.settle().await;
-    assert_exactly_once(&w.written, &flow.stop().await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
