@@ -16,7 +16,7 @@ use base64::Engine as _;
 use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
 
-use crate::api::{validate_stream_name, ApiError};
+use crate::api::{check_record_count, validate_stream_name, ApiError};
 
 /// Largest decoded record, in bytes (1,000 KiB).
 pub use firetail_agent::limits::FIREHOSE_MAX_RECORD_BYTES as MAX_RECORD_BYTES;
@@ -135,7 +135,7 @@ pub fn decode_put_record_batch<'a>(
     let records = input
         .records
         .ok_or_else(|| ApiError::constraint("null", "records", "Member must not be null"))?;
-    check_record_count(records.len())?;
+    check_record_count(records.len(), MAX_RECORDS_PER_BATCH)?;
     let ranges = decode_records(&records, "records.{}.member.data", scratch)?;
     if scratch.len() > MAX_BATCH_BYTES {
         return Err(ApiError::invalid_argument(format!(
@@ -184,21 +184,6 @@ fn required_stream(stream: Option<JsonStr<'_>>) -> Result<Cow<'_, str>, ApiError
         .0;
     validate_stream_name(&stream)?;
     Ok(stream)
-}
-
-fn check_record_count(count: usize) -> Result<(), ApiError> {
-    let bound = if count == 0 {
-        "Member must have length greater than or equal to 1"
-    } else if count > MAX_RECORDS_PER_BATCH {
-        "Member must have length less than or equal to 500"
-    } else {
-        return Ok(());
-    };
-    Err(ApiError::constraint(
-        &format!("'[{count} records]'"),
-        "records",
-        bound,
-    ))
 }
 
 /// Decodes each record's base64 data into `scratch`; `member` names the field in errors, with

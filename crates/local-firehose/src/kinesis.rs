@@ -36,10 +36,10 @@ use base64::Engine as _;
 use md5::{Digest, Md5};
 use serde::Deserialize;
 
-use crate::api::{ApiError, ACCOUNT_ID, REGION};
+use crate::api::{check_record_count, validate_name, ApiError, ACCOUNT_ID, REGION};
 use crate::batch::{parse_json, JsonBytes, JsonStr};
 use crate::faults::{CallFault, FaultInjector, RecordFault};
-use crate::record_log::{Accepted, Outcome, RecordLog};
+use crate::record_log::{Outcome, RecordLog};
 use crate::stats::{Stats, StatsCell};
 
 /// The `X-Amz-Target` prefix of Kinesis Data Streams operations.
@@ -100,7 +100,7 @@ pub fn decode_put_records<'a>(
     let records = input
         .records
         .ok_or_else(|| ApiError::constraint("null", "records", "Member must not be null"))?;
-    check_record_count(records.len())?;
+    check_record_count(records.len(), MAX_RECORDS_PER_CALL)?;
     scratch.clear();
     let mut ranges = Vec::with_capacity(records.len());
     let mut hash_keys = Vec::with_capacity(records.len());
@@ -162,39 +162,7 @@ fn stream_name<'a>(
 
 /// Kinesis stream names: 1-128 of `[a-zA-Z0-9_.-]`.
 fn validate_stream_name(name: &str) -> Result<(), ApiError> {
-    const MEMBER: &str = "streamName";
-    if name.is_empty() || name.len() > 128 {
-        let bound = if name.is_empty() {
-            "Member must have length greater than or equal to 1"
-        } else {
-            "Member must have length less than or equal to 128"
-        };
-        return Err(ApiError::constraint(&format!("'{name}'"), MEMBER, bound));
-    }
-    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
-    if !name.bytes().all(allowed) {
-        return Err(ApiError::constraint(
-            &format!("'{name}'"),
-            MEMBER,
-            "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+",
-        ));
-    }
-    Ok(())
-}
-
-fn check_record_count(count: usize) -> Result<(), ApiError> {
-    let bound = if count == 0 {
-        "Member must have length greater than or equal to 1"
-    } else if count > MAX_RECORDS_PER_CALL {
-        "Member must have length less than or equal to 500"
-    } else {
-        return Ok(());
-    };
-    Err(ApiError::constraint(
-        &format!("'[{count} records]'"),
-        "records",
-        bound,
-    ))
+    validate_name(name, "streamName", 128)
 }
 
 /// Decodes one entry (1-based `number`): its data range in `scratch`, its partition key's
@@ -433,26 +401,9 @@ fn deliver(
     data: &[u8],
     faults: &[Option<RecordFault>],
 ) {
-    let accepted: Vec<Accepted<'_>> = decoded
-        .records
-        .iter()
-        .zip(faults)
-        .enumerate()
-        .filter(|(_, (_, fault))| fault.is_none())
-        .map(|(index, (range, _))| Accepted {
-            index,
-            data: &data[range.clone()],
-        })
-        .collect();
-    {
-        let mut stats = ctx.stats.lock();
-        stats.records_accepted += accepted.len() as u64;
-        stats.bytes_accepted += accepted.iter().map(|a| a.data.len() as u64).sum::<u64>();
-        for fault in faults.iter().flatten() {
-            Stats::bump(&mut stats.records_rejected, record_error_code(*fault), 1);
-            Stats::bump(&mut stats.faults, "partial_failure", 1);
-        }
-    }
+    let accepted = ctx
+        .stats
+        .count_put(&decoded.records, data, faults, record_error_code);
     if !ctx.discard && !accepted.is_empty() {
         ctx.log.append(&stream.name, request_id, outcome, &accepted);
     }

@@ -35,7 +35,7 @@ use crate::kinesis::{self, KinesisStreams};
 use crate::opensearch::OpenSearchMsg;
 use crate::options::{Faults, LocalFirehoseArgs, Options};
 use crate::quota::Quotas;
-use crate::record_log::{Accepted, AcceptedRecord, Outcome, RecordLog};
+use crate::record_log::{AcceptedRecord, Outcome, RecordLog};
 use crate::stats::{Stats, StatsCell};
 use crate::streams::{Chunk, Streams};
 
@@ -550,26 +550,9 @@ fn deliver(
     data: &[u8],
     faults: &[Option<RecordFault>],
 ) -> Option<Chunk> {
-    let accepted: Vec<Accepted<'_>> = decoded
-        .records
-        .iter()
-        .zip(faults)
-        .enumerate()
-        .filter(|(_, (_, fault))| fault.is_none())
-        .map(|(index, (range, _))| Accepted {
-            index,
-            data: &data[range.clone()],
-        })
-        .collect();
-    {
-        let mut stats = state.stats.lock();
-        stats.records_accepted += accepted.len() as u64;
-        stats.bytes_accepted += accepted.iter().map(|a| a.data.len() as u64).sum::<u64>();
-        for fault in faults.iter().flatten() {
-            Stats::bump(&mut stats.records_rejected, fault.error_code(), 1);
-            Stats::bump(&mut stats.faults, "partial_failure", 1);
-        }
-    }
+    let accepted = state
+        .stats
+        .count_put(&decoded.records, data, faults, RecordFault::error_code);
     if state.opts.discard || accepted.is_empty() {
         return None;
     }
