@@ -8,6 +8,7 @@
 //! `scratch`) or is refused whole, as the service refuses a batch with one bad record.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Range;
@@ -17,6 +18,20 @@ use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
 
 use crate::api::{check_record_count, validate_stream_name, ApiError};
+use crate::faults::RecordFault;
+
+/// Reusable per-thread buffers of the put paths, Firehose's and Kinesis's: the decoded
+/// records' bytes and each record's injected fault. No `.await` happens while they are
+/// borrowed, and neither path calls the other while holding them.
+#[derive(Default)]
+pub(crate) struct PutScratch {
+    pub(crate) data: Vec<u8>,
+    pub(crate) faults: Vec<Option<RecordFault>>,
+}
+
+thread_local! {
+    pub(crate) static PUT_SCRATCH: RefCell<PutScratch> = RefCell::default();
+}
 
 /// Largest decoded record, in bytes (1,000 KiB).
 pub use firetail_agent::limits::FIREHOSE_MAX_RECORD_BYTES as MAX_RECORD_BYTES;

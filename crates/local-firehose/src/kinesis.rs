@@ -25,7 +25,6 @@
 //! record's data is decoded into the scratch buffer, or it is refused whole.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -37,7 +36,7 @@ use md5::{Digest, Md5};
 use serde::Deserialize;
 
 use crate::api::{check_record_count, validate_name, ApiError, ACCOUNT_ID, REGION};
-use crate::batch::{parse_json, JsonBytes, JsonStr};
+use crate::batch::{parse_json, JsonBytes, JsonStr, PutScratch, PUT_SCRATCH};
 use crate::faults::{CallFault, FaultInjector, RecordFault};
 use crate::record_log::{Outcome, RecordLog};
 use crate::stats::{Stats, StatsCell};
@@ -332,17 +331,6 @@ pub(crate) struct Context<'s> {
     pub(crate) discard: bool,
 }
 
-/// Reusable per-thread buffers (no `.await` happens while they are borrowed).
-#[derive(Default)]
-struct Scratch {
-    data: Vec<u8>,
-    faults: Vec<Option<RecordFault>>,
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::default();
-}
-
 /// `PutRecords`: validate, draw faults, count and log. `Ok(None)` means "close the connection
 /// without answering" (an injected reset).
 pub(crate) fn put_records(
@@ -350,9 +338,9 @@ pub(crate) fn put_records(
     body: &[u8],
     request_id: &Arc<str>,
 ) -> Result<Option<Vec<u8>>, ApiError> {
-    SCRATCH.with(|scratch| {
+    PUT_SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
-        let Scratch { data, faults } = &mut *scratch;
+        let PutScratch { data, faults } = &mut *scratch;
         let decoded = decode_put_records(body, data)?;
         let stream = ctx
             .streams
