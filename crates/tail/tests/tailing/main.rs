@@ -162,12 +162,7 @@ async fn truncation_in_place_reads_the_file_again_from_zero() {
         w.line(&line);
     }
     flow.wait_for("the first lines", |l| l.len() == 500).await;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate(&log);
     for line in lines_of("after", 50) {
         w.line(&line);
     }
@@ -222,10 +217,9 @@ async fn deletion_while_behind_is_drained_through_the_open_descriptor() {
     for line in lines_of("doomed", 5000) {
         w.line(&line);
     }
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let mut cfg = config(&log);
     cfg.max_in_flight_bytes = 16 * 1024;
-    let flow = Flow::start(cfg, &dir.path().join("cp"), AckPolicy::Gated(gate.clone()));
+    let (flow, gate) = Flow::start_gated(cfg, &dir.path().join("cp"));
     flow.wait_for("the first batch", |l| !l.is_empty()).await;
     let behind = flow.lines().len();
     assert!(
@@ -251,10 +245,9 @@ async fn the_in_flight_budget_pauses_reading() {
     for line in lines_of("budget", 20_000) {
         w.line(&line);
     }
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let mut cfg = config(&log);
     cfg.max_in_flight_bytes = 64 * 1024;
-    let flow = Flow::start(cfg, &dir.path().join("cp"), AckPolicy::Gated(gate.clone()));
+    let (flow, gate) = Flow::start_gated(cfg, &dir.path().join("cp"));
     flow.wait_for("some lines", |l| !l.is_empty()).await;
     flow.wait_status("reading paused", |s| s.paused).await;
     let bytes: usize = flow.lines().iter().map(String::len).sum();
@@ -528,8 +521,7 @@ async fn copytruncate_to_a_name_outside_the_pattern_drains_the_copy() {
     let mut cfg = config(&log);
     // A budget far below the file: most of it is still unread when the copy is made.
     cfg.max_in_flight_bytes = 8 * 1024;
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let flow = Flow::start(cfg, &dir.path().join("cp"), AckPolicy::Gated(gate.clone()));
+    let (flow, gate) = Flow::start_gated(cfg, &dir.path().join("cp"));
     let mut w = Writer::new(&log);
     for line in lines_of("before", 3000) {
         w.line(&line);

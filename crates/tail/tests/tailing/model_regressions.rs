@@ -25,8 +25,7 @@ async fn stop_reading_with_acks_pending(
     cp: &std::path::Path,
     n: usize,
 ) -> (Flow, Arc<tokio::sync::Semaphore>) {
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let flow = Flow::start(config(pattern), cp, AckPolicy::Gated(gate.clone()));
+    let (flow, gate) = Flow::start_gated(config(pattern), cp);
     flow.wait_for("every line", |l| l.len() == n).await;
     flow.shutdown.cancel();
     flow.wait_reading_stopped().await;
@@ -50,12 +49,7 @@ async fn acks_applied_after_an_unseen_copytruncate_keep_the_marker_of_what_was_r
     let acked = std::fs::read(&log).unwrap();
     let (flow, gate) = stop_reading_with_acks_pending(&pattern, &cp, 10).await;
     std::fs::copy(&log, dir.path().join("app.log.1")).unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate(&log);
     gate.add_permits(1_000);
     flow.stop().await;
     let at_end: Vec<_> = entries(&cp)
@@ -152,8 +146,7 @@ async fn a_file_copytruncated_before_it_was_read_is_read_from_its_copy() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(&dir.path().join("*.log*"));
     cfg.max_in_flight_bytes = 1024;
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let flow = Flow::start(cfg, &dir.path().join("cp"), AckPolicy::Gated(gate.clone()));
+    let (flow, gate) = Flow::start_gated(cfg, &dir.path().join("cp"));
     // Fills the budget: nothing is acknowledged, so reading pauses.
     let mut a = Writer::new(&dir.path().join("a.log"));
     for i in 0..100 {
@@ -181,12 +174,7 @@ async fn a_file_copytruncated_before_it_was_read_is_read_from_its_copy() {
     c.line("c, made after the copy");
     flow.wait_status("c.log found", |s| s.files.iter().any(|f| f.path == c_log))
         .await;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&b_log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate(&b_log);
     b.line("b after the rotation");
     let truncated = "b after the rotation\n".len() as u64;
     flow.wait_status("the truncation seen", |s| {

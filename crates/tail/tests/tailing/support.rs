@@ -113,6 +113,16 @@ impl Flow {
         }
     }
 
+    /// A flow whose consumer acknowledges nothing until permits are added to the gate.
+    pub fn start_gated(
+        cfg: TailConfig,
+        checkpoint_path: &Path,
+    ) -> (Flow, Arc<tokio::sync::Semaphore>) {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let flow = Flow::start(cfg, checkpoint_path, AckPolicy::Gated(gate.clone()));
+        (flow, gate)
+    }
+
     /// The received records' data, as strings, in order.
     pub fn lines(&self) -> Vec<String> {
         self.received
@@ -249,6 +259,16 @@ impl Writer {
         self.path = path.to_owned();
         self.reopen();
     }
+}
+
+/// Truncates the file in place, as copytruncate does after its copy.
+pub fn truncate(path: &Path) {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
 }
 
 pub fn open_append(path: &Path) -> File {
