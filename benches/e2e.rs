@@ -799,45 +799,11 @@ fn latency_run(args: &Args) -> Value {
     let time_v = daemon.stop();
     endpoint.stop();
 
-    // Write time of every line, by seq.
-    let data = std::fs::read(&log).unwrap();
-    let mut write_time: HashMap<u64, f64> = HashMap::new();
-    let mut end = 0u64;
-    for line in data.split_inclusive(|b| *b == b'\n') {
-        end += line.len() as u64;
-        if let (Some(seq), Some(t)) = (seq_of(line), seen_at(&written, end)) {
-            write_time.insert(seq, t);
-        }
-    }
-    // Acknowledge time of every record, in record-log order.
-    let mut latencies = Vec::new();
-    let mut unobserved = 0u64;
-    let mut seen: HashMap<u64, ()> = HashMap::new();
-    let mut ack_times = Vec::new();
-    let mut end = 0u64;
-    for line in BufReader::new(File::open(&record_log).unwrap()).split(b'\n') {
-        let line = line.unwrap();
-        end += line.len() as u64 + 1;
-        let v: Value = serde_json::from_slice(&line).unwrap();
-        let record = base64::engine::general_purpose::STANDARD
-            .decode(v["data"].as_str().unwrap_or(""))
-            .unwrap();
-        let Some(seq) = seq_of(&record) else { continue };
-        if seen.insert(seq, ()).is_some() {
-            continue;
-        }
-        match (seen_at(&acked, end), write_time.get(&seq)) {
-            (Some(a), Some(w)) => {
-                latencies.push(a - w);
-                ack_times.push(a);
-            }
-            _ => unobserved += 1,
-        }
-    }
-    ack_times.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
-    let mut gaps: Vec<f64> = ack_times.windows(2).map(|w| w[1] - w[0]).collect();
-    gaps.sort_by(f64::total_cmp);
-    latencies.sort_by(f64::total_cmp);
+    let Latencies {
+        latencies,
+        unobserved,
+        gaps,
+    } = latencies(&log, &written, &record_log, &acked);
     json!({
         "offered_lines_per_sec": args.rate,
         "secs": args.latency_secs,
@@ -863,6 +829,64 @@ fn latency_run(args: &Args) -> Value {
     })
 }
 
+/// Write-to-acknowledge times of a latency run, sorted.
+struct Latencies {
+    latencies: Vec<f64>,
+    /// Records whose write or acknowledgement the poller did not see.
+    unobserved: u64,
+    /// Gaps between successive acknowledgement times in the record log, sorted.
+    gaps: Vec<f64>,
+}
+
+/// Matches each record in the endpoint's `record_log` to the moment its line was written
+/// to `log` and the moment it was acknowledged, from the two files' growth over time.
+fn latencies(log: &Path, written: &Growth, record_log: &Path, acked: &Growth) -> Latencies {
+    // Write time of every line, by seq.
+    let data = std::fs::read(log).unwrap();
+    let mut write_time: HashMap<u64, f64> = HashMap::new();
+    let mut end = 0u64;
+    for line in data.split_inclusive(|b| *b == b'\n') {
+        end += line.len() as u64;
+        if let (Some(seq), Some(t)) = (seq_of(line), seen_at(written, end)) {
+            write_time.insert(seq, t);
+        }
+    }
+    // Acknowledge time of every record, in record-log order.
+    let mut latencies = Vec::new();
+    let mut unobserved = 0u64;
+    let mut seen: HashMap<u64, ()> = HashMap::new();
+    let mut ack_times = Vec::new();
+    let mut end = 0u64;
+    for line in BufReader::new(File::open(record_log).unwrap()).split(b'\n') {
+        let line = line.unwrap();
+        end += line.len() as u64 + 1;
+        let v: Value = serde_json::from_slice(&line).unwrap();
+        let record = base64::engine::general_purpose::STANDARD
+            .decode(v["data"].as_str().unwrap_or(""))
+            .unwrap();
+        let Some(seq) = seq_of(&record) else { continue };
+        if seen.insert(seq, ()).is_some() {
+            continue;
+        }
+        match (seen_at(acked, end), write_time.get(&seq)) {
+            (Some(a), Some(w)) => {
+                latencies.push(a - w);
+                ack_times.push(a);
+            }
+            _ => unobserved += 1,
+        }
+    }
+    ack_times.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
+    let mut gaps: Vec<f64> = ack_times.windows(2).map(|w| w[1] - w[0]).collect();
+    gaps.sort_by(f64::total_cmp);
+    latencies.sort_by(f64::total_cmp);
+    Latencies {
+        latencies,
+        unobserved,
+        gaps,
+    }
+}
+
 fn num(v: &Value) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }
@@ -870,22 +894,7 @@ fn num(v: &Value) -> f64 {
 fn print_markdown(r: &Value) {
     let t = &r["throughput"];
     let mibs = num(&t["mib_per_sec"]);
-    println!("## firetail end-to-end benchmark\n");
-    println!(
-        "host: {} ({} CPUs), load average at start {}; input {:.0} MiB, {} lines, {:.1} bytes/line\n",
-        r["host"]["cpu"].as_str().unwrap_or("?"),
-        r["host"]["nproc"],
-        r["host"]["loadavg_start"].as_str().unwrap_or("?"),
-        num(&r["input"]["bytes"]) / MIB,
-        r["input"]["lines"],
-        num(&r["input"]["avg_line_bytes"]),
-    );
-    if let Some(keys) = r["flow_keys"].as_array().filter(|k| !k.is_empty()) {
-        println!(
-            "flow keys changed from the defaults: {}\n",
-            Value::Array(keys.clone())
-        );
-    }
+    print_setting(r);
     println!("| measure | value | target | met |");
     println!("| --- | --- | --- | --- |");
     let row = |name: &str, value: String, target: &str, ok: bool| {
@@ -946,6 +955,32 @@ fn print_markdown(r: &Value) {
         t["loadavg_before"].as_str().unwrap_or("?"),
         t["loadavg_after"].as_str().unwrap_or("?")
     );
+    print_baselines(r, mibs);
+}
+
+/// The heading: the host, the input and the flow keys that differ from the defaults.
+fn print_setting(r: &Value) {
+    println!("## firetail end-to-end benchmark\n");
+    println!(
+        "host: {} ({} CPUs), load average at start {}; input {:.0} MiB, {} lines, {:.1} bytes/line\n",
+        r["host"]["cpu"].as_str().unwrap_or("?"),
+        r["host"]["nproc"],
+        r["host"]["loadavg_start"].as_str().unwrap_or("?"),
+        num(&r["input"]["bytes"]) / MIB,
+        r["input"]["lines"],
+        num(&r["input"]["avg_line_bytes"]),
+    );
+    if let Some(keys) = r["flow_keys"].as_array().filter(|k| !k.is_empty()) {
+        println!(
+            "flow keys changed from the defaults: {}\n",
+            Value::Array(keys.clone())
+        );
+    }
+}
+
+/// The table of the same input through other tools, if any were run.
+fn print_baselines(r: &Value, mibs: f64) {
+    let t = &r["throughput"];
     if let Some(b) = r["baselines"].as_array().filter(|b| !b.is_empty()) {
         println!("\n| same file through | MiB/s | CPU s | firetail / tool | load |");
         println!("| --- | --- | --- | --- | --- |");

@@ -72,78 +72,20 @@ pub async fn run(plan: DemoPlan, interrupt: CancellationToken) -> anyhow::Result
     })
     .await
     .context("starting the local Firehose")?;
-
-    let config_path = plan.dir.join("agent.json");
-    std::fs::write(&config_path, agent_json(&plan.dir, &server.endpoint_url()))
-        .with_context(|| format!("writing {}", config_path.display()))?;
-    let settings = firetail_config::load(&config_path)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .settings;
-
-    let mut gen = firetail_generate::GeneratorConfig::new(
-        logs.join("access.log"),
-        firetail_generate::Rate::PerSecond(f64::from(plan.rate)),
-    );
-    gen.seed = u64::try_from(started.elapsed().as_nanos()).unwrap_or(0) ^ 0x5eed;
-    gen.duration = Some(plan.duration);
-    gen.rotation = Some(firetail_generate::RotationPolicy {
-        mode: plan.rotate_mode,
-        max_bytes: Some(plan.rotate_bytes),
-        interval: None,
-        keep: 0,
-    });
-    let generated = gen.progress.clone();
-    let stop_gen = Arc::new(AtomicBool::new(false));
-    let gen_thread = firetail_generate::spawn(gen, stop_gen.clone());
+    let settings = write_config(&plan.dir, &server.endpoint_url())?;
+    let generator = Generator::spawn(&plan, &logs, started);
 
     let shutdown = CancellationToken::new();
-    let (counters_tx, counters_rx) = tokio::sync::oneshot::channel();
-    let hooks = crate::daemon::Hooks {
-        ready: Some(Box::new(move |c: Vec<Arc<FlowCounters>>| {
-            let _ = counters_tx.send(c); // the demo may already be failing; nothing to do
-        })),
-        reload: None,
-        status: None,
-    };
-    let daemon = tokio::spawn(crate::daemon::run(settings, shutdown.clone(), hooks));
-    let counters = counters_rx.await.context("the daemon did not start")?;
-    let sent = || {
-        counters
-            .iter()
-            .map(|c| c.records_sent.load(Relaxed))
-            .sum::<u64>()
-    };
+    let (daemon, counters) = start_daemon(settings, shutdown.clone()).await?;
 
     // Phase 1: generate and ship, until the duration passes or the user interrupts.
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let gen_done = loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = interrupt.cancelled() => { stop_gen.store(true, Relaxed); }
-        }
-        if plan.progress {
-            let st = server.stats();
-            eprintln!(
-                "demo: {:>5.1}s  generated {:>8} lines  shipped {:>8}  S3 objects {:>4}",
-                started.elapsed().as_secs_f64(),
-                generated.lines.load(Relaxed),
-                sent(),
-                st.objects_written,
-            );
-        }
-        if gen_thread.is_finished() {
-            break gen_thread.join();
-        }
-    };
-    let summary = match gen_done {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => anyhow::bail!("the generator failed: {e}"),
-        Err(_) => anyhow::bail!("the generator thread panicked"),
-    };
+    let lines_generated = generator
+        .run_to_end(&plan, &server, &counters, &interrupt, started)
+        .await?;
 
     // Phase 2: wait until every generated line is acknowledged (or give up).
     let deadline = Instant::now() + plan.drain_timeout;
-    while sent() < summary.lines && Instant::now() < deadline {
+    while records_sent(&counters) < lines_generated && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     shutdown.cancel();
@@ -157,6 +99,112 @@ pub async fn run(plan: DemoPlan, interrupt: CancellationToken) -> anyhow::Result
     verdict.objects = usize::try_from(objects_written).unwrap_or(usize::MAX);
     verdict.elapsed = started.elapsed();
     Ok(verdict)
+}
+
+/// Writes the demo's `agent.json` (left for the user to inspect) and loads it, as
+/// `firetail run` would.
+fn write_config(dir: &Path, endpoint: &str) -> anyhow::Result<firetail_config::Settings> {
+    let config_path = dir.join("agent.json");
+    std::fs::write(&config_path, agent_json(dir, endpoint))
+        .with_context(|| format!("writing {}", config_path.display()))?;
+    Ok(firetail_config::load(&config_path)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .settings)
+}
+
+/// Starts the daemon; returns its task and, once it is running, its flows' counters.
+async fn start_daemon(
+    settings: firetail_config::Settings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(
+    tokio::task::JoinHandle<anyhow::Result<crate::daemon::RunReport>>,
+    Vec<Arc<FlowCounters>>,
+)> {
+    let (counters_tx, counters_rx) = tokio::sync::oneshot::channel();
+    let hooks = crate::daemon::Hooks {
+        ready: Some(Box::new(move |c: Vec<Arc<FlowCounters>>| {
+            let _ = counters_tx.send(c); // the demo may already be failing; nothing to do
+        })),
+        reload: None,
+        status: None,
+    };
+    let daemon = tokio::spawn(crate::daemon::run(settings, shutdown, hooks));
+    let counters = counters_rx.await.context("the daemon did not start")?;
+    Ok((daemon, counters))
+}
+
+/// Records acknowledged by the destination, over every flow.
+fn records_sent(counters: &[Arc<FlowCounters>]) -> u64 {
+    counters.iter().map(|c| c.records_sent.load(Relaxed)).sum()
+}
+
+/// The generator thread, writing rotating Apache logs.
+struct Generator {
+    progress: Arc<firetail_generate::Progress>,
+    stop: Arc<AtomicBool>,
+    thread:
+        std::thread::JoinHandle<Result<firetail_generate::RunSummary, firetail_generate::Error>>,
+}
+
+impl Generator {
+    fn spawn(plan: &DemoPlan, logs: &Path, started: Instant) -> Generator {
+        let mut gen = firetail_generate::GeneratorConfig::new(
+            logs.join("access.log"),
+            firetail_generate::Rate::PerSecond(f64::from(plan.rate)),
+        );
+        gen.seed = u64::try_from(started.elapsed().as_nanos()).unwrap_or(0) ^ 0x5eed;
+        gen.duration = Some(plan.duration);
+        gen.rotation = Some(firetail_generate::RotationPolicy {
+            mode: plan.rotate_mode,
+            max_bytes: Some(plan.rotate_bytes),
+            interval: None,
+            keep: 0,
+        });
+        let progress = gen.progress.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = firetail_generate::spawn(gen, stop.clone());
+        Generator {
+            progress,
+            stop,
+            thread,
+        }
+    }
+
+    /// Waits until the generator finishes (its duration, or `interrupt`), printing
+    /// progress every second if asked; returns how many lines it wrote.
+    async fn run_to_end(
+        self,
+        plan: &DemoPlan,
+        server: &firetail_local_firehose::Server,
+        counters: &[Arc<FlowCounters>],
+        interrupt: &CancellationToken,
+        started: Instant,
+    ) -> anyhow::Result<u64> {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let done = loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = interrupt.cancelled() => { self.stop.store(true, Relaxed); }
+            }
+            if plan.progress {
+                eprintln!(
+                    "demo: {:>5.1}s  generated {:>8} lines  shipped {:>8}  S3 objects {:>4}",
+                    started.elapsed().as_secs_f64(),
+                    self.progress.lines.load(Relaxed),
+                    records_sent(counters),
+                    server.stats().objects_written,
+                );
+            }
+            if self.thread.is_finished() {
+                break self.thread.join();
+            }
+        };
+        match done {
+            Ok(Ok(summary)) => Ok(summary.lines),
+            Ok(Err(e)) => anyhow::bail!("the generator failed: {e}"),
+            Err(_) => anyhow::bail!("the generator thread panicked"),
+        }
+    }
 }
 
 fn agent_json(dir: &Path, endpoint: &str) -> String {

@@ -270,8 +270,13 @@ fn reference(
     start: u64,
 ) -> Vec<Frame> {
     let rbs = config.read_buffer_size;
-    let starts =
-        |line: &[u8]| start_re.is_some_and(|re| re.looking_at(&String::from_utf8_lossy(line)));
+    // A start pattern that gives up at the step limit starts a record, as in the framer.
+    let starts = |line: &[u8]| {
+        start_re.is_some_and(|re| {
+            re.looking_at(&String::from_utf8_lossy(line))
+                .unwrap_or(true)
+        })
+    };
     let mut m = Model {
         input,
         start,

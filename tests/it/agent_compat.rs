@@ -17,13 +17,9 @@ async fn delivers_all_and_stops(
     writer: &LineWriter,
     daemon: &mut Daemon,
 ) -> String {
-    let all = eventually(Duration::from_secs(20), || {
-        rig.tally(writer, STREAM).missing == 0
-    })
-    .await;
-    let (status, _) = daemon.stop(Duration::from_secs(10)).await;
-    assert!(all, "not delivered\n{}", daemon.log_tail(30));
-    assert!(status.success());
+    rig.finish_run(writer, STREAM, daemon, Duration::from_secs(20))
+        .await
+        .assert_complete(daemon);
     daemon.log()
 }
 

@@ -29,7 +29,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 use crate::support::daemon::{
-    accepted_lines, agent_config, audit_checkpoints, eventually, firehose_flow, tally, Daemon,
+    accepted_lines, agent_config, audit_checkpoints, endpoint_quiet, eventually, firehose_flow,
+    tally, Daemon,
 };
 
 const STREAM: &str = "chaos";
@@ -87,7 +88,7 @@ async fn chaos_every_rotation_mode_every_fault_and_sigkill_lose_nothing() {
         tokio::time::sleep(Duration::from_millis(rng.gen_range(1000..3500))).await;
         daemon.kill9();
         // Requests the endpoint received in full before the kill still complete.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        endpoint_quiet(&server).await;
         resendable.push(account(&daemon, &server, &logs, &mut violations));
         tokio::time::sleep(Duration::from_millis(rng.gen_range(0..800))).await;
         daemon.restart();

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use firetail_local_firehose::{Faults, Latency, Options, Outcome};
 use serde_json::json;
 
-use crate::support::daemon::{eventually, tally, Daemon, LocalRig, Rotation};
+use crate::support::daemon::{Daemon, LocalRig, Rotation};
 
 const STREAM: &str = "e2e-faults";
 
@@ -56,14 +56,10 @@ async fn every_line_arrives_through_faults_and_duplicates_only_follow_lost_respo
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    let all_delivered = eventually(Duration::from_secs(60), || {
-        rig.tally(&writer, STREAM).missing == 0
-    })
-    .await;
-    let (status, _) = daemon.stop(Duration::from_secs(10)).await;
-
-    let delivered = rig.server.delivered(STREAM);
-    let t = tally(writer.lines(), delivered.iter().map(|b| b.as_ref()));
+    let end = rig
+        .finish_run(&writer, STREAM, &mut daemon, Duration::from_secs(60))
+        .await;
+    let t = &end.tally;
     let accepted = rig.server.accepted();
     let lost_responses = accepted
         .iter()
@@ -82,12 +78,7 @@ async fn every_line_arrives_through_faults_and_duplicates_only_follow_lost_respo
         started.elapsed().as_secs_f64()
     );
     assert!(!rig.server.log_truncated());
-    assert!(
-        all_delivered && t.is_complete(),
-        "{t:?}\n{}",
-        daemon.log_tail(40)
-    );
-    assert!(status.success(), "exit {status}\n{}", daemon.log_tail(40));
+    end.assert_complete(&daemon);
     assert!(
         t.duplicates <= lost_responses,
         "{} duplicates, but only {lost_responses} records were accepted with a lost response: \

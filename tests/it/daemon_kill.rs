@@ -22,7 +22,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 use crate::support::daemon::{
-    accepted_lines, audit_checkpoints, eventually, tally, Daemon, LineWriter, LocalRig, Rotation,
+    accepted_lines, audit_checkpoints, endpoint_quiet, Daemon, LineWriter, LocalRig, Rotation,
 };
 
 const STREAM: &str = "e2e-kill";
@@ -77,7 +77,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_stay_within_the_
         }
         daemon.kill9();
         // Requests the endpoint received in full before the kill still complete.
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        endpoint_quiet(&rig.server).await;
         accounts.push(account(
             &daemon,
             &rig.server,
@@ -92,14 +92,10 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_stay_within_the_
         }
     }
     daemon.restart();
-    let all_delivered = eventually(Duration::from_secs(60), || {
-        rig.tally(&writer, STREAM).missing == 0
-    })
-    .await;
-    let (status, _) = daemon.stop(Duration::from_secs(10)).await;
-
-    let delivered = rig.server.delivered(STREAM);
-    let t = tally(writer.lines(), delivered.iter().map(|b| b.as_ref()));
+    let end = rig
+        .finish_run(&writer, STREAM, &mut daemon, Duration::from_secs(60))
+        .await;
+    let t = &end.tally;
     let bound: usize = accounts.iter().map(|a| a.resendable).sum();
     let per_kill: Vec<usize> = accounts.iter().map(|a| a.resendable).collect();
     eprintln!(
@@ -122,12 +118,7 @@ async fn sigkill_at_random_moments_loses_nothing_and_duplicates_stay_within_the_
         "checkpoints passed unacknowledged bytes:\n{}",
         violations.join("\n")
     );
-    assert!(
-        all_delivered && t.is_complete(),
-        "{t:?}\n{}",
-        daemon.log_tail(60)
-    );
-    assert!(status.success(), "exit {status}\n{}", daemon.log_tail(40));
+    end.assert_complete(&daemon);
     assert!(
         t.duplicates as usize <= bound,
         "{} duplicates, more than the {bound} lines that were accepted but not checkpointed \

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::support::daemon::{
-    agent_config, firehose_flow, kinesis_flow, tally, Daemon, LineWriter, Rotation, Tally,
+    agent_config, firehose_flow, kinesis_flow, tally, Daemon, LineWriter, Rotation, RunEnd, Tally,
 };
 use crate::support::moto::{moto, Moto};
 
@@ -72,7 +72,12 @@ async fn firehose_lines_reach_s3_across_rotations_and_a_restart() {
     .await;
     let (status, _) = daemon.stop(Duration::from_secs(10)).await;
     let objects = s3_objects(&moto, BUCKET).await;
-    let t_final = tally(writer.lines(), objects.iter().map(Vec::as_slice));
+    let end = RunEnd {
+        all_delivered: t.missing == 0,
+        status,
+        tally: tally(writer.lines(), objects.iter().map(Vec::as_slice)),
+    };
+    let t_final = &end.tally;
     eprintln!(
         "daemon_moto (firehose): {} lines, {} rotations, {} S3 objects, {} delivered, \
          {} duplicates; {:.1} s",
@@ -83,16 +88,11 @@ async fn firehose_lines_reach_s3_across_rotations_and_a_restart() {
         t_final.duplicates,
         started.elapsed().as_secs_f64()
     );
-    assert!(
-        t.missing == 0 && t_final.is_complete(),
-        "{t_final:?}\n{}",
-        daemon.log_tail(40)
-    );
+    end.assert_complete(&daemon);
     assert!(
         objects.iter().all(|o| o.ends_with(b"\n")),
         "an S3 object does not end at a line boundary"
     );
-    assert!(status.success(), "exit {status}\n{}", daemon.log_tail(40));
 }
 
 async fn s3_objects(moto: &Moto, bucket: &str) -> Vec<Vec<u8>> {
@@ -133,7 +133,12 @@ async fn kinesis_lines_reach_every_shard_across_rotations_and_a_restart() {
     .await;
     let (status, _) = daemon.stop(Duration::from_secs(10)).await;
     let (shards, records) = read_stream(&kinesis, STREAM).await;
-    let t_final = tally(writer.lines(), records.iter().map(Vec::as_slice));
+    let end = RunEnd {
+        all_delivered: t.missing == 0,
+        status,
+        tally: tally(writer.lines(), records.iter().map(Vec::as_slice)),
+    };
+    let t_final = &end.tally;
     eprintln!(
         "daemon_moto (kinesis): {} lines, {} records over {} shards ({:?} per shard), \
          {} duplicates; {:.1} s",
@@ -144,11 +149,7 @@ async fn kinesis_lines_reach_every_shard_across_rotations_and_a_restart() {
         t_final.duplicates,
         started.elapsed().as_secs_f64()
     );
-    assert!(
-        t.missing == 0 && t_final.is_complete(),
-        "{t_final:?}\n{}",
-        daemon.log_tail(40)
-    );
+    end.assert_complete(&daemon);
     assert!(
         records
             .iter()
@@ -159,7 +160,6 @@ async fn kinesis_lines_reach_every_shard_across_rotations_and_a_restart() {
         shards.iter().filter(|n| **n > 0).count() > 1,
         "random partition keys should spread records over shards: {shards:?}"
     );
-    assert!(status.success(), "exit {status}\n{}", daemon.log_tail(40));
 }
 
 /// Every record of every shard, from TRIM_HORIZON: (records per shard, records).

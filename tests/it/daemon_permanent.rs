@@ -10,7 +10,7 @@ use aws_sdk_firehose::config::{BehaviorVersion, Region};
 use firetail_local_firehose::Options;
 use serde_json::json;
 
-use crate::support::daemon::{eventually, http_get, tally, Daemon, LocalRig};
+use crate::support::daemon::{eventually, http_get, Daemon, LocalRig};
 
 /// `firetail.permanentRetryMillis` for the no-restart test: short, so the test does not
 /// wait out the 30 s default, yet long enough that a retry lands after the fix.
@@ -101,13 +101,10 @@ async fn missing_stream_is_reported_nothing_is_checkpointed_and_a_restart_after_
     create_stream(&rig.server.endpoint_url(), STREAM).await;
     writer.write_lines(100);
     daemon.restart();
-    let all_delivered = eventually(Duration::from_secs(20), || {
-        rig.tally(&writer, STREAM).missing == 0
-    })
-    .await;
-    let (status, _) = daemon.stop(Duration::from_secs(10)).await;
-    let delivered = rig.server.delivered(STREAM);
-    let t = tally(writer.lines(), delivered.iter().map(|b| b.as_ref()));
+    let end = rig
+        .finish_run(&writer, STREAM, &mut daemon, Duration::from_secs(20))
+        .await;
+    let t = &end.tally;
     eprintln!(
         "daemon_permanent (restart): error reported {} ms after start, stop while failing took \
          {} ms, {} lines, {} duplicates; {:.1} s",
@@ -117,13 +114,8 @@ async fn missing_stream_is_reported_nothing_is_checkpointed_and_a_restart_after_
         t.duplicates,
         started.elapsed().as_secs_f64()
     );
-    assert!(
-        all_delivered && t.is_complete(),
-        "{t:?}\n{}",
-        daemon.log_tail(40)
-    );
+    end.assert_complete(&daemon);
     assert_eq!(t.duplicates, 0, "nothing was accepted before the fix");
-    assert!(status.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

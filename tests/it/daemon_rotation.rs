@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use firetail_local_firehose::Options;
 use serde_json::json;
 
-use crate::support::daemon::{eventually, tally, Daemon, LocalRig, Rotation};
+use crate::support::daemon::{Daemon, LocalRig, Rotation};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copytruncate_rotations_deliver_every_line_exactly_once() {
@@ -35,13 +35,10 @@ async fn copytruncate_rotations_deliver_every_line_exactly_once() {
         writer.rotate(Rotation::CopyTruncate);
     }
     writer.write_lines(40);
-    let all_delivered = eventually(Duration::from_secs(30), || {
-        rig.tally(&writer, STREAM).missing == 0
-    })
-    .await;
-    let (status, _) = daemon.stop(Duration::from_secs(10)).await;
-    let delivered = rig.server.delivered(STREAM);
-    let t = tally(writer.lines(), delivered.iter().map(|b| b.as_ref()));
+    let end = rig
+        .finish_run(&writer, STREAM, &mut daemon, Duration::from_secs(30))
+        .await;
+    let t = &end.tally;
     let reread = daemon
         .log()
         .lines()
@@ -55,12 +52,7 @@ async fn copytruncate_rotations_deliver_every_line_exactly_once() {
         t.duplicates,
         started.elapsed().as_secs_f64()
     );
-    assert!(
-        all_delivered && t.is_complete(),
-        "{t:?}\n{}",
-        daemon.log_tail(40)
-    );
-    assert!(status.success());
+    end.assert_complete(&daemon);
     assert_eq!(
         t.duplicates,
         0,

@@ -54,7 +54,13 @@ async fn sigterm_under_load_exits_cleanly_and_checkpoints_only_what_was_acknowle
         })
     };
     let mut daemon = Daemon::start(tmp.path(), &cfg);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let shipping = eventually(Duration::from_secs(30), || {
+        !server.delivered(STREAM).is_empty()
+    })
+    .await;
+    assert!(shipping, "nothing delivered\n{}", daemon.log_tail(40));
+    // Under load for a while, so that the stop meets full buffers and requests in flight.
+    tokio::time::sleep(Duration::from_secs(1)).await;
 
     let (status, took) = daemon.stop(SHUTDOWN_TIMEOUT + Duration::from_secs(2)).await;
     stop_writing.store(true, Relaxed);

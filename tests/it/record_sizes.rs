@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::daemon::{proc_status_bytes, scrape, Daemon, LocalRig, MemoryBound};
+use crate::support::daemon::{
+    eventually, proc_status_bytes, scrape, Daemon, LocalRig, MemoryBound,
+};
 
 /// Far below one `maxBufferAgeMillis` (900 s): only a flow that never waits on the
 /// batch's age meets it, even on a slow, loaded machine with a debug build.
@@ -92,7 +94,15 @@ async fn delivers_every_line(case: &str, line_len: usize, aggregate: Option<usiz
     let mut daemon = Daemon::start(rig.dir(), &config);
     let metrics = daemon.metrics_addr(Duration::from_secs(10)).await;
     // Idle, tailing the empty file: what the daemon holds before any record.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let tailing = eventually(Duration::from_secs(10), || {
+        scrape(metrics).get("firetail_files_tailed") == Some(&1.0)
+    })
+    .await;
+    assert!(
+        tailing,
+        "the empty file is never tailed\n{}",
+        daemon.log_tail(30)
+    );
     let pid = daemon.pid().unwrap();
     let idle = proc_status_bytes(pid, "VmHWM:").unwrap();
     let lines = write_file(&log, case, line_len);

@@ -3,7 +3,8 @@
 //! tailing and sending cannot disagree about them.
 //!
 //! Everything here is pure (no I/O, no clock) apart from the regex step-limit counter and
-//! its rate-limited warning.
+//! [`log_gate`], which rate-limits its warning (and the other repeated warnings of the
+//! stages that depend on this crate).
 //!
 //! # Layout
 //! - [`jregex`]: Java `java.util.regex` semantics on the `regex` crate, with a
@@ -17,6 +18,7 @@
 //! - [`codes`]: AWS error codes classed as throttle, transient or permanent.
 //! - [`partition`]: Kinesis partition keys (`partitionKeyOption`).
 //! - [`truncate`]: cutting a record to its limit with the flow's terminator.
+//! - [`log_gate`]: at most one log line per interval for a condition that repeats.
 //! - [`time`]: UTC calendar fields of an instant (the agent's timestamps, Apache's).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -25,6 +27,7 @@ pub mod coerce;
 pub mod java;
 pub mod jregex;
 pub mod limits;
+pub mod log_gate;
 pub mod partition;
 pub mod time;
 pub mod truncate;

@@ -193,24 +193,45 @@ impl ApiError {
 
 /// Checks a delivery stream name against the service's rules (1–64 of `[a-zA-Z0-9_.-]`).
 pub fn validate_stream_name(name: &str) -> Result<(), ApiError> {
-    const MEMBER: &str = "deliveryStreamName";
-    if name.is_empty() || name.len() > 64 {
+    validate_name(name, "deliveryStreamName", 64)
+}
+
+/// Checks a stream name (Firehose's or Kinesis's, which differ only in length):
+/// 1 to `max_len` of `[a-zA-Z0-9_.-]`. `member` names the field in the error.
+pub(crate) fn validate_name(name: &str, member: &str, max_len: usize) -> Result<(), ApiError> {
+    if name.is_empty() || name.len() > max_len {
         let bound = if name.is_empty() {
-            "Member must have length greater than or equal to 1"
+            "Member must have length greater than or equal to 1".to_string()
         } else {
-            "Member must have length less than or equal to 64"
+            format!("Member must have length less than or equal to {max_len}")
         };
-        return Err(ApiError::constraint(&format!("'{name}'"), MEMBER, bound));
+        return Err(ApiError::constraint(&format!("'{name}'"), member, &bound));
     }
     let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
     if !name.bytes().all(allowed) {
         return Err(ApiError::constraint(
             &format!("'{name}'"),
-            MEMBER,
+            member,
             "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+",
         ));
     }
     Ok(())
+}
+
+/// Checks the number of records in a batch put: 1 to `max`.
+pub(crate) fn check_record_count(count: usize, max: usize) -> Result<(), ApiError> {
+    let bound = if count == 0 {
+        "Member must have length greater than or equal to 1".to_string()
+    } else if count > max {
+        format!("Member must have length less than or equal to {max}")
+    } else {
+        return Ok(());
+    };
+    Err(ApiError::constraint(
+        &format!("'[{count} records]'"),
+        "records",
+        &bound,
+    ))
 }
 
 /// The ARN of a delivery stream.

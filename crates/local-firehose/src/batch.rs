@@ -8,6 +8,7 @@
 //! `scratch`) or is refused whole, as the service refuses a batch with one bad record.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Range;
@@ -16,7 +17,21 @@ use base64::Engine as _;
 use serde::de::{Deserializer, Visitor};
 use serde::Deserialize;
 
-use crate::api::{validate_stream_name, ApiError};
+use crate::api::{check_record_count, validate_stream_name, ApiError};
+use crate::faults::RecordFault;
+
+/// Reusable per-thread buffers of the put paths, Firehose's and Kinesis's: the decoded
+/// records' bytes and each record's injected fault. No `.await` happens while they are
+/// borrowed, and neither path calls the other while holding them.
+#[derive(Default)]
+pub(crate) struct PutScratch {
+    pub(crate) data: Vec<u8>,
+    pub(crate) faults: Vec<Option<RecordFault>>,
+}
+
+thread_local! {
+    pub(crate) static PUT_SCRATCH: RefCell<PutScratch> = RefCell::default();
+}
 
 /// Largest decoded record, in bytes (1,000 KiB).
 pub use firetail_agent::limits::FIREHOSE_MAX_RECORD_BYTES as MAX_RECORD_BYTES;
@@ -135,7 +150,7 @@ pub fn decode_put_record_batch<'a>(
     let records = input
         .records
         .ok_or_else(|| ApiError::constraint("null", "records", "Member must not be null"))?;
-    check_record_count(records.len())?;
+    check_record_count(records.len(), MAX_RECORDS_PER_BATCH)?;
     let ranges = decode_records(&records, "records.{}.member.data", scratch)?;
     if scratch.len() > MAX_BATCH_BYTES {
         return Err(ApiError::invalid_argument(format!(
@@ -184,21 +199,6 @@ fn required_stream(stream: Option<JsonStr<'_>>) -> Result<Cow<'_, str>, ApiError
         .0;
     validate_stream_name(&stream)?;
     Ok(stream)
-}
-
-fn check_record_count(count: usize) -> Result<(), ApiError> {
-    let bound = if count == 0 {
-        "Member must have length greater than or equal to 1"
-    } else if count > MAX_RECORDS_PER_BATCH {
-        "Member must have length less than or equal to 500"
-    } else {
-        return Ok(());
-    };
-    Err(ApiError::constraint(
-        &format!("'[{count} records]'"),
-        "records",
-        bound,
-    ))
 }
 
 /// Decodes each record's base64 data into `scratch`; `member` names the field in errors, with

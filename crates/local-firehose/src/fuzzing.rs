@@ -72,29 +72,34 @@ impl Endpoint {
                 };
                 self.streams
                     .get_or_auto_create(&decoded.stream, self.auto_create)?;
-                return Ok(Answer::Put {
-                    stream: decoded.stream.into_owned(),
-                    records: decoded
-                        .records
-                        .iter()
-                        .map(|r| self.scratch[r.clone()].to_vec())
-                        .collect(),
-                });
+                return Ok(put_answer(
+                    decoded.stream.into_owned(),
+                    &decoded.records,
+                    &self.scratch,
+                ));
             }
             Operation::PutRecords => {
                 let decoded = decode_put_records(body, &mut self.scratch)?;
                 self.kinesis
                     .get_or_auto_create(&decoded.stream, self.auto_create)?;
-                return Ok(Answer::Put {
-                    stream: decoded.stream.into_owned(),
-                    records: decoded
-                        .records
-                        .iter()
-                        .map(|r| self.scratch[r.clone()].to_vec())
-                        .collect(),
-                });
+                return Ok(put_answer(
+                    decoded.stream.into_owned(),
+                    &decoded.records,
+                    &self.scratch,
+                ));
             }
         };
         Ok(Answer::Json(value.to_string().into_bytes()))
+    }
+}
+
+/// A put's answer: the stream and each record's bytes (`records`: ranges of `scratch`).
+fn put_answer(stream: String, records: &[std::ops::Range<usize>], scratch: &[u8]) -> Answer {
+    Answer::Put {
+        stream,
+        records: records
+            .iter()
+            .map(|r| scratch[r.clone()].to_vec())
+            .collect(),
     }
 }

@@ -25,7 +25,6 @@
 //! record's data is decoded into the scratch buffer, or it is refused whole.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -36,10 +35,10 @@ use base64::Engine as _;
 use md5::{Digest, Md5};
 use serde::Deserialize;
 
-use crate::api::{ApiError, ACCOUNT_ID, REGION};
-use crate::batch::{parse_json, JsonBytes, JsonStr};
+use crate::api::{check_record_count, validate_name, ApiError, ACCOUNT_ID, REGION};
+use crate::batch::{parse_json, JsonBytes, JsonStr, PutScratch, PUT_SCRATCH};
 use crate::faults::{CallFault, FaultInjector, RecordFault};
-use crate::record_log::{Accepted, Outcome, RecordLog};
+use crate::record_log::{Outcome, RecordLog};
 use crate::stats::{Stats, StatsCell};
 
 /// The `X-Amz-Target` prefix of Kinesis Data Streams operations.
@@ -100,7 +99,7 @@ pub fn decode_put_records<'a>(
     let records = input
         .records
         .ok_or_else(|| ApiError::constraint("null", "records", "Member must not be null"))?;
-    check_record_count(records.len())?;
+    check_record_count(records.len(), MAX_RECORDS_PER_CALL)?;
     scratch.clear();
     let mut ranges = Vec::with_capacity(records.len());
     let mut hash_keys = Vec::with_capacity(records.len());
@@ -162,39 +161,7 @@ fn stream_name<'a>(
 
 /// Kinesis stream names: 1-128 of `[a-zA-Z0-9_.-]`.
 fn validate_stream_name(name: &str) -> Result<(), ApiError> {
-    const MEMBER: &str = "streamName";
-    if name.is_empty() || name.len() > 128 {
-        let bound = if name.is_empty() {
-            "Member must have length greater than or equal to 1"
-        } else {
-            "Member must have length less than or equal to 128"
-        };
-        return Err(ApiError::constraint(&format!("'{name}'"), MEMBER, bound));
-    }
-    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
-    if !name.bytes().all(allowed) {
-        return Err(ApiError::constraint(
-            &format!("'{name}'"),
-            MEMBER,
-            "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+",
-        ));
-    }
-    Ok(())
-}
-
-fn check_record_count(count: usize) -> Result<(), ApiError> {
-    let bound = if count == 0 {
-        "Member must have length greater than or equal to 1"
-    } else if count > MAX_RECORDS_PER_CALL {
-        "Member must have length less than or equal to 500"
-    } else {
-        return Ok(());
-    };
-    Err(ApiError::constraint(
-        &format!("'[{count} records]'"),
-        "records",
-        bound,
-    ))
+    validate_name(name, "streamName", 128)
 }
 
 /// Decodes one entry (1-based `number`): its data range in `scratch`, its partition key's
@@ -364,17 +331,6 @@ pub(crate) struct Context<'s> {
     pub(crate) discard: bool,
 }
 
-/// Reusable per-thread buffers (no `.await` happens while they are borrowed).
-#[derive(Default)]
-struct Scratch {
-    data: Vec<u8>,
-    faults: Vec<Option<RecordFault>>,
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::default();
-}
-
 /// `PutRecords`: validate, draw faults, count and log. `Ok(None)` means "close the connection
 /// without answering" (an injected reset).
 pub(crate) fn put_records(
@@ -382,9 +338,9 @@ pub(crate) fn put_records(
     body: &[u8],
     request_id: &Arc<str>,
 ) -> Result<Option<Vec<u8>>, ApiError> {
-    SCRATCH.with(|scratch| {
+    PUT_SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
-        let Scratch { data, faults } = &mut *scratch;
+        let PutScratch { data, faults } = &mut *scratch;
         let decoded = decode_put_records(body, data)?;
         let stream = ctx
             .streams
@@ -433,26 +389,9 @@ fn deliver(
     data: &[u8],
     faults: &[Option<RecordFault>],
 ) {
-    let accepted: Vec<Accepted<'_>> = decoded
-        .records
-        .iter()
-        .zip(faults)
-        .enumerate()
-        .filter(|(_, (_, fault))| fault.is_none())
-        .map(|(index, (range, _))| Accepted {
-            index,
-            data: &data[range.clone()],
-        })
-        .collect();
-    {
-        let mut stats = ctx.stats.lock();
-        stats.records_accepted += accepted.len() as u64;
-        stats.bytes_accepted += accepted.iter().map(|a| a.data.len() as u64).sum::<u64>();
-        for fault in faults.iter().flatten() {
-            Stats::bump(&mut stats.records_rejected, record_error_code(*fault), 1);
-            Stats::bump(&mut stats.faults, "partial_failure", 1);
-        }
-    }
+    let accepted = ctx
+        .stats
+        .count_put(&decoded.records, data, faults, record_error_code);
     if !ctx.discard && !accepted.is_empty() {
         ctx.log.append(&stream.name, request_id, outcome, &accepted);
     }

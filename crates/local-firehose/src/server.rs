@@ -9,7 +9,6 @@
 //! Shutdown: cancelling the token stops the accept loop, the flusher and every connection;
 //! `Server::shutdown` then writes all buffers and stops the writer thread.
 
-use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,7 +26,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiError, Operation, CONTENT_TYPE as AWS_JSON};
-use crate::batch::{decode_put_record, decode_put_record_batch, DecodedPut};
+use crate::batch::{
+    decode_put_record, decode_put_record_batch, DecodedPut, PutScratch, PUT_SCRATCH,
+};
 use crate::delivery::{run_writer, WriterMsg};
 use crate::error::Error;
 use crate::faults::{CallFault, FaultInjector, RecordFault};
@@ -35,7 +36,7 @@ use crate::kinesis::{self, KinesisStreams};
 use crate::opensearch::OpenSearchMsg;
 use crate::options::{Faults, LocalFirehoseArgs, Options};
 use crate::quota::Quotas;
-use crate::record_log::{Accepted, AcceptedRecord, Outcome, RecordLog};
+use crate::record_log::{AcceptedRecord, Outcome, RecordLog};
 use crate::stats::{Stats, StatsCell};
 use crate::streams::{Chunk, Streams};
 
@@ -63,17 +64,6 @@ struct State {
     /// Kinesis data streams (PutRecords), a namespace of their own.
     kinesis: KinesisStreams,
     opensearch_tx: mpsc::Sender<OpenSearchMsg>,
-}
-
-/// Reusable per-thread buffers for the put path (no `.await` happens while they are borrowed).
-#[derive(Default)]
-struct Scratch {
-    data: Vec<u8>,
-    faults: Vec<Option<RecordFault>>,
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::default();
 }
 
 /// A running local Firehose endpoint.
@@ -471,9 +461,9 @@ fn put(
     body: &[u8],
     request_id: &Arc<str>,
 ) -> Result<(Option<Vec<u8>>, Option<Chunk>), ApiError> {
-    SCRATCH.with(|scratch| {
+    PUT_SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
-        let Scratch { data, faults } = &mut *scratch;
+        let PutScratch { data, faults } = &mut *scratch;
         let decoded = match op {
             Operation::PutRecord => decode_put_record(body, data)?,
             _ => decode_put_record_batch(body, data)?,
@@ -550,26 +540,9 @@ fn deliver(
     data: &[u8],
     faults: &[Option<RecordFault>],
 ) -> Option<Chunk> {
-    let accepted: Vec<Accepted<'_>> = decoded
-        .records
-        .iter()
-        .zip(faults)
-        .enumerate()
-        .filter(|(_, (_, fault))| fault.is_none())
-        .map(|(index, (range, _))| Accepted {
-            index,
-            data: &data[range.clone()],
-        })
-        .collect();
-    {
-        let mut stats = state.stats.lock();
-        stats.records_accepted += accepted.len() as u64;
-        stats.bytes_accepted += accepted.iter().map(|a| a.data.len() as u64).sum::<u64>();
-        for fault in faults.iter().flatten() {
-            Stats::bump(&mut stats.records_rejected, fault.error_code(), 1);
-            Stats::bump(&mut stats.faults, "partial_failure", 1);
-        }
-    }
+    let accepted = state
+        .stats
+        .count_put(&decoded.records, data, faults, RecordFault::error_code);
     if state.opts.discard || accepted.is_empty() {
         return None;
     }

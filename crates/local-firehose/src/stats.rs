@@ -4,9 +4,13 @@
 //! consistent with itself (e.g. `records_accepted` matches the delivered log's length).
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
+
+use crate::faults::RecordFault;
+use crate::record_log::Accepted;
 
 /// A snapshot of the counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +62,36 @@ impl StatsCell {
 
     pub(crate) fn snapshot(&self) -> Stats {
         self.lock().clone()
+    }
+
+    /// The records of a put (`records`: ranges of `data`) that no fault refused, counted
+    /// here with the refused ones (by the code `error_code` gives each record fault) in
+    /// one update.
+    pub(crate) fn count_put<'a>(
+        &self,
+        records: &[Range<usize>],
+        data: &'a [u8],
+        faults: &[Option<RecordFault>],
+        error_code: impl Fn(RecordFault) -> &'static str,
+    ) -> Vec<Accepted<'a>> {
+        let accepted: Vec<Accepted<'a>> = records
+            .iter()
+            .zip(faults)
+            .enumerate()
+            .filter(|(_, (_, fault))| fault.is_none())
+            .map(|(index, (range, _))| Accepted {
+                index,
+                data: &data[range.clone()],
+            })
+            .collect();
+        let mut stats = self.lock();
+        stats.records_accepted += accepted.len() as u64;
+        stats.bytes_accepted += accepted.iter().map(|a| a.data.len() as u64).sum::<u64>();
+        for fault in faults.iter().flatten() {
+            Stats::bump(&mut stats.records_rejected, error_code(*fault), 1);
+            Stats::bump(&mut stats.faults, "partial_failure", 1);
+        }
+        accepted
     }
 }
 

@@ -25,8 +25,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use firetail_agent::log_gate::LogGate;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -249,10 +250,18 @@ impl CheckpointStore {
 
 /// Logs failed writes once when they start, once a minute while they go on, and once
 /// when they stop. Every tick retries, so logging each one would flood the journal.
-#[derive(Default)]
 struct FailureLog {
     in_a_row: u64,
-    last_logged: Option<Instant>,
+    gate: LogGate,
+}
+
+impl Default for FailureLog {
+    fn default() -> FailureLog {
+        FailureLog {
+            in_a_row: 0,
+            gate: LogGate::new(FAILURE_LOG_INTERVAL),
+        }
+    }
 }
 
 impl FailureLog {
@@ -269,17 +278,13 @@ impl FailureLog {
             }
             Err(e) => {
                 self.in_a_row += 1;
-                let due = self
-                    .last_logged
-                    .is_none_or(|t| t.elapsed() >= FAILURE_LOG_INTERVAL);
-                if due {
+                if self.gate.due() {
                     tracing::error!(
                         error = %e,
                         failed_attempts = self.in_a_row,
                         "cannot save checkpoints; delivery goes on, but a restart now would \
                          re-send what was acknowledged since the last save (retrying every tick)"
                     );
-                    self.last_logged = Some(Instant::now());
                 }
             }
         }

@@ -6,6 +6,8 @@
 //!   rotates it (rename + create, or copytruncate), like a web server under logrotate.
 //! - [`tally`]: the multiset comparison of lines written against lines delivered
 //!   (missing must be 0; duplicates are counted, not forbidden).
+//! - [`LocalRig::finish_run`] and [`RunEnd`]: the end of a delivery test (every line
+//!   delivered, the daemon stopped, the tally), and [`endpoint_quiet`] after a kill.
 //! - [`read_checkpoints`], [`http_get`], [`scrape`]: the daemon's checkpoint file and
 //!   its metrics/health endpoint, read the way an operator would.
 //!
@@ -832,6 +834,68 @@ impl LocalRig {
     pub fn tally(&self, writer: &LineWriter, stream: &str) -> Tally {
         let delivered = self.server.delivered(stream);
         tally(writer.lines(), delivered.iter().map(|b| b.as_ref()))
+    }
+
+    /// Waits (up to `timeout`) until every line `writer` wrote is at `stream`, stops the
+    /// daemon, and tallies what the endpoint holds then (records sent while stopping
+    /// count, duplicates among them too).
+    pub async fn finish_run(
+        &self,
+        writer: &LineWriter,
+        stream: &str,
+        daemon: &mut Daemon,
+        timeout: Duration,
+    ) -> RunEnd {
+        let all_delivered = eventually(timeout, || self.tally(writer, stream).missing == 0).await;
+        let (status, _) = daemon.stop(Duration::from_secs(10)).await;
+        RunEnd {
+            all_delivered,
+            status,
+            tally: self.tally(writer, stream),
+        }
+    }
+}
+
+/// How a delivery test's run ended ([`LocalRig::finish_run`]).
+pub struct RunEnd {
+    /// Every written line reached the endpoint before the timeout.
+    pub all_delivered: bool,
+    pub status: ExitStatus,
+    /// After the stop.
+    pub tally: Tally,
+}
+
+impl RunEnd {
+    /// Every line delivered, none torn or unknown, and the daemon exited cleanly.
+    pub fn assert_complete(&self, daemon: &Daemon) {
+        assert!(
+            self.all_delivered && self.tally.is_complete(),
+            "{:?}\n{}",
+            self.tally,
+            daemon.log_tail(60)
+        );
+        assert!(
+            self.status.success(),
+            "exit {}\n{}",
+            self.status,
+            daemon.log_tail(40)
+        );
+    }
+}
+
+/// Waits until the endpoint's counters stop moving (after a kill -9). Nothing counts a
+/// request still in its injected latency, so a quiet spell longer than that latency is
+/// what shows that every request it received in full has been answered.
+pub async fn endpoint_quiet(server: &firetail_local_firehose::Server) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = server.stats();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = server.stats();
+        if now == last || Instant::now() > deadline {
+            return;
+        }
+        last = now;
     }
 }
 

@@ -13,7 +13,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use crate::log_gate::LogGate;
 
 /// Backtracking steps allowed per match operation: fancy-regex's own default. One
 /// operation at the limit took 0.2 s in a debug build on the 2-core test machine
@@ -21,7 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub const BACKTRACK_LIMIT: usize = 1_000_000;
 
 /// How often the step-limit warning may be logged per pattern.
-const WARN_EVERY_MS: u64 = 60_000;
+const WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// A match operation gave up after [`BACKTRACK_LIMIT`] backtracking steps.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,10 +44,19 @@ pub(super) struct Backtracking {
     hits: Arc<HitLog>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct HitLog {
     hits: AtomicU64,
-    last_warn_ms: AtomicU64,
+    warning: LogGate,
+}
+
+impl Default for HitLog {
+    fn default() -> HitLog {
+        HitLog {
+            hits: AtomicU64::new(0),
+            warning: LogGate::new(WARN_EVERY),
+        }
+    }
 }
 
 impl Backtracking {
@@ -84,15 +95,7 @@ impl Backtracking {
         let hits = self.hits.hits.fetch_add(1, Relaxed) + 1;
         metrics::counter!("firetail_regex_step_limit_total", "pattern" => source.to_owned())
             .increment(1);
-        let now = now_ms();
-        let last = self.hits.last_warn_ms.load(Relaxed);
-        if (last == 0 || now.saturating_sub(last) >= WARN_EVERY_MS)
-            && self
-                .hits
-                .last_warn_ms
-                .compare_exchange(last, now.max(1), Relaxed, Relaxed)
-                .is_ok()
-        {
+        if self.hits.warning.due() {
             tracing::warn!(
                 pattern = source,
                 hits,
@@ -106,10 +109,4 @@ impl Backtracking {
             limit: BACKTRACK_LIMIT,
         }
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

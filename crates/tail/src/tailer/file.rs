@@ -213,18 +213,38 @@ impl TrackedFile {
         ) {
             Ok(Some(marker)) => marker,
             unconfirmed => {
-                // Not framed, so never emitted: the scan decides where these bytes are
-                // now (a copy continued at `pos`) or whether they went with the
-                // truncation.
-                self.framer.unread(n);
-                if file.seek(SeekFrom::Start(pos)).is_err() {
-                    // Reopened at the read position (marker checked) when needed.
-                    self.file = None;
-                }
-                self.suspect = true;
+                self.unread_unconfirmed(pos, n);
                 return unconfirmed.map(|_| ReadOutcome::Changed);
             }
         };
+        self.accept_read(marker, n, available, filled, out);
+        Ok(ReadOutcome::Read(n))
+    }
+
+    /// Takes back the `n` bytes just read at `pos`, which the file no longer confirms.
+    /// Not framed, so never emitted: the scan decides where these bytes are now (a copy
+    /// continued at `pos`) or whether they went with the truncation.
+    fn unread_unconfirmed(&mut self, pos: u64, n: usize) {
+        self.framer.unread(n);
+        if let Some(file) = self.file.as_mut() {
+            if file.seek(SeekFrom::Start(pos)).is_err() {
+                // Reopened at the read position (marker checked) when needed.
+                self.file = None;
+            }
+        }
+        self.suspect = true;
+    }
+
+    /// Frames a confirmed read of `n` bytes (of the `available` the file held) into
+    /// `out`; `filled` is how the read ended.
+    fn accept_read(
+        &mut self,
+        marker: u64,
+        n: usize,
+        available: usize,
+        filled: io::Result<usize>,
+        out: &mut Vec<Frame>,
+    ) {
         self.read_marker = Some(marker);
         self.last_read = Instant::now();
         self.framer.drain(out);
@@ -241,7 +261,6 @@ impl TrackedFile {
             Ok(_) if n == available => self.reached_eof(out),
             Ok(_) => self.at_eof = false,
         }
-        Ok(ReadOutcome::Read(n))
     }
 
     /// Where the file ends now relative to the read position, looked at now: `at_eof` is

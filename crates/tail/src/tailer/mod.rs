@@ -120,31 +120,61 @@ pub async fn run_flow(
             continue;
         }
         let wait = tailer.idle_wait(watcher.is_active());
-        tokio::select! {
-            _ = shutdown.cancelled() => {}
-            span = acks.recv(), if acks_open => match span {
-                Some(span) => tailer.ack(span),
-                None => acks_open = false,
-            },
-            _ = wake.notified() => {
-                // A web server writes a line at a time: reading after every write costs a
-                // wake-up and a round per line. Let writes gather for a moment instead.
-                let since = tailer.last_round.elapsed();
-                if since < WRITE_GATHER {
-                    tokio::select! {
-                        _ = shutdown.cancelled() => {}
-                        _ = tokio::time::sleep(WRITE_GATHER - since) => {}
-                    }
-                }
-            }
-            _ = tokio::time::sleep(wait) => {}
-        }
+        wait_for_work(
+            &mut tailer,
+            &mut acks,
+            &mut acks_open,
+            &wake,
+            &shutdown,
+            wait,
+        )
+        .await;
     }
 
     // Stop reading; close the record channel so downstream can drain and ack.
     drop(records);
     acks.set_reader_waiting(false);
     drop(watcher);
+    settle_acks(&mut tailer, &mut acks, acks_open).await;
+    tailer.publish(&status);
+    Ok(())
+}
+
+/// Sleeps until shutdown, an acknowledgement (applied here), a write event (after
+/// letting writes gather) or `wait` passes. `acks_open` turns false when every `Acker`
+/// is gone.
+async fn wait_for_work(
+    tailer: &mut FlowTailer,
+    acks: &mut AckReceiver,
+    acks_open: &mut bool,
+    wake: &Notify,
+    shutdown: &CancellationToken,
+    wait: Duration,
+) {
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        span = acks.recv(), if *acks_open => match span {
+            Some(span) => tailer.ack(span),
+            None => *acks_open = false,
+        },
+        _ = wake.notified() => {
+            // A web server writes a line at a time: reading after every write costs a
+            // wake-up and a round per line. Let writes gather for a moment instead.
+            let since = tailer.last_round.elapsed();
+            if since < WRITE_GATHER {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = tokio::time::sleep(WRITE_GATHER - since) => {}
+                }
+            }
+        }
+        _ = tokio::time::sleep(wait) => {}
+    }
+}
+
+/// After the read loop: applies acknowledgements until every `Acker` is dropped,
+/// handing watermarks to the checkpoint store as they move, then the final ones.
+async fn settle_acks(tailer: &mut FlowTailer, acks: &mut AckReceiver, mut acks_open: bool) {
     let mut sync = tokio::time::interval(CHECKPOINT_SYNC);
     while acks_open {
         tokio::select! {
@@ -156,8 +186,6 @@ pub async fn run_flow(
         }
     }
     tailer.sync_checkpoints();
-    tailer.publish(&status);
-    Ok(())
 }
 
 /// The state of one flow's tailer.
@@ -322,14 +350,7 @@ impl FlowTailer {
         let mut batches = Vec::new();
         let mut read_any = false;
         self.paused = false;
-        let mut ids: Vec<FileId> = self.files.keys().copied().collect();
-        ids.sort_unstable();
-        // Start each round at a different file so a tight budget is shared fairly.
-        self.rounds = self.rounds.wrapping_add(1);
-        if !ids.is_empty() {
-            let len = ids.len();
-            ids.rotate_left(self.rounds % len);
-        }
+        let ids = self.round_order();
         let mut pending: u64 = self
             .files
             .values()
@@ -347,81 +368,11 @@ impl FlowTailer {
                 }
                 continue;
             }
-            let pending_before = self
-                .files
-                .get(&id)
-                .map_or(0, |f| f.framer.pending_len() as u64);
-            pending -= pending_before;
-            let mut share = ROUND_SHARE;
+            pending -= self.pending_of(id);
             let mut batch = Vec::new();
-            while share > 0 {
-                let file_pending = self
-                    .files
-                    .get(&id)
-                    .map_or(0, |f| f.framer.pending_len() as u64);
-                let allowance = self.allowance(pending + file_pending).min(share);
-                if allowance == 0 {
-                    self.paused = true;
-                    break;
-                }
-                let Some(file) = self.files.get_mut(&id) else {
-                    break;
-                };
-                if self.notified && file.is_quiet() {
-                    break; // nothing says it grew: no syscall for it
-                }
-                if file.framer.read_position() == 0 && self.unread_file_holds_a_copy(id) {
-                    // Its inode, freed and reused by another file's copy before the scan
-                    // saw it: the scan hands the copy to its original.
-                    if let Some(file) = self.files.get_mut(&id) {
-                        file.suspect = true;
-                    }
-                    self.rescan_now = true;
-                    break;
-                }
-                let Some(file) = self.files.get_mut(&id) else {
-                    break;
-                };
-                file.maybe_grown = false;
-                let fp_len = self.cfg.fingerprint_bytes;
-                let n = match file.read_some(allowance, fp_len, &mut self.frames) {
-                    Ok(ReadOutcome::Read(n)) => {
-                        // Right after a read, while the bytes read are surely still
-                        // there (the scan may come much later: the tailer can wait on
-                        // a full record channel through a whole rotation).
-                        if let Err(e) = file.refresh_fingerprint(self.cfg.fingerprint_bytes) {
-                            tracing::debug!(path = %file.path().display(), error = %e, "fingerprint failed");
-                        }
-                        n
-                    }
-                    Ok(ReadOutcome::Changed) if file.lifecycle == Lifecycle::Live => {
-                        self.rescan_now = true;
-                        0
-                    }
-                    Ok(ReadOutcome::Changed) => {
-                        // Rewritten after it left the pattern: what was read is all
-                        // there is of it.
-                        file.abandon(self.rules.clone());
-                        0
-                    }
-                    Err(e) => {
-                        tracing::warn!(path = %file.path().display(), error = %e, "read failed");
-                        0
-                    }
-                };
-                self.absorb(id, &mut batch);
-                if n == 0 {
-                    break;
-                }
-                read_any = true;
-                share = share.saturating_sub(n);
-                self.stats.bytes_read += n as u64;
-            }
+            read_any |= self.read_share(id, pending, &mut batch);
             self.finish_if_drained(id, &mut batch);
-            pending += self
-                .files
-                .get(&id)
-                .map_or(0, |f| f.framer.pending_len() as u64);
+            pending += self.pending_of(id);
             if !batch.is_empty() {
                 batches.push(batch);
             }
@@ -430,6 +381,104 @@ impl FlowTailer {
             }
         }
         (batches, read_any)
+    }
+
+    /// The files in the order this round reads them.
+    fn round_order(&mut self) -> Vec<FileId> {
+        let mut ids: Vec<FileId> = self.files.keys().copied().collect();
+        ids.sort_unstable();
+        // Start each round at a different file so a tight budget is shared fairly.
+        self.rounds = self.rounds.wrapping_add(1);
+        if !ids.is_empty() {
+            let len = ids.len();
+            ids.rotate_left(self.rounds % len);
+        }
+        ids
+    }
+
+    /// Bytes of a file's unterminated last line, held by its framer.
+    fn pending_of(&self, id: FileId) -> u64 {
+        self.files
+            .get(&id)
+            .map_or(0, |f| f.framer.pending_len() as u64)
+    }
+
+    /// Reads one file until its round share is used, the in-flight budget runs out
+    /// (`pending_elsewhere`: other files' unterminated lines count against it), or it
+    /// has nothing more; its records go to `batch`. True if any byte was read.
+    fn read_share(&mut self, id: FileId, pending_elsewhere: u64, batch: &mut Vec<Record>) -> bool {
+        let mut share = ROUND_SHARE;
+        let mut read_any = false;
+        while share > 0 {
+            let allowance = self
+                .allowance(pending_elsewhere + self.pending_of(id))
+                .min(share);
+            if allowance == 0 {
+                self.paused = true;
+                break;
+            }
+            let Some(file) = self.files.get_mut(&id) else {
+                break;
+            };
+            if self.notified && file.is_quiet() {
+                break; // nothing says it grew: no syscall for it
+            }
+            if file.framer.read_position() == 0 && self.unread_file_holds_a_copy(id) {
+                // Its inode, freed and reused by another file's copy before the scan
+                // saw it: the scan hands the copy to its original.
+                if let Some(file) = self.files.get_mut(&id) {
+                    file.suspect = true;
+                }
+                self.rescan_now = true;
+                break;
+            }
+            let Some(n) = self.read_chunk(id, allowance) else {
+                break;
+            };
+            self.absorb(id, batch);
+            if n == 0 {
+                break;
+            }
+            read_any = true;
+            share = share.saturating_sub(n);
+            self.stats.bytes_read += n as u64;
+        }
+        read_any
+    }
+
+    /// One read of at most `allowance` bytes into `self.frames`: the bytes read (0 at
+    /// the end, on an error, or when the file changed under the read), or `None` if
+    /// the file is no longer tracked.
+    fn read_chunk(&mut self, id: FileId, allowance: usize) -> Option<usize> {
+        let file = self.files.get_mut(&id)?;
+        file.maybe_grown = false;
+        let fp_len = self.cfg.fingerprint_bytes;
+        let n = match file.read_some(allowance, fp_len, &mut self.frames) {
+            Ok(ReadOutcome::Read(n)) => {
+                // Right after a read, while the bytes read are surely still
+                // there (the scan may come much later: the tailer can wait on
+                // a full record channel through a whole rotation).
+                if let Err(e) = file.refresh_fingerprint(self.cfg.fingerprint_bytes) {
+                    tracing::debug!(path = %file.path().display(), error = %e, "fingerprint failed");
+                }
+                n
+            }
+            Ok(ReadOutcome::Changed) if file.lifecycle == Lifecycle::Live => {
+                self.rescan_now = true;
+                0
+            }
+            Ok(ReadOutcome::Changed) => {
+                // Rewritten after it left the pattern: what was read is all
+                // there is of it.
+                file.abandon(self.rules.clone());
+                0
+            }
+            Err(e) => {
+                tracing::warn!(path = %file.path().display(), error = %e, "read failed");
+                0
+            }
+        };
+        Some(n)
     }
 
     /// Makes sure a file that may have data has a descriptor; false if it cannot be read.

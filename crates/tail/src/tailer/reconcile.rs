@@ -80,34 +80,7 @@ impl FlowTailer {
             .map(|(i, c)| (key(c), i))
             .collect();
         let mut claimed: HashSet<Key> = HashSet::new();
-
-        let mut live: Vec<FileId> = self
-            .files
-            .values()
-            .filter(|f| f.lifecycle == Lifecycle::Live)
-            .map(|f| f.id)
-            .collect();
-        live.sort_unstable();
-        // Files whose inode no longer holds what was read: truncated, or replaced.
-        let mut changed: Vec<(FileId, usize)> = Vec::new();
-        for id in live {
-            let Some(file) = self.files.get(&id) else {
-                continue;
-            };
-            let k = (file.dev, file.inode);
-            match index.get(&k) {
-                Some(&i) => {
-                    if let Some(f) = self.files.get_mut(&id) {
-                        f.missed_scans = 0;
-                    }
-                    claimed.insert(k);
-                    if self.follow(id, &candidates[i]) {
-                        changed.push((id, i));
-                    }
-                }
-                None => self.missed(id),
-            }
-        }
+        let changed = self.follow_live_files(&index, candidates, &mut claimed);
         // The inodes of changed files are released before any copy is looked for: an
         // inode freed by a deleted file is soon reused, often by the copy of another
         // tracked file's copytruncate. Still claimed by the deleted file's tracker (the
@@ -149,6 +122,44 @@ impl FlowTailer {
                 tracing::info!(pattern = %self.cfg.file_pattern, files = candidates.len(), "first scan: files match the pattern");
             }
         }
+    }
+
+    /// Finds each live file in the listing by inode (claiming its inode) and follows
+    /// it; a file not listed has missed a scan. Returns the files whose inode no
+    /// longer holds what was read (truncated, or replaced), with their listing index.
+    fn follow_live_files(
+        &mut self,
+        index: &HashMap<Key, usize>,
+        candidates: &[Candidate],
+        claimed: &mut HashSet<Key>,
+    ) -> Vec<(FileId, usize)> {
+        let mut live: Vec<FileId> = self
+            .files
+            .values()
+            .filter(|f| f.lifecycle == Lifecycle::Live)
+            .map(|f| f.id)
+            .collect();
+        live.sort_unstable();
+        let mut changed: Vec<(FileId, usize)> = Vec::new();
+        for id in live {
+            let Some(file) = self.files.get(&id) else {
+                continue;
+            };
+            let k = (file.dev, file.inode);
+            match index.get(&k) {
+                Some(&i) => {
+                    if let Some(f) = self.files.get_mut(&id) {
+                        f.missed_scans = 0;
+                    }
+                    claimed.insert(k);
+                    if self.follow(id, &candidates[i]) {
+                        changed.push((id, i));
+                    }
+                }
+                None => self.missed(id),
+            }
+        }
+        changed
     }
 
     /// A tracked file found again at `c`. True if its content changed under the read

@@ -16,6 +16,8 @@ fn lines_of(prefix: &str, n: usize) -> Vec<String> {
         .collect()
 }
 
+/// Writers pace their lines so that reads, scans and rotations interleave with them:
+/// the sleep is the write rate, not a wait for the tailer.
 async fn pause() {
     tokio::time::sleep(Duration::from_millis(2)).await;
 }
@@ -41,8 +43,19 @@ async fn new_files_are_picked_up_and_framed_line_by_line() {
     assert_eq!(got, vec!["first\n", "\n", "from b\n"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rename_and_create_rotation_with_logrotate() {
+/// How logrotate rotates in [`logrotate_while_writing`].
+#[derive(Clone, Copy, PartialEq)]
+enum LogrotateMethod {
+    /// Rename, then create a new file; the server reopens after writing one more line
+    /// into the renamed file.
+    Create,
+    /// Copy, then truncate in place.
+    CopyTruncate,
+}
+
+/// Three rounds of `lines_per_round` paced lines, each followed by a forced logrotate
+/// run, then one more line: every line arrives exactly once.
+async fn logrotate_while_writing(method: LogrotateMethod, lines_per_round: usize) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
     let flow = Flow::start(
@@ -51,29 +64,54 @@ async fn rename_and_create_rotation_with_logrotate() {
         AckPolicy::Immediately,
     );
     let mut w = Writer::new(&log);
+    let directive = match method {
+        LogrotateMethod::Create => "create",
+        LogrotateMethod::CopyTruncate => "copytruncate",
+    };
     let conf = format!(
-        "{} {{\n  rotate 10\n  create\n  nocompress\n}}\n",
+        "{} {{\n  rotate 10\n  {directive}\n  nocompress\n}}\n",
         log.display()
     );
+    // Each method keeps the write rate it was tested at: a pause after nearly every
+    // line for create, after every 40th for copytruncate.
+    let pause_after = |line: &str| match method {
+        LogrotateMethod::Create => line.ends_with('x'),
+        LogrotateMethod::CopyTruncate => line.ends_with(&"x".repeat(39)),
+    };
     for round in 0..3 {
-        for line in lines_of(&format!("r{round}"), 300) {
+        for line in lines_of(&format!("r{round}"), lines_per_round) {
             w.line(&line);
-            if line.ends_with("x") {
+            if pause_after(&line) {
                 pause().await;
             }
         }
+        // With copytruncate, lines written between logrotate's copy and its truncate
+        // are lost by design (for every shipper): the writer holds off during the
+        // rotation itself.
         if !run_logrotate(dir.path(), &conf) {
             return;
         }
-        // The server keeps writing to the renamed file until it reopens.
-        w.line(&format!("late write after rotation {round}"));
-        w.reopen();
+        if method == LogrotateMethod::Create {
+            // The server keeps writing to the renamed file until it reopens.
+            w.line(&format!("late write after rotation {round}"));
+            w.reopen();
+        }
     }
     w.line("after the last rotation");
     let n = w.written.len();
     flow.wait_for("every line", |l| l.len() >= n).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    flow.settle().await;
     assert_exactly_once(&w.written, &flow.stop().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rename_and_create_rotation_with_logrotate() {
+    logrotate_while_writing(LogrotateMethod::Create, 300).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copytruncate_rotation_with_logrotate() {
+    logrotate_while_writing(LogrotateMethod::CopyTruncate, 500).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,40 +153,6 @@ async fn rotation_into_another_directory_drains_the_old_file() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn copytruncate_rotation_with_logrotate() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("app.log");
-    let flow = Flow::start(
-        config(&dir.path().join("app.log*")),
-        &dir.path().join("cp"),
-        AckPolicy::Immediately,
-    );
-    let mut w = Writer::new(&log);
-    let conf = format!(
-        "{} {{\n  rotate 10\n  copytruncate\n  nocompress\n}}\n",
-        log.display()
-    );
-    for round in 0..3 {
-        for line in lines_of(&format!("r{round}"), 500) {
-            w.line(&line);
-            if line.ends_with("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx") {
-                pause().await;
-            }
-        }
-        // Lines written between logrotate's copy and its truncate are lost by design
-        // (for every shipper); the writer holds off during the rotation itself.
-        if !run_logrotate(dir.path(), &conf) {
-            return;
-        }
-    }
-    w.line("after the last rotation");
-    let n = w.written.len();
-    flow.wait_for("every line", |l| l.len() >= n).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_exactly_once(&w.written, &flow.stop().await);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncation_in_place_reads_the_file_again_from_zero() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
@@ -158,12 +162,7 @@ async fn truncation_in_place_reads_the_file_again_from_zero() {
         w.line(&line);
     }
     flow.wait_for("the first lines", |l| l.len() == 500).await;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate(&log);
     for line in lines_of("after", 50) {
         w.line(&line);
     }
@@ -218,10 +217,9 @@ async fn deletion_while_behind_is_drained_through_the_open_descriptor() {
     for line in lines_of("doomed", 5000) {
         w.line(&line);
     }
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let mut cfg = config(&log);
     cfg.max_in_flight_bytes = 16 * 1024;
-    let flow = Flow::start(cfg, &dir.path().join("cp"), AckPolicy::Gated(gate.clone()));
+    let (flow, gate) = Flow::start_gated(cfg, &dir.path().join("cp"));
     flow.wait_for("the first batch", |l| !l.is_empty()).await;
     let behind = flow.lines().len();
     assert!(
@@ -229,10 +227,13 @@ async fn deletion_while_behind_is_drained_through_the_open_descriptor() {
         "the budget must hold reading back ({behind} lines read)"
     );
     std::fs::remove_file(&log).unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    flow.wait_status("the deletion seen", |s| {
+        s.files.first().is_some_and(|f| f.rotated_away)
+    })
+    .await;
     gate.add_permits(1_000_000);
     flow.wait_for("every line", |l| l.len() >= 5000).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    flow.settle().await;
     assert_exactly_once(&w.written, &flow.stop().await);
 }
 
@@ -244,12 +245,11 @@ async fn the_in_flight_budget_pauses_reading() {
     for line in lines_of("budget", 20_000) {
         w.line(&line);
     }
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let mut cfg = config(&log);
     cfg.max_in_flight_bytes = 64 * 1024;
-    let flow = Flow::start(cfg, &dir.path().join("cp"), AckPolicy::Gated(gate.clone()));
+    let (flow, gate) = Flow::start_gated(cfg, &dir.path().join("cp"));
     flow.wait_for("some lines", |l| !l.is_empty()).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    flow.wait_status("reading paused", |s| s.paused).await;
     let bytes: usize = flow.lines().iter().map(String::len).sum();
     assert!(
         bytes <= 64 * 1024,
@@ -302,7 +302,7 @@ async fn restart_resumes_from_the_checkpoint_even_after_a_rename() {
         AckPolicy::Immediately,
     );
     flow.wait_for("first run", |l| l.len() == 300).await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    flow.wait_acked_to_the_end(&[&log]).await;
     let first = flow.stop().await;
 
     // While stopped: more lines, then a rename rotation and a new file.
@@ -319,7 +319,7 @@ async fn restart_resumes_from_the_checkpoint_even_after_a_rename() {
     cfg.initial_position = firetail_tail::InitialPosition::EndOfFile;
     let flow = Flow::start(cfg, &cp, AckPolicy::Immediately);
     flow.wait_for("the rest", |l| l.len() >= 150).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    flow.settle().await;
     let mut all = first;
     all.extend(flow.stop().await);
     assert_exactly_once(&w.written, &all);
@@ -341,7 +341,13 @@ async fn withheld_acks_keep_the_checkpoint_and_are_read_again() {
     let withhold = AckPolicy::Withhold(Arc::new(|d: &[u8]| d.starts_with(b"WITHHELD")));
     let flow = Flow::start(config(&log), &cp, withhold);
     flow.wait_for("every line", |l| l.len() == 201).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let file_len = std::fs::metadata(&log).unwrap().len();
+    // Read to the end with only the withheld line in flight: every other ack applied.
+    flow.wait_status("the other acks applied", |s| {
+        s.bytes_in_flight == "WITHHELD\n".len() as u64
+            && s.files.first().is_some_and(|f| f.read_offset == file_len)
+    })
+    .await;
     let status = flow.status.borrow().clone();
     flow.stop().await;
     let withheld_at: u64 = w.written[..100].iter().map(|l| l.len() as u64).sum();
@@ -401,7 +407,7 @@ async fn inode_reuse_after_restart_reads_the_new_file_from_zero() {
     let old_inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&log).unwrap());
     let flow = Flow::start(config(&log), &cp, AckPolicy::Immediately);
     flow.wait_for("old lines", |l| l.len() == 2).await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    flow.wait_acked_to_the_end(&[&log]).await;
     flow.stop().await;
 
     std::fs::remove_file(&log).unwrap();
@@ -442,7 +448,10 @@ async fn end_of_file_applies_only_on_the_first_start() {
     let mut cfg = config(&log);
     cfg.initial_position = firetail_tail::InitialPosition::EndOfFile;
     let flow = Flow::start(cfg, &dir.path().join("cp"), AckPolicy::Immediately);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    flow.wait_status("the file found and placed at its end", |s| {
+        s.files.first().is_some_and(|f| f.read_offset == 12)
+    })
+    .await;
     std::io::Write::write_all(&mut open_append(&log), b"new 1\n").unwrap();
     flow.wait_for("the appended line", |l| l.len() == 1).await;
     assert_eq!(flow.stop().await, ["new 1\n"]);
@@ -485,7 +494,7 @@ async fn a_file_rotated_out_of_the_pattern_while_stopped_is_drained_from_its_che
     }
     let flow = Flow::start(config(&log), &cp, AckPolicy::Immediately);
     flow.wait_for("first run", |l| l.len() == 200).await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    flow.wait_acked_to_the_end(&[&log]).await;
     let first = flow.stop().await;
 
     for line in lines_of("while down", 100) {
@@ -499,7 +508,7 @@ async fn a_file_rotated_out_of_the_pattern_while_stopped_is_drained_from_its_che
     }
     let flow = Flow::start(config(&log), &cp, AckPolicy::Immediately);
     flow.wait_for("the rest", |l| l.len() >= 150).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    flow.settle().await;
     let mut all = first;
     all.extend(flow.stop().await);
     assert_exactly_once(&w.written, &all);
@@ -512,8 +521,7 @@ async fn copytruncate_to_a_name_outside_the_pattern_drains_the_copy() {
     let mut cfg = config(&log);
     // A budget far below the file: most of it is still unread when the copy is made.
     cfg.max_in_flight_bytes = 8 * 1024;
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let flow = Flow::start(cfg, &dir.path().join("cp"), AckPolicy::Gated(gate.clone()));
+    let (flow, gate) = Flow::start_gated(cfg, &dir.path().join("cp"));
     let mut w = Writer::new(&log);
     for line in lines_of("before", 3000) {
         w.line(&line);
@@ -532,6 +540,6 @@ async fn copytruncate_to_a_name_outside_the_pattern_drains_the_copy() {
     gate.add_permits(1_000_000);
     let n = w.written.len();
     flow.wait_for("every line", |l| l.len() >= n).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    flow.settle().await;
     assert_exactly_once(&w.written, &flow.stop().await);
 }

@@ -1,7 +1,6 @@
 //! Deterministic reductions of failures found by the model test (`tests/model.rs`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use firetail_tail::checkpoint::hash_hex;
 use firetail_tail::{identity, FileCheckpoint};
@@ -26,11 +25,10 @@ async fn stop_reading_with_acks_pending(
     cp: &std::path::Path,
     n: usize,
 ) -> (Flow, Arc<tokio::sync::Semaphore>) {
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let flow = Flow::start(config(pattern), cp, AckPolicy::Gated(gate.clone()));
+    let (flow, gate) = Flow::start_gated(config(pattern), cp);
     flow.wait_for("every line", |l| l.len() == n).await;
     flow.shutdown.cancel();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    flow.wait_reading_stopped().await;
     (flow, gate)
 }
 
@@ -51,12 +49,7 @@ async fn acks_applied_after_an_unseen_copytruncate_keep_the_marker_of_what_was_r
     let acked = std::fs::read(&log).unwrap();
     let (flow, gate) = stop_reading_with_acks_pending(&pattern, &cp, 10).await;
     std::fs::copy(&log, dir.path().join("app.log.1")).unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate(&log);
     gate.add_permits(1_000);
     flow.stop().await;
     let at_end: Vec<_> = entries(&cp)
@@ -69,7 +62,9 @@ async fn acks_applied_after_an_unseen_copytruncate_keep_the_marker_of_what_was_r
     w.line("after the restart");
     let flow = Flow::start(config(&pattern), &cp, AckPolicy::Immediately);
     flow.wait_for("the new line", |l| !l.is_empty()).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The copy is tracked: once it is acknowledged to its end, a re-read would show.
+    flow.wait_acked_to_the_end(&[&log, &dir.path().join("app.log.1")])
+        .await;
     assert_eq!(flow.stop().await, ["after the restart\n"]);
 }
 
@@ -91,7 +86,7 @@ async fn acks_applied_after_an_unseen_truncate_and_refill_do_not_skip_the_new_by
 
     let flow = Flow::start(config(&log), &cp, AckPolicy::Immediately);
     flow.wait_for("the new lines", |l| l.len() >= 2).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    flow.wait_acked_to_the_end(&[&log]).await;
     assert_eq!(flow.stop().await, ["new line one\n", "new line two\n"]);
 }
 
@@ -106,13 +101,19 @@ async fn a_pending_partial_line_of_a_file_rewritten_under_it_is_not_emitted() {
     std::fs::write(&log, "complete line\npartial").unwrap();
     let flow = Flow::start(config(&log), &dir.path().join("cp"), AckPolicy::Immediately);
     flow.wait_for("the complete line", |l| l.len() == 1).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let read_all = "complete line\npartial".len() as u64;
+    flow.wait_status("the partial line read", |s| {
+        s.files.iter().any(|f| f.read_offset == read_all)
+    })
+    .await;
     // Back to back, so that the next scan finds the file gone, not truncated.
     let mut f = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
     f.set_len(0).unwrap();
     std::io::Write::write_all(&mut f, b"rewritten, longer than before\n").unwrap();
     std::fs::rename(&log, dir.path().join("elsewhere")).unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Retired once finished and acknowledged: whatever finishing emitted was received.
+    flow.wait_status("the renamed file retired", |s| s.files.is_empty())
+        .await;
     assert_eq!(flow.stop().await, ["complete line\n"]);
 }
 
@@ -127,19 +128,10 @@ async fn the_incarnation_before_a_truncation_is_retired() {
     flow.wait_for("the old lines", |l| l.len() == 2).await;
     std::fs::write(&log, "new\n").unwrap();
     flow.wait_for("the new line", |l| l.len() == 3).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    // Status is published every 100 ms: wait for one that shows the new incarnation.
-    let settled = |files: &[firetail_tail::FileStatus]| {
-        files.len() == 1 && files[0].acked_offset == 4 && !files[0].rotated_away
-    };
-    while !settled(&flow.status.borrow().files) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the old incarnation is never retired: {:#?}",
-            flow.status.borrow().files
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    flow.wait_status("the old incarnation retired", |s| {
+        s.files.len() == 1 && s.files[0].acked_offset == 4 && !s.files[0].rotated_away
+    })
+    .await;
     assert_eq!(flow.stop().await, ["old 1\n", "old 2\n", "new\n"]);
 }
 
@@ -154,8 +146,7 @@ async fn a_file_copytruncated_before_it_was_read_is_read_from_its_copy() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(&dir.path().join("*.log*"));
     cfg.max_in_flight_bytes = 1024;
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let flow = Flow::start(cfg, &dir.path().join("cp"), AckPolicy::Gated(gate.clone()));
+    let (flow, gate) = Flow::start_gated(cfg, &dir.path().join("cp"));
     // Fills the budget: nothing is acknowledged, so reading pauses.
     let mut a = Writer::new(&dir.path().join("a.log"));
     for i in 0..100 {
@@ -169,23 +160,35 @@ async fn a_file_copytruncated_before_it_was_read_is_read_from_its_copy() {
         b.line(&format!("b before the rotation {i:02} {}", "y".repeat(40)));
     }
     // Found (and fingerprinted) by a scan, not read: the budget is spent.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    flow.wait_status("b.log found", |s| {
+        s.files
+            .iter()
+            .any(|f| f.path == b_log && f.read_offset == 0)
+    })
+    .await;
     std::fs::copy(&b_log, dir.path().join("b.log.1")).unwrap();
-    // The scan sees the copy while b.log still holds the same bytes.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&b_log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    // The scan sees the copy while b.log still holds the same bytes. A copy is not
+    // tracked, so a file made after it shows when a scan has seen it.
+    let c_log = dir.path().join("c.log");
+    let mut c = Writer::new(&c_log);
+    c.line("c, made after the copy");
+    flow.wait_status("c.log found", |s| s.files.iter().any(|f| f.path == c_log))
+        .await;
+    truncate(&b_log);
     b.line("b after the rotation");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let truncated = "b after the rotation\n".len() as u64;
+    flow.wait_status("the truncation seen", |s| {
+        s.files
+            .iter()
+            .any(|f| f.path == b_log && f.size == truncated)
+    })
+    .await;
     gate.add_permits(1_000_000);
     let mut written = a.written.clone();
     written.extend(b.written.iter().cloned());
+    written.extend(c.written.iter().cloned());
     let n = written.len();
     flow.wait_for("every line", |l| l.len() >= n).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    flow.settle().await;
     assert_exactly_once(&written, &flow.stop().await);
 }

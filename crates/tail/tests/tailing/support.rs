@@ -36,6 +36,9 @@ pub struct Flow {
     pub shutdown: CancellationToken,
     pub received: Arc<Mutex<Vec<Record>>>,
     pub status: watch::Receiver<FlowTailStatus>,
+    /// Upgrades while the tailer still holds its record sender, that is, while it is in
+    /// its read loop.
+    records_sender: mpsc::WeakSender<Vec<Record>>,
     tailer: JoinHandle<()>,
     consumer: JoinHandle<()>,
 }
@@ -60,6 +63,7 @@ impl Flow {
             .try_init();
         let store = CheckpointStore::open(checkpoint_path, Duration::from_millis(50)).unwrap();
         let (tx, mut rx) = mpsc::channel::<Vec<Record>>(16);
+        let records_sender = tx.downgrade();
         let (acker, acks) = Acker::channel();
         let (status_tx, status) = watch::channel(FlowTailStatus::default());
         let shutdown = CancellationToken::new();
@@ -103,9 +107,20 @@ impl Flow {
             shutdown,
             received,
             status,
+            records_sender,
             tailer,
             consumer,
         }
+    }
+
+    /// A flow whose consumer acknowledges nothing until permits are added to the gate.
+    pub fn start_gated(
+        cfg: TailConfig,
+        checkpoint_path: &Path,
+    ) -> (Flow, Arc<tokio::sync::Semaphore>) {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let flow = Flow::start(cfg, checkpoint_path, AckPolicy::Gated(gate.clone()));
+        (flow, gate)
     }
 
     /// The received records' data, as strings, in order.
@@ -133,6 +148,70 @@ impl Flow {
                     *self.status.borrow()
                 );
             }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits (up to 20 s) until the tailer publishes a status for which `done` holds.
+    pub async fn wait_status(&self, what: &str, done: impl Fn(&FlowTailStatus) -> bool) {
+        let mut status = self.status.clone();
+        let waited = tokio::time::timeout(Duration::from_secs(20), async {
+            while !done(&status.borrow_and_update()) {
+                if status.changed().await.is_err() {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+        assert!(
+            waited == Ok(true),
+            "timed out waiting for {what}; got {} lines; status {:#?}",
+            self.lines().len(),
+            *self.status.borrow()
+        );
+    }
+
+    /// Waits until the tailer reports each of `paths` read and acknowledged up to its
+    /// size on disk: every record it will take from those bytes has been received.
+    pub async fn wait_acked_to_the_end(&self, paths: &[&Path]) {
+        let sizes: Vec<(PathBuf, u64)> = paths
+            .iter()
+            .map(|p| (p.to_path_buf(), std::fs::metadata(p).unwrap().len()))
+            .collect();
+        self.wait_status("every file acknowledged to its end", |s| {
+            sizes.iter().all(|(path, size)| {
+                s.files
+                    .iter()
+                    .any(|f| &f.path == path && f.acked_offset == *size)
+            })
+        })
+        .await;
+    }
+
+    /// Waits until nothing the tailer tracks is unread or unacknowledged, then lets a
+    /// moment pass: a file read twice (the bug such tests guard against) may not be
+    /// tracked, or not yet, so only time shows that no duplicate follows.
+    pub async fn settle(&self) {
+        self.wait_status("every tracked byte read and acknowledged", |s| {
+            s.bytes_in_flight == 0
+                && s.files
+                    .iter()
+                    .all(|f| f.read_offset == f.size && f.acked_offset == f.read_offset)
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    /// Waits until the tailer has left its read loop (after `shutdown`): it reads and
+    /// scans no more, though it still applies acknowledgements.
+    pub async fn wait_reading_stopped(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.records_sender.upgrade().is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "the tailer never stopped reading"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -180,6 +259,16 @@ impl Writer {
         self.path = path.to_owned();
         self.reopen();
     }
+}
+
+/// Truncates the file in place, as copytruncate does after its copy.
+pub fn truncate(path: &Path) {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
 }
 
 pub fn open_append(path: &Path) -> File {
