@@ -56,7 +56,7 @@ pub struct PreviewRecord {
     pub truncated: bool,
     pub larger_than_buffer: bool,
     /// Kinesis DETERMINISTIC flows: the record's partition key.
-    pub partition_key: Option<String>,
+    pub partition_key: Option<firetail_sink::PartitionKey>,
 }
 
 impl PreviewFlow {

@@ -126,7 +126,7 @@ fn jsonl(r: &PreviewRecord) -> serde_json::Value {
         v["truncated"] = true.into();
     }
     if let Some(k) = &r.partition_key {
-        v["partition_key"] = k.clone().into();
+        v["partition_key"] = k.as_str().into();
     }
     v
 }

@@ -155,7 +155,7 @@ pub struct Converted {
     pub cut: bool,
     /// Kinesis flows: the record's key (RANDOM ones are drawn here too, see the module
     /// docs); `None` for Firehose.
-    pub partition_key: Option<String>,
+    pub partition_key: Option<firetail_sink::PartitionKey>,
 }
 
 /// Runs the chain over one framed record, picks its partition key, then cuts it to the
@@ -186,7 +186,7 @@ pub fn convert(
     let partition_key = partition_key(settings, &data);
     let limit = settings
         .max_record_size
-        .saturating_sub(partition_key.as_ref().map_or(0, String::len));
+        .saturating_sub(partition_key.as_ref().map_or(0, |k| k.len()));
     let (data, cut) =
         firetail_agent::truncate_record(data, limit, &settings.truncated_record_terminator);
     Converted {
@@ -197,7 +197,7 @@ pub fn convert(
     }
 }
 
-fn partition_key(settings: &ProcessSettings, data: &[u8]) -> Option<String> {
+fn partition_key(settings: &ProcessSettings, data: &[u8]) -> Option<firetail_sink::PartitionKey> {
     // Drawn once per record: a retry keeps its key, as the agent's does.
     Some(settings.partition_keys?.key_for(data))
 }

@@ -196,7 +196,7 @@ mod tests {
                 start: 0,
                 end: len as u64,
             },
-            partition_key: key.map(str::to_owned),
+            partition_key: key.map(crate::PartitionKey::from),
             read_at_millis: 1_700_000_000_000,
         }
     }

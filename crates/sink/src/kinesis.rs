@@ -50,7 +50,7 @@ impl KinesisClient {
             // fail the whole request.
             match &record.partition_key {
                 Some(key) => Cow::Borrowed(key.as_str()),
-                None => Cow::Owned(PartitionKeyOption::Random.key_for(&record.data)),
+                None => Cow::Owned(PartitionKeyOption::Random.key_for(&record.data).into()),
             }
         });
         let (call, verdict) = HandEncoded::new(body);

@@ -60,7 +60,7 @@ pub use client::{DestinationLimits, PutClient, PutError, PutFuture, RecordResult
 pub use events::{NoopEvents, SinkEvents};
 pub use firehose::FirehoseClient;
 pub use firetail_agent::limits::{CLOUDWATCH_LOGS, FIREHOSE, KINESIS};
-pub use firetail_agent::partition::PartitionKeyOption;
+pub use firetail_agent::partition::{PartitionKey, PartitionKeyOption};
 pub use kinesis::KinesisClient;
 pub use logs::{LogsClient, LogsTarget};
 pub use send::run_sink;
@@ -75,7 +75,7 @@ pub struct OutRecord {
     /// The Kinesis partition key (1–256 characters). Ignored by destinations without
     /// keys. When absent (or invalid) the sink picks one with
     /// [`SinkConfig::partition_keys`].
-    pub partition_key: Option<String>,
+    pub partition_key: Option<PartitionKey>,
     /// When the record was read, in milliseconds since the Unix epoch: the event time of
     /// destinations that want one (CloudWatch Logs), ignored by the others.
     pub read_at_millis: i64,
@@ -100,7 +100,7 @@ impl OutRecord {
     pub fn request_bytes(&self, limits: &DestinationLimits) -> usize {
         limits.record_bytes(
             self.data.len(),
-            self.partition_key.as_ref().map_or(0, String::len),
+            self.partition_key.as_ref().map_or(0, |k| k.len()),
         )
     }
 }

@@ -62,7 +62,7 @@ pub fn put_records_body<'a>(
 ) -> Bytes {
     let data: usize = records
         .iter()
-        .map(|r| base64_len(r.data.len()) + 32 + r.partition_key.as_ref().map_or(40, String::len))
+        .map(|r| base64_len(r.data.len()) + 32 + r.partition_key.as_ref().map_or(40, |k| k.len()))
         .sum();
     let mut out = Vec::with_capacity(data + stream.len() + 64);
     out.extend_from_slice(b"{\"Records\":[");
@@ -268,7 +268,7 @@ mod tests {
                 start: 0,
                 end: 1,
             },
-            partition_key: key.map(str::to_owned),
+            partition_key: key.map(crate::PartitionKey::from),
             read_at_millis: 0,
         }
     }

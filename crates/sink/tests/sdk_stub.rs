@@ -196,7 +196,7 @@ fn records(n: u64, key: bool) -> Vec<OutRecord> {
                 start: i * 100,
                 end: (i + 1) * 100,
             },
-            partition_key: key.then(|| format!("key-{i}")),
+            partition_key: key.then(|| format!("key-{i}").into()),
             read_at_millis: 0,
         })
         .collect()

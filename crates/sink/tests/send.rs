@@ -565,7 +565,7 @@ async fn kinesis_records_get_partition_keys_and_count_them() {
     let mut keyed = record(1);
     keyed.partition_key = Some("user-key".into());
     let mut bad = record(2);
-    bad.partition_key = Some(String::new());
+    bad.partition_key = Some(Default::default());
     tx.send(vec![record(0), keyed, bad]).await.unwrap();
     drop(tx);
     let summary = handle.await.unwrap();

@@ -62,7 +62,7 @@ pub struct FakeState {
     /// Acceptances whose response was lost.
     pub lost: usize,
     pub max_in_flight: usize,
-    pub partition_keys: Vec<Option<String>>,
+    pub partition_keys: Vec<Option<firetail_sink::PartitionKey>>,
 }
 
 impl Fake {
