@@ -179,32 +179,8 @@ impl FlowPipeline {
     ) -> anyhow::Result<FlowPipeline> {
         let stop_reading = shutdown.child_token();
         let abandon = CancellationToken::new();
-        let mut chain = match &flow.data_processing_options {
-            Some(opts) => Chain::from_options(opts).context("dataProcessingOptions")?,
-            None => Chain::empty(),
-        };
-        if let Some(m) = &clients.metadata {
-            chain = chain.with_metadata_source(m.clone());
-        }
-        // Where destinations are chosen: one arm each.
-        let client: Arc<dyn PutClient> = match &flow.destination {
-            Destination::Firehose { .. } => {
-                clients.firehose.clone().context("no Firehose client")?
-            }
-            Destination::Kinesis { .. } => clients.kinesis.clone().context("no Kinesis client")?,
-            Destination::CloudWatchLogs {
-                log_group,
-                log_stream,
-                create_missing,
-            } => Arc::new(firetail_sink::LogsClient::new(
-                clients.logs.as_ref().context("no CloudWatch Logs client")?,
-                firetail_sink::LogsTarget {
-                    log_group: log_group.clone(),
-                    log_stream: log_stream.clone(),
-                    create_missing: *create_missing,
-                },
-            )),
-        };
+        let chain = processing_chain(flow, clients)?;
+        let client = put_client(&flow.destination, clients)?;
         let counters = Arc::new(FlowCounters::new(flow.id.clone(), flow.destination.label()));
 
         let (records_tx, records_rx) = mpsc::channel(RECORD_CHANNEL_CHUNKS);
@@ -241,13 +217,7 @@ impl FlowPipeline {
             ),
             |_| None,
         );
-        let events: Arc<dyn firetail_sink::SinkEvents> = match &clients.cloudwatch {
-            Some(cw) => Arc::new(crate::cloudwatch::FanOut(vec![
-                counters.clone(),
-                cw.clone(),
-            ])),
-            None => counters.clone(),
-        };
+        let events = sink_events(clients, &counters);
         let sink = spawn_stage(
             Stage::Sink,
             counters.clone(),
@@ -354,6 +324,52 @@ pub fn framing_config(flow: &FlowSettings, converts: bool) -> FramingConfig {
     framing.aggregated_record_size_bytes = flow.aggregated_record_size_bytes as usize;
     framing.file_footer_pattern = flow.file_footer_pattern.clone();
     framing
+}
+/// The flow's `dataProcessingOptions`, with the instance metadata ADDEC2METADATA reads.
+fn processing_chain(flow: &FlowSettings, clients: &Clients) -> anyhow::Result<Chain> {
+    let chain = match &flow.data_processing_options {
+        Some(opts) => Chain::from_options(opts).context("dataProcessingOptions")?,
+        None => Chain::empty(),
+    };
+    Ok(match &clients.metadata {
+        Some(m) => chain.with_metadata_source(m.clone()),
+        None => chain,
+    })
+}
+
+/// Where destinations are chosen: one arm each.
+fn put_client(destination: &Destination, clients: &Clients) -> anyhow::Result<Arc<dyn PutClient>> {
+    let client: Arc<dyn PutClient> = match destination {
+        Destination::Firehose { .. } => clients.firehose.clone().context("no Firehose client")?,
+        Destination::Kinesis { .. } => clients.kinesis.clone().context("no Kinesis client")?,
+        Destination::CloudWatchLogs {
+            log_group,
+            log_stream,
+            create_missing,
+        } => Arc::new(firetail_sink::LogsClient::new(
+            clients.logs.as_ref().context("no CloudWatch Logs client")?,
+            firetail_sink::LogsTarget {
+                log_group: log_group.clone(),
+                log_stream: log_stream.clone(),
+                create_missing: *create_missing,
+            },
+        )),
+    };
+    Ok(client)
+}
+
+/// The sink reports to the flow's counters, and to CloudWatch when it is on.
+fn sink_events(
+    clients: &Clients,
+    counters: &Arc<FlowCounters>,
+) -> Arc<dyn firetail_sink::SinkEvents> {
+    match &clients.cloudwatch {
+        Some(cw) => Arc::new(crate::cloudwatch::FanOut(vec![
+            counters.clone(),
+            cw.clone(),
+        ])),
+        None => counters.clone(),
+    }
 }
 
 fn tail_config(flow: &FlowSettings, converts: bool) -> anyhow::Result<firetail_tail::TailConfig> {

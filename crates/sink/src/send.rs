@@ -527,73 +527,33 @@ impl<C: PutClient + ?Sized> Flow<C> {
 
     fn on_answer(&mut self, batch: Batch, results: Vec<RecordResult>, sent: Sent) {
         let attempted = batch.len();
-        let mut failed = Batch {
-            records: Vec::new(),
-            bytes: 0,
-            attempt: batch.attempt + 1,
-        };
-        let mut codes: Vec<(String, usize)> = Vec::new();
-        let mut throttle_code: Option<String> = None;
-        let mut permanent: Option<(String, String)> = None;
-        let mut acks = AckMerger::new(&self.acker, self.cfg.merge_acks);
-        let (mut acked_records, mut acked_bytes) = (0usize, 0usize);
-        let mut rejected: Vec<(String, usize)> = Vec::new();
-        let mut rejected_message: Option<String> = None;
-        for (record, result) in batch.records.into_iter().zip(results) {
-            let size = record.request_bytes(self.limits);
-            match result {
-                RecordResult::Ok => {
-                    acked_records += 1;
-                    // Data bytes only, as the agent's BytesSent: a Kinesis key is overhead.
-                    acked_bytes += record.data.len();
-                    acks.push(record.span);
-                }
-                RecordResult::Rejected { code, message } => {
-                    // Sending it again would be refused the same way: settle it, so the
-                    // checkpoint moves past it, and say so (counted and logged below).
-                    acks.push(record.span);
-                    rejected_message.get_or_insert(message);
-                    count_code(&mut rejected, code);
-                }
-                RecordResult::Failed { code, message } => {
-                    match self.client.classify(&code) {
-                        CodeClass::Throttle if throttle_code.is_none() => {
-                            throttle_code = Some(code.clone());
-                        }
-                        CodeClass::Permanent if permanent.is_none() => {
-                            permanent = Some((code.clone(), message));
-                        }
-                        _ => {}
-                    }
-                    count_code(&mut codes, code);
-                    failed.bytes += size;
-                    failed.records.push(record);
-                }
-            }
-        }
-        acks.finish();
+        let sorted = self.sort_answer(batch, results);
+        let (acked_records, acked_bytes) = (sorted.acked_records, sorted.acked_bytes);
         self.note_accepted(acked_records, acked_bytes);
-        self.note_rejected(&rejected, rejected_message.as_deref().unwrap_or_default());
+        self.note_rejected(
+            &sorted.rejected,
+            sorted.rejected_message.as_deref().unwrap_or_default(),
+        );
         if acked_records > 0 {
             if let Some(ceiling) = self.ceiling.as_mut() {
                 ceiling.on_accepted(Instant::now(), acked_bytes);
             }
         }
-        for (code, n) in &codes {
+        for (code, n) in &sorted.codes {
             self.events.records_failed(&self.cfg.flow_id, code, *n);
         }
-        if failed.is_empty() {
+        if sorted.failed.is_empty() {
             self.on_clean_success();
             return;
         }
         debug!(
             flow = %self.cfg.flow_id,
             sent = acked_records,
-            failed = failed.len(),
-            errors = ?codes,
+            failed = sorted.failed.len(),
+            errors = ?sorted.codes,
             "partial success; re-sending only the failed records"
         );
-        let failed_fraction = failed.len() as f64 / attempted as f64;
+        let failed_fraction = sorted.failed.len() as f64 / attempted as f64;
         if acked_records > 0 {
             // The destination made progress: decay the score by the share it accepted,
             // so a steady trickle of per-record failures settles at a small hold instead
@@ -602,9 +562,9 @@ impl<C: PutClient + ?Sized> Flow<C> {
             self.failure_score *= 1.0 - acked_records as f64 / attempted as f64;
             self.budget.refund(SUCCESS_REFUND);
         }
-        let failure = if let Some((code, message)) = permanent {
+        let failure = if let Some((code, message)) = sorted.permanent {
             Failure::Permanent { code, message }
-        } else if let Some(code) = throttle_code {
+        } else if let Some(code) = sorted.throttle_code {
             Failure::Throttle {
                 code,
                 failed_fraction: Some(failed_fraction),
@@ -619,8 +579,54 @@ impl<C: PutClient + ?Sized> Flow<C> {
         if !matches!(failure, Failure::Permanent { .. }) {
             self.leave_permanent();
         }
-        self.requeue(failed);
+        self.requeue(sorted.failed);
         self.on_failure(failure, sent);
+    }
+
+    /// Sorts an answer's records: accepted and refused-for-good ones are acknowledged
+    /// here (refused ones so the checkpoint moves past them: sending them again would be
+    /// refused the same way); failed ones go into the batch to send again.
+    fn sort_answer(&self, batch: Batch, results: Vec<RecordResult>) -> SortedAnswer {
+        let mut sorted = SortedAnswer {
+            failed: Batch {
+                records: Vec::new(),
+                bytes: 0,
+                attempt: batch.attempt + 1,
+            },
+            ..SortedAnswer::default()
+        };
+        let mut acks = AckMerger::new(&self.acker, self.cfg.merge_acks);
+        for (record, result) in batch.records.into_iter().zip(results) {
+            match result {
+                RecordResult::Ok => {
+                    sorted.acked_records += 1;
+                    // Data bytes only, as the agent's BytesSent: a Kinesis key is overhead.
+                    sorted.acked_bytes += record.data.len();
+                    acks.push(record.span);
+                }
+                RecordResult::Rejected { code, message } => {
+                    acks.push(record.span);
+                    sorted.rejected_message.get_or_insert(message);
+                    count_code(&mut sorted.rejected, code);
+                }
+                RecordResult::Failed { code, message } => {
+                    match self.client.classify(&code) {
+                        CodeClass::Throttle if sorted.throttle_code.is_none() => {
+                            sorted.throttle_code = Some(code.clone());
+                        }
+                        CodeClass::Permanent if sorted.permanent.is_none() => {
+                            sorted.permanent = Some((code.clone(), message));
+                        }
+                        _ => {}
+                    }
+                    count_code(&mut sorted.codes, code);
+                    sorted.failed.bytes += record.request_bytes(self.limits);
+                    sorted.failed.records.push(record);
+                }
+            }
+        }
+        acks.finish();
+        sorted
     }
 
     fn on_call_error(&mut self, batch: Batch, error: PutError, sent: Sent) {
@@ -925,6 +931,26 @@ fn count_code(codes: &mut Vec<(String, usize)>, code: String) {
         Some((_, n)) => *n += 1,
         None => codes.push((code, 1)),
     }
+}
+
+/// One answer's records, sorted by what happened to them.
+#[derive(Default)]
+struct SortedAnswer {
+    /// The records to send again.
+    failed: Batch,
+    /// Per-record failure codes, with how many records each.
+    codes: Vec<(String, usize)>,
+    /// The first throttling code among the failures.
+    throttle_code: Option<String>,
+    /// The first permanent failure, code and message.
+    permanent: Option<(String, String)>,
+    acked_records: usize,
+    /// Data bytes of the accepted records.
+    acked_bytes: usize,
+    /// Records refused for good, by code.
+    rejected: Vec<(String, usize)>,
+    /// The first refused record's message.
+    rejected_message: Option<String>,
 }
 
 /// Sends acknowledgements, merging runs of contiguous spans of one file into one span.
