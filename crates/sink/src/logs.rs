@@ -113,6 +113,8 @@ impl LogsClient {
             }
             (other, _) => other?,
         };
+        // The target exists: no later call keeps a copy of its events for creating it.
+        self.created.store(true, Ordering::Relaxed);
         plan.fill(&mut results, answer.as_ref());
         Ok(results)
     }
