@@ -4,8 +4,9 @@
 //! last record sliced from it is acknowledged, and a request body until its answer. With
 //! glibc's defaults (free memory at the top of the heap is returned once it passes a
 //! threshold of 128 KiB, raised only as far as the largest mmapped block freed so far),
-//! every swing gave the memory back and the next one faulted it in again, zeroed: about
-//! 80,000 minor faults per GiB shipped on 186-byte lines, some 4 % of the daemon's CPU
+//! every swing gave the memory back and the next one faulted it in again, zeroed:
+//! 16,000-30,000 minor faults per 256 MiB shipped on 186-byte lines, some 4 % of the
+//! daemon's CPU
 //! (`perf record -e page-faults`, BENCHMARKS.md). Fixed thresholds keep up to
 //! [`TRIM_THRESHOLD`] of free heap for the next swing; peak RSS, which the memory bounds
 //! are about, does not change, since the memory was in use at the peak anyway.

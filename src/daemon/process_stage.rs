@@ -91,7 +91,7 @@ pub async fn run(
 /// event time). Debug builds can shift it into the past (`crate::fault`), so that a test
 /// can make CloudWatch Logs refuse events as too old.
 fn read_time_millis() -> i64 {
-    let now = firetail_sink::now_millis();
+    let now = firetail_agent::time::now_unix_millis();
     #[cfg(debug_assertions)]
     let now = now.saturating_sub(crate::fault::read_time_shift_millis());
     now

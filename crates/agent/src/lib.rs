@@ -2,9 +2,10 @@
 //! contracts the agent works within: one home for each, so configuration, processing,
 //! tailing and sending cannot disagree about them.
 //!
-//! Everything here is pure (no I/O, no clock) apart from the regex step-limit counter and
+//! Everything here is pure (no I/O, no clock) apart from the regex step-limit counter,
 //! [`log_gate`], which rate-limits its warning (and the other repeated warnings of the
-//! stages that depend on this crate).
+//! stages that depend on this crate), and [`time::now_unix_millis`], the one wall-clock
+//! read in Unix milliseconds that the stages share.
 //!
 //! # Layout
 //! - [`jregex`]: Java `java.util.regex` semantics on the `regex` crate, with a

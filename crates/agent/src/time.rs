@@ -1,6 +1,15 @@
-//! UTC calendar fields of a Unix instant, without a time-zone database or a clock: the
-//! agent's timestamps firetail reproduces (ADDMETADATA's `ts`, ADDEC2METADATA's
-//! `metadataTimestamp`) are printed in UTC, and so are the generated Apache lines.
+//! UTC calendar fields of a Unix instant, without a time-zone database: the agent's
+//! timestamps firetail reproduces (ADDMETADATA's `ts`, ADDEC2METADATA's
+//! `metadataTimestamp`) are printed in UTC, and so are the generated Apache lines. The
+//! one clock read, [`now_unix_millis`], is the wall clock those stamps and CloudWatch
+//! Logs' event times are taken from.
+
+/// The wall clock in milliseconds since the Unix epoch (0 for a clock before 1970).
+pub fn now_unix_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
 
 /// A broken-down UTC time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

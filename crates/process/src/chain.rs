@@ -141,12 +141,6 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-fn system_clock_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 impl Chain {
     /// Builds the chain from the raw `dataProcessingOptions` value of a flow. A value that is
     /// not an array is ignored like the agent does (no conversion).
@@ -173,7 +167,7 @@ impl Chain {
     pub fn empty() -> Chain {
         Chain {
             converters: Vec::new(),
-            clock: Arc::new(system_clock_millis),
+            clock: Arc::new(firetail_agent::time::now_unix_millis),
             metadata_source: None,
         }
     }

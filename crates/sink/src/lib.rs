@@ -88,7 +88,7 @@ impl From<firetail_record::Record> for OutRecord {
             data: record.data,
             span: record.span,
             partition_key: None,
-            read_at_millis: now_millis(),
+            read_at_millis: firetail_agent::time::now_unix_millis(),
         }
     }
 }
@@ -103,13 +103,6 @@ impl OutRecord {
             self.partition_key.as_ref().map_or(0, |k| k.len()),
         )
     }
-}
-
-/// The wall clock in milliseconds since the Unix epoch (0 for a clock before 1970).
-pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Optional client-side rate limits for one flow, e.g. to stay under a stream's quota.
