@@ -27,10 +27,9 @@
 //! # Requests from events
 //! The sink reports a request as `batch_sent(n)` followed by `records_acked` and one
 //! `records_failed` per error code, summing to `n`; a call that failed as a whole is a
-//! single `records_failed(code, n)`. The two cases look the same when every record of an
-//! answered request failed with one code; that case is told apart by the code: codes the
-//! services put on individual records (see [`is_per_record_code`], from
-//! [`firetail_agent::codes`]) count as an answer.
+//! single `call_failed(code, n)`. Which of the two happened is the sink's word, never
+//! guessed from the code: a 503 `ServiceUnavailableException` is a per-record code in an
+//! answer and a whole-call throttle as an error status.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -41,7 +40,6 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::config::retry::RetryConfig;
 use aws_sdk_cloudwatch::error::DisplayErrorContext;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit, StatisticSet};
-use firetail_agent::codes::is_per_record_code;
 use firetail_config::Settings;
 use firetail_sink::SinkEvents;
 use tokio::sync::{mpsc, oneshot};
@@ -133,9 +131,8 @@ struct Request {
     acked: u64,
     acked_bytes: u64,
     failed: u64,
-    failure_reports: u32,
-    /// The only failure report so far carried a per-record code.
-    per_record_code: bool,
+    /// The call failed as a whole (no answer to count records from).
+    whole_call_failed: bool,
 }
 
 impl Request {
@@ -144,11 +141,7 @@ impl Request {
     }
 
     fn call_failed(&self) -> bool {
-        self.acked == 0
-            && self.records > 0
-            && self.failed == self.records
-            && self.failure_reports == 1
-            && !self.per_record_code
+        self.whole_call_failed
     }
 }
 
@@ -167,7 +160,7 @@ enum Message {
     Failed {
         flow: usize,
         records: u64,
-        per_record_code: bool,
+        whole_call: bool,
     },
     /// A flow started after the publisher (configuration reload), or re-pointed.
     Register {
@@ -249,11 +242,10 @@ impl Aggregator {
             Message::Failed {
                 flow,
                 records,
-                per_record_code,
+                whole_call,
             } => self.update(flow, |r| {
                 r.failed += records;
-                r.failure_reports += 1;
-                r.per_record_code = per_record_code;
+                r.whole_call_failed |= whole_call;
             }),
             Message::Flush(_) => {}
         }
@@ -442,12 +434,19 @@ impl SinkEvents for CloudWatchEvents {
         });
     }
 
-    fn records_failed(&self, flow: &str, code: &str, records: usize) {
-        let per_record_code = is_per_record_code(code);
+    fn records_failed(&self, flow: &str, _code: &str, records: usize) {
         self.send(flow, |flow| Message::Failed {
             flow,
             records: records as u64,
-            per_record_code,
+            whole_call: false,
+        });
+    }
+
+    fn call_failed(&self, flow: &str, _code: &str, records: usize) {
+        self.send(flow, |flow| Message::Failed {
+            flow,
+            records: records as u64,
+            whole_call: true,
         });
     }
 }
@@ -471,6 +470,11 @@ impl SinkEvents for FanOut {
         self.0
             .iter()
             .for_each(|e| e.records_failed(flow, code, records));
+    }
+    fn call_failed(&self, flow: &str, code: &str, records: usize) {
+        self.0
+            .iter()
+            .for_each(|e| e.call_failed(flow, code, records));
     }
     fn records_rejected(&self, flow: &str, code: &str, records: usize) {
         self.0
@@ -818,11 +822,20 @@ mod tests {
             bytes,
         }
     }
-    fn failed(flow: usize, records: u64, code: &str) -> Message {
+    /// Records of an answered request that failed.
+    fn failed(flow: usize, records: u64) -> Message {
         Message::Failed {
             flow,
             records,
-            per_record_code: is_per_record_code(code),
+            whole_call: false,
+        }
+    }
+    /// A request that failed as a whole.
+    fn call_failed(flow: usize, records: u64) -> Message {
+        Message::Failed {
+            flow,
+            records,
+            whole_call: true,
         }
     }
 
@@ -831,7 +844,7 @@ mod tests {
         let mut a = agg(&["DeliveryStream:s"]);
         a.apply(sent(0, 10));
         a.apply(acked(0, 8, 800));
-        a.apply(failed(0, 2, "ServiceUnavailableException"));
+        a.apply(failed(0, 2));
         let s = stats(&mut a);
         let d = |m: &'static str| s[&("DeliveryStream:s".to_string(), m)];
         assert_eq!(d("RecordSendAttempts"), (1.0, 10.0, 10.0, 10.0));
@@ -846,7 +859,7 @@ mod tests {
     fn a_failed_call_counts_attempts_and_one_service_error_only() {
         let mut a = agg(&["KinesisStream:k"]);
         a.apply(sent(0, 5));
-        a.apply(failed(0, 5, "ResourceNotFoundException"));
+        a.apply(call_failed(0, 5));
         let s = stats(&mut a);
         assert_eq!(s.len(), 2, "{s:?}");
         assert_eq!(
@@ -857,20 +870,38 @@ mod tests {
     }
 
     #[test]
-    fn an_answer_whose_records_all_failed_with_a_record_code_is_an_answer() {
+    fn a_one_record_call_that_failed_whole_is_a_service_error_not_a_record_error() {
+        // One record, failed whole: the shape is the same as an answer whose only record
+        // failed, so only the sink's word tells them apart.
+        let mut a = agg(&["DeliveryStream:s"]);
+        a.apply(sent(0, 1));
+        a.apply(call_failed(0, 1));
+        let s = stats(&mut a);
+        let d = |m: &'static str| s.get(&("DeliveryStream:s".to_string(), m)).map(|v| v.1);
+        assert_eq!(d("ServiceErrors"), Some(1.0));
+        assert_eq!(d("RecordSendErrors"), None);
+        a.apply(sent(0, 1));
+        a.apply(failed(0, 1));
+        let s = stats(&mut a);
+        let d = |m: &'static str| s.get(&("DeliveryStream:s".to_string(), m)).map(|v| v.1);
+        assert_eq!(d("ServiceErrors"), Some(0.0));
+        assert_eq!(d("RecordSendErrors"), Some(1.0));
+    }
+
+    #[test]
+    fn an_answer_whose_records_all_failed_is_an_answer() {
         let mut a = agg(&["KinesisStream:k"]);
         a.apply(sent(0, 4));
-        a.apply(failed(0, 4, "ProvisionedThroughputExceededException"));
+        a.apply(failed(0, 4));
         let s = stats(&mut a);
         assert_eq!(
             s[&("KinesisStream:k".to_string(), "RecordSendErrors")].1,
             4.0
         );
         assert_eq!(s[&("KinesisStream:k".to_string(), "ServiceErrors")].1, 0.0);
-        // Two codes sharing the failures can only come from an answer.
         a.apply(sent(0, 4));
-        a.apply(failed(0, 3, "Foo"));
-        a.apply(failed(0, 1, "Bar"));
+        a.apply(failed(0, 3));
+        a.apply(failed(0, 1));
         let s = stats(&mut a);
         assert_eq!(s[&("KinesisStream:k".to_string(), "ServiceErrors")].1, 0.0);
     }

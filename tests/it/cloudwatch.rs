@@ -424,7 +424,7 @@ fn simulate_requests(events: &dyn SinkEvents, web: &str, api: &str, clicks: &str
     events.records_failed(web, "ServiceUnavailableException", 2);
     // web: the whole call failed.
     events.batch_sent(web, 5, 500, ms);
-    events.records_failed(web, "ResourceNotFoundException", 5);
+    events.call_failed(web, "ResourceNotFoundException", 5);
     // api: same delivery stream, so the same datums: 4 records, all accepted.
     events.batch_sent(api, 4, 400, ms);
     events.records_acked(api, 4, 400);

@@ -77,18 +77,6 @@ pub fn classify_code(code: &str) -> CodeClass {
     }
 }
 
-/// Error codes Firehose (`PutRecordBatch`) and Kinesis (`PutRecords`) put on individual
-/// records of an answered call (`KMS.*` codes included); any other code came with a
-/// whole-call failure.
-pub fn is_per_record_code(code: &str) -> bool {
-    matches!(
-        code,
-        "ServiceUnavailableException"
-            | "InternalFailure"
-            | "ProvisionedThroughputExceededException"
-    ) || code.starts_with("KMS.")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,11 +88,8 @@ mod tests {
             "ProvisionedThroughputExceededException",
         ] {
             assert_eq!(classify_code(code), CodeClass::Throttle, "{code}");
-            assert!(is_per_record_code(code), "{code}");
         }
         assert_eq!(classify_code("AccessDeniedException"), CodeClass::Permanent);
         assert_eq!(classify_code("SomethingNew"), CodeClass::Transient);
-        assert!(is_per_record_code("KMS.ThrottlingException"));
-        assert!(!is_per_record_code("AccessDeniedException"));
     }
 }

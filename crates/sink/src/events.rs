@@ -4,7 +4,10 @@
 //!
 //! Counts are exact: every record a request carried shows up once in `batch_sent`, and
 //! then exactly once in `records_acked`, `records_rejected` or `records_failed` for that
-//! attempt.
+//! attempt, or, when the call failed as a whole, once in `call_failed`. Observers that
+//! count agent-style request outcomes (CloudWatch's `ServiceErrors`) need the two kinds
+//! of failure told apart, and only the sink knows which one happened: an error code
+//! alone does not say (a 503 `ServiceUnavailableException` can be either).
 
 use std::time::Duration;
 
@@ -30,10 +33,18 @@ pub trait SinkEvents: Send + Sync {
         let _ = (flow, code, records);
     }
 
-    /// `records` records of one request failed with `code` (per-record error code, or
-    /// the whole call's error code for every record in it).
+    /// The destination answered a request and `records` of its records failed with the
+    /// per-record error `code`; they will be sent again.
     fn records_failed(&self, flow: &str, code: &str, records: usize) {
         let _ = (flow, code, records);
+    }
+
+    /// A request failed as a whole with `code` (an error status, a reset, a timeout, an
+    /// answer that does not match the request): none of its `records` was accepted and
+    /// all will be sent again. Defaults to `records_failed`, for observers that count
+    /// failed records by code whatever the scope.
+    fn call_failed(&self, flow: &str, code: &str, records: usize) {
+        self.records_failed(flow, code, records);
     }
 
     /// `records` records were queued to be sent again.

@@ -631,7 +631,7 @@ impl<C: PutClient + ?Sized> Flow<C> {
 
     fn on_call_error(&mut self, batch: Batch, error: PutError, sent: Sent) {
         self.events
-            .records_failed(&self.cfg.flow_id, error.code(), batch.len());
+            .call_failed(&self.cfg.flow_id, error.code(), batch.len());
         debug!(
             flow = %self.cfg.flow_id,
             stream = %self.cfg.stream,

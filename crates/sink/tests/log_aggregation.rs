@@ -255,7 +255,7 @@ fn failures(recorder: &Recorder) -> u64 {
     recorder
         .all()
         .iter()
-        .filter(|e| matches!(e, Event::Failed { code, .. } if code == "InternalFailure"))
+        .filter(|e| matches!(e, Event::CallFailed { code, .. } if code == "InternalFailure"))
         .count() as u64
 }
 

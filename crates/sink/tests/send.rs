@@ -113,7 +113,7 @@ async fn seeded_faults_every_record_accepted_once_except_lost_responses() {
         _ => None,
     });
     let failed = events.sum(|e| match e {
-        Event::Failed { records, .. } => Some(*records),
+        Event::Failed { records, .. } | Event::CallFailed { records, .. } => Some(*records),
         _ => None,
     });
     let retried = events.sum(|e| match e {
@@ -167,6 +167,57 @@ async fn partial_failure_resends_only_the_failed_records() {
     assert_eq!(spans[2].start..spans[2].end, 40..50);
     assert!(ack_counts(&spans, 5).iter().all(|&c| c == 1));
     assert_eq!(summary.records_retried, 2);
+}
+
+/// The same code means two things: `ServiceUnavailableException` on one record of an
+/// answer, or as the whole call's error (a stream's quota). Observers (CloudWatch's
+/// `ServiceErrors`) learn which from the event, never from the code.
+#[tokio::test(start_paused = true)]
+async fn a_whole_call_failure_and_per_record_failures_are_reported_apart() {
+    let fake = Fake::new(FH, |call| {
+        let plan = match call.index {
+            0 => Plan::Fail(throttled()),
+            1 => Plan::Partial(
+                (0..call.records.len())
+                    .map(|i| (i == 0).then_some("ServiceUnavailableException"))
+                    .collect(),
+            ),
+            _ => Plan::Accept,
+        };
+        (plan, Duration::ZERO)
+    });
+    let (acker, _acks) = acker();
+    let events = Recorder::new();
+    let mut cfg = config(FH);
+    cfg.max_records = 3;
+    run(
+        cfg,
+        &fake,
+        feed(3, 3),
+        acker,
+        events.clone(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let failures: Vec<Event> = events
+        .all()
+        .into_iter()
+        .filter(|e| matches!(e, Event::Failed { .. } | Event::CallFailed { .. }))
+        .collect();
+    assert_eq!(
+        failures,
+        [
+            Event::CallFailed {
+                code: "ServiceUnavailableException".into(),
+                records: 3
+            },
+            Event::Failed {
+                code: "ServiceUnavailableException".into(),
+                records: 1
+            }
+        ]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -228,7 +279,10 @@ async fn records_refused_for_good_are_acknowledged_reported_and_never_sent_again
     assert!(!events
         .all()
         .iter()
-        .any(|e| matches!(e, Event::Backoff(_) | Event::Failed { .. })));
+        .any(|e| matches!(
+            e,
+            Event::Backoff(_) | Event::Failed { .. } | Event::CallFailed { .. }
+        )));
 }
 
 #[tokio::test(start_paused = true)]
@@ -540,7 +594,7 @@ async fn request_timeout_is_retried_and_may_duplicate() {
     assert!(ack_counts(&drain_acks(&mut acks), 3)
         .iter()
         .all(|&c| c == 1));
-    assert!(events.all().contains(&Event::Failed {
+    assert!(events.all().contains(&Event::CallFailed {
         code: "RequestTimeout".into(),
         records: 3
     }));
@@ -635,7 +689,7 @@ async fn a_response_with_the_wrong_entry_count_acks_nothing_and_resends() {
         .iter()
         .all(|&c| c == 1));
     assert_eq!(fake.state().call_sizes, [4, 4]);
-    assert!(events.all().contains(&Event::Failed {
+    assert!(events.all().contains(&Event::CallFailed {
         code: "ResponseMismatch".into(),
         records: 4
     }));

@@ -285,7 +285,10 @@ pub struct Recorder {
 pub enum Event {
     Sent { records: usize, bytes: usize },
     Acked { records: usize, bytes: usize },
+    /// Records of an answered call failed with a per-record code.
     Failed { code: String, records: usize },
+    /// The whole call failed.
+    CallFailed { code: String, records: usize },
     Rejected { code: String, records: usize },
     Retried(usize),
     Throttled(String),
@@ -322,6 +325,12 @@ impl SinkEvents for Recorder {
     }
     fn records_failed(&self, _flow: &str, code: &str, records: usize) {
         self.push(Event::Failed {
+            code: code.into(),
+            records,
+        });
+    }
+    fn call_failed(&self, _flow: &str, code: &str, records: usize) {
+        self.push(Event::CallFailed {
             code: code.into(),
             records,
         });
