@@ -276,13 +276,10 @@ async fn records_refused_for_good_are_acknowledged_reported_and_never_sent_again
             }
         ]
     );
-    assert!(!events
-        .all()
-        .iter()
-        .any(|e| matches!(
-            e,
-            Event::Backoff(_) | Event::Failed { .. } | Event::CallFailed { .. }
-        )));
+    assert!(!events.all().iter().any(|e| matches!(
+        e,
+        Event::Backoff(_) | Event::Failed { .. } | Event::CallFailed { .. }
+    )));
 }
 
 #[tokio::test(start_paused = true)]

@@ -283,13 +283,28 @@ pub struct Recorder {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
-    Sent { records: usize, bytes: usize },
-    Acked { records: usize, bytes: usize },
+    Sent {
+        records: usize,
+        bytes: usize,
+    },
+    Acked {
+        records: usize,
+        bytes: usize,
+    },
     /// Records of an answered call failed with a per-record code.
-    Failed { code: String, records: usize },
+    Failed {
+        code: String,
+        records: usize,
+    },
     /// The whole call failed.
-    CallFailed { code: String, records: usize },
-    Rejected { code: String, records: usize },
+    CallFailed {
+        code: String,
+        records: usize,
+    },
+    Rejected {
+        code: String,
+        records: usize,
+    },
     Retried(usize),
     Throttled(String),
     Permanent(String),
