@@ -64,11 +64,16 @@ impl AwsSettings {
     }
 }
 
-/// One service's endpoint and region keys.
+/// One service's endpoint and region, as the configuration gives them, and the names an
+/// error about them uses.
 #[derive(Clone, Debug, Default)]
 pub struct ServiceEndpoint {
     pub endpoint: Option<String>,
     pub region: Option<String>,
+    /// The service's name in messages: `Firehose`.
+    pub service: &'static str,
+    /// The key that sets its region: `firetail.firehose.region`.
+    pub region_key: &'static str,
 }
 
 impl ServiceEndpoint {
@@ -76,6 +81,8 @@ impl ServiceEndpoint {
         ServiceEndpoint {
             endpoint: s.firehose_endpoint.clone(),
             region: s.firehose_region(),
+            service: "Firehose",
+            region_key: "firetail.firehose.region",
         }
     }
 
@@ -83,6 +90,8 @@ impl ServiceEndpoint {
         ServiceEndpoint {
             endpoint: s.kinesis_endpoint.clone(),
             region: s.kinesis_region(),
+            service: "Kinesis",
+            region_key: "kinesis.region",
         }
     }
 
@@ -90,6 +99,8 @@ impl ServiceEndpoint {
         ServiceEndpoint {
             endpoint: s.cloudwatch_endpoint.clone(),
             region: s.cloudwatch_region(),
+            service: "CloudWatch",
+            region_key: "firetail.cloudwatch.region",
         }
     }
 
@@ -97,7 +108,21 @@ impl ServiceEndpoint {
         ServiceEndpoint {
             endpoint: s.logs_endpoint.clone(),
             region: s.logs_region(),
+            service: "CloudWatch Logs",
+            region_key: "firetail.logs.region",
         }
+    }
+
+    /// The SDK configuration for this service: the shared base (credentials, timeouts,
+    /// retries) with the service's region, by [`resolve_region`], and its endpoint. Every
+    /// service client is `Client::new` of one of these.
+    pub fn sdk_config(&self, base: &SdkConfig) -> Result<SdkConfig, AwsError> {
+        let region = resolve_region(base, self)?;
+        let mut conf = base.to_builder().region(region);
+        if let Some(endpoint) = &self.endpoint {
+            conf = conf.endpoint_url(endpoint_url(endpoint));
+        }
+        Ok(conf.build())
     }
 }
 
@@ -199,12 +224,7 @@ async fn with_assumed_role(base: SdkConfig, arn: &str, settings: &AwsSettings) -
 
 /// The region for one service, by the order in the module docs. `svc.region` is the
 /// configuration's answer, which already includes the region of an AWS endpoint's host.
-pub fn resolve_region(
-    base: &SdkConfig,
-    svc: &ServiceEndpoint,
-    service: &'static str,
-    key: &'static str,
-) -> Result<Region, AwsError> {
+pub fn resolve_region(base: &SdkConfig, svc: &ServiceEndpoint) -> Result<Region, AwsError> {
     if let Some(r) = &svc.region {
         return Ok(Region::new(r.clone()));
     }
@@ -214,7 +234,10 @@ pub fn resolve_region(
     if svc.endpoint.is_some() {
         return Ok(Region::from_static("us-east-1"));
     }
-    Err(AwsError::NoRegion { service, key })
+    Err(AwsError::NoRegion {
+        service: svc.service,
+        key: svc.region_key,
+    })
 }
 
 /// The URL the SDK needs for a configured endpoint: bare host names get `https://`, as the
@@ -227,45 +250,6 @@ pub fn endpoint_url(endpoint: &str) -> String {
     }
 }
 
-/// A Firehose client for one endpoint/region pair.
-pub fn firehose_client(
-    base: &SdkConfig,
-    svc: &ServiceEndpoint,
-) -> Result<aws_sdk_firehose::Client, AwsError> {
-    let region = resolve_region(base, svc, "Firehose", "firetail.firehose.region")?;
-    let mut conf = aws_sdk_firehose::config::Builder::from(base).region(region);
-    if let Some(e) = &svc.endpoint {
-        conf = conf.endpoint_url(endpoint_url(e));
-    }
-    Ok(aws_sdk_firehose::Client::from_conf(conf.build()))
-}
-
-/// A Kinesis Data Streams client for one endpoint/region pair.
-pub fn kinesis_client(
-    base: &SdkConfig,
-    svc: &ServiceEndpoint,
-) -> Result<aws_sdk_kinesis::Client, AwsError> {
-    let region = resolve_region(base, svc, "Kinesis", "kinesis.region")?;
-    let mut conf = aws_sdk_kinesis::config::Builder::from(base).region(region);
-    if let Some(e) = &svc.endpoint {
-        conf = conf.endpoint_url(endpoint_url(e));
-    }
-    Ok(aws_sdk_kinesis::Client::from_conf(conf.build()))
-}
-
-/// A CloudWatch Logs client for one endpoint/region pair.
-pub fn logs_client(
-    base: &SdkConfig,
-    svc: &ServiceEndpoint,
-) -> Result<aws_sdk_cloudwatchlogs::Client, AwsError> {
-    let region = resolve_region(base, svc, "CloudWatch Logs", "firetail.logs.region")?;
-    let mut conf = aws_sdk_cloudwatchlogs::config::Builder::from(base).region(region);
-    if let Some(e) = &svc.endpoint {
-        conf = conf.endpoint_url(endpoint_url(e));
-    }
-    Ok(aws_sdk_cloudwatchlogs::Client::from_conf(conf.build()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +258,8 @@ mod tests {
         ServiceEndpoint {
             endpoint: endpoint.map(str::to_owned),
             region: region.map(str::to_owned),
+            service: "Firehose",
+            region_key: "firetail.firehose.region",
         }
     }
 
@@ -352,23 +338,24 @@ mod tests {
     #[test]
     fn region_never_silently_defaults_for_aws_endpoints() {
         let bare = SdkConfig::builder().build();
-        let err = resolve_region(
-            &bare,
-            &svc(None, None),
-            "Firehose",
-            "firetail.firehose.region",
-        );
-        assert!(matches!(err, Err(AwsError::NoRegion { .. })));
+        let err = resolve_region(&bare, &svc(None, None));
+        assert!(matches!(
+            err,
+            Err(AwsError::NoRegion {
+                service: "Firehose",
+                key: "firetail.firehose.region"
+            })
+        ));
         // A local stand-in ignores the signing region, so any will do.
-        let local = resolve_region(&bare, &svc(Some("http://127.0.0.1:1"), None), "F", "k");
+        let local = resolve_region(&bare, &svc(Some("http://127.0.0.1:1"), None));
         assert_eq!(local.ok(), Some(Region::from_static("us-east-1")));
         // The configuration's region wins over the SDK chain.
         let chain = SdkConfig::builder()
             .region(Region::from_static("ap-south-1"))
             .build();
-        let named = resolve_region(&chain, &svc(None, Some("eu-west-1")), "F", "k");
+        let named = resolve_region(&chain, &svc(None, Some("eu-west-1")));
         assert_eq!(named.ok(), Some(Region::from_static("eu-west-1")));
-        let from_chain = resolve_region(&chain, &svc(None, None), "F", "k");
+        let from_chain = resolve_region(&chain, &svc(None, None));
         assert_eq!(from_chain.ok(), Some(Region::from_static("ap-south-1")));
     }
 }

@@ -46,7 +46,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::aws::{self, AwsError, ServiceEndpoint};
+use crate::aws::{AwsError, ServiceEndpoint};
 
 /// A flush starts as soon as this many distinct datums are queued (the agent's figure).
 pub const FLUSH_AT_DATUMS: usize = 200;
@@ -507,20 +507,15 @@ impl SinkEvents for FanOut {
     }
 }
 
-/// The CloudWatch client: `cloudwatch.endpoint`, and the region by [`aws::resolve_region`]
+/// The CloudWatch client: `cloudwatch.endpoint`, and the region by [`crate::aws::resolve_region`]
 /// (`firetail.cloudwatch.region`, `firetail.region`, the SDK chain, the endpoint's host).
 pub fn client(
     settings: &Settings,
     base: &SdkConfig,
 ) -> Result<aws_sdk_cloudwatch::Client, AwsError> {
-    let svc = ServiceEndpoint::cloudwatch(settings);
-    let region = aws::resolve_region(base, &svc, "CloudWatch", "firetail.cloudwatch.region")?;
-    let mut conf = aws_sdk_cloudwatch::config::Builder::from(base)
-        .region(region)
-        .retry_config(RetryConfig::standard());
-    if let Some(endpoint) = &svc.endpoint {
-        conf = conf.endpoint_url(aws::endpoint_url(endpoint));
-    }
+    let sdk = ServiceEndpoint::cloudwatch(settings).sdk_config(base)?;
+    let conf =
+        aws_sdk_cloudwatch::config::Builder::from(&sdk).retry_config(RetryConfig::standard());
     Ok(aws_sdk_cloudwatch::Client::from_conf(conf.build()))
 }
 

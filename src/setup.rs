@@ -1024,7 +1024,8 @@ pub mod streams {
             return Err(SetupError::NoFirehoseFlows);
         }
         let base = aws::load_base(&AwsSettings::from_settings(settings)).await;
-        let client = aws::firehose_client(&base, &ServiceEndpoint::firehose(settings))?;
+        let client =
+            aws_sdk_firehose::Client::new(&ServiceEndpoint::firehose(settings).sdk_config(&base)?);
         setup_streams(&client, &names, opts).await
     }
 

@@ -7,24 +7,23 @@ use anyhow::Context;
 use firetail_config::{Destination, FlowSettings, Settings};
 use firetail_process::Chain;
 use firetail_record::Acker;
-use firetail_sink::{PutClient, SinkConfig};
+use firetail_sink::SinkConfig;
 use firetail_tail::frame::FramingConfig;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::aws::{self, AwsSettings, ServiceEndpoint};
+use crate::aws::{self, AwsSettings};
 use crate::daemon::counters::FlowCounters;
+use crate::daemon::destinations::Destinations;
 use crate::daemon::process_stage::{self, ProcessSettings};
 use crate::daemon::supervise::{spawn_stage, Stage, StageEnd};
 use crate::daemon::RECORD_CHANNEL_CHUNKS;
 
-/// The AWS clients the flows share, built only for the services some flow uses.
+/// The AWS clients the flows share.
 pub struct Clients {
-    firehose: Option<Arc<firetail_sink::FirehoseClient>>,
-    kinesis: Option<Arc<firetail_sink::KinesisClient>>,
-    /// CloudWatch Logs' SDK client; each flow wraps it for its own group and stream.
-    logs: Option<aws_sdk_cloudwatchlogs::Client>,
+    /// Each destination's SDK client, connected for the first flow that sends there.
+    pub destinations: Destinations,
     /// The shared SDK configuration (credentials, region chain, timeouts).
     pub base: aws_config::SdkConfig,
     /// CloudWatch metrics, when `cloudwatch.emitMetrics` is on.
@@ -35,41 +34,10 @@ pub struct Clients {
 
 impl Clients {
     pub async fn build(settings: &Settings) -> anyhow::Result<Clients> {
-        let wants_firehose = settings
-            .flows
-            .iter()
-            .any(|f| matches!(f.destination, Destination::Firehose { .. }));
-        let wants_kinesis = settings
-            .flows
-            .iter()
-            .any(|f| matches!(f.destination, Destination::Kinesis { .. }));
-        let wants_logs = settings
-            .flows
-            .iter()
-            .any(|f| matches!(f.destination, Destination::CloudWatchLogs { .. }));
         let base = aws::load_base(&AwsSettings::from_settings(settings)).await;
         warn_of_agent_region_default(settings, &base);
-        let firehose = if wants_firehose {
-            let client = aws::firehose_client(&base, &ServiceEndpoint::firehose(settings))?;
-            Some(Arc::new(firetail_sink::FirehoseClient::new(&client)))
-        } else {
-            None
-        };
-        let kinesis = if wants_kinesis {
-            let client = aws::kinesis_client(&base, &ServiceEndpoint::kinesis(settings))?;
-            Some(Arc::new(firetail_sink::KinesisClient::new(&client)))
-        } else {
-            None
-        };
-        let logs = if wants_logs {
-            Some(aws::logs_client(&base, &ServiceEndpoint::logs(settings))?)
-        } else {
-            None
-        };
         Ok(Clients {
-            firehose,
-            kinesis,
-            logs,
+            destinations: Destinations::connect_all(base.clone(), settings)?,
             base,
             cloudwatch: None,
             metadata: None,
@@ -180,7 +148,7 @@ impl FlowPipeline {
         let stop_reading = shutdown.child_token();
         let abandon = CancellationToken::new();
         let chain = processing_chain(flow, clients)?;
-        let client = put_client(&flow.destination, clients)?;
+        let client = clients.destinations.put_client(&flow.destination)?;
         let counters = Arc::new(FlowCounters::new(flow.id.clone(), flow.destination.label()));
 
         let (records_tx, records_rx) = mpsc::channel(RECORD_CHANNEL_CHUNKS);
@@ -335,27 +303,6 @@ fn processing_chain(flow: &FlowSettings, clients: &Clients) -> anyhow::Result<Ch
         Some(m) => chain.with_metadata_source(m.clone()),
         None => chain,
     })
-}
-
-/// Where destinations are chosen: one arm each.
-fn put_client(destination: &Destination, clients: &Clients) -> anyhow::Result<Arc<dyn PutClient>> {
-    let client: Arc<dyn PutClient> = match destination {
-        Destination::Firehose { .. } => clients.firehose.clone().context("no Firehose client")?,
-        Destination::Kinesis { .. } => clients.kinesis.clone().context("no Kinesis client")?,
-        Destination::CloudWatchLogs {
-            log_group,
-            log_stream,
-            create_missing,
-        } => Arc::new(firetail_sink::LogsClient::new(
-            clients.logs.as_ref().context("no CloudWatch Logs client")?,
-            firetail_sink::LogsTarget {
-                log_group: log_group.clone(),
-                log_stream: log_stream.clone(),
-                create_missing: *create_missing,
-            },
-        )),
-    };
-    Ok(client)
 }
 
 /// The sink reports to the flow's counters, and to CloudWatch when it is on.

@@ -20,6 +20,7 @@
 //! 5. The checkpoint store writes the file one last time.
 
 pub mod counters;
+mod destinations;
 mod flow;
 pub mod process_stage;
 pub mod status;

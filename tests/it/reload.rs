@@ -13,7 +13,8 @@ use firetail_local_firehose::{Options, Server};
 use serde_json::{json, Value};
 
 use crate::support::daemon::{
-    agent_config, eventually, firehose_flow, line_text, tally, Daemon, LineWriter, Tally, LINE_LEN,
+    agent_config, eventually, firehose_flow, kinesis_flow, line_text, tally, Daemon, LineWriter,
+    Tally, LINE_LEN,
 };
 
 const STREAM_A: &str = "e2e-reload-a";
@@ -160,6 +161,45 @@ async fn sighup_adds_and_removes_flows_without_losing_or_repeating_a_line() {
             daemon.log_tail(40)
         );
     }
+}
+
+/// A reload may name a destination no flow used at start: the daemon connects to it
+/// then (its endpoint keys are read at start like every global key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_can_add_a_flow_to_a_destination_unused_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = firetail_local_firehose::start(Options {
+        dir: tmp.path().join("s3"),
+        auto_create: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir_a = tmp.path().join("logs-a");
+    let dir_k = tmp.path().join("logs-k");
+    let mut writer_a = LineWriter::new(&dir_a.join("access.log"), "a");
+    let mut writer_k = LineWriter::new(&dir_k.join("access.log"), "k");
+    let flow_a = firehose_flow(&dir_a.join("access.log*"), STREAM_A);
+    let flow_k = kinesis_flow(&dir_k.join("access.log*"), STREAM_B);
+    let mut cfg = agent_config(tmp.path());
+    cfg["firehose.endpoint"] = json!(server.endpoint_url());
+    cfg["kinesis.endpoint"] = json!(server.endpoint_url());
+    cfg["flows"] = json!([flow_a]);
+    let mut daemon = Daemon::start(tmp.path(), &cfg);
+    let pid = daemon_pid(tmp.path());
+    writer_a.write_lines(20);
+    wait_delivered(&server, STREAM_A, writer_a.lines(), &daemon).await;
+
+    cfg["flows"] = json!([flow_a, flow_k]);
+    write_config(tmp.path(), &cfg);
+    sighup(pid);
+    wait_reloads(&daemon, 1, 2).await;
+    writer_k.write_lines(20);
+    writer_a.write_lines(20);
+    wait_delivered(&server, STREAM_B, writer_k.lines(), &daemon).await;
+    wait_delivered(&server, STREAM_A, writer_a.lines(), &daemon).await;
+    let (status, _) = daemon.stop(STEP_TIMEOUT).await;
+    assert!(status.success(), "exit {status}\n{}", daemon.log_tail(40));
 }
 
 /// The daemon's process id, found by its configuration path (the [`Daemon`] harness

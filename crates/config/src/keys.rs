@@ -52,8 +52,9 @@ impl DestinationSpec {
 }
 
 /// Every destination, in the order a flow's keys are checked: `deliveryStream` wins over
-/// `kinesisStream`, as in the Kinesis Agent's `FileFlowFactory`. A new destination is one
-/// entry here, its keys below, and its arm where `settings` builds a `Destination`.
+/// `kinesisStream`, as in the Kinesis Agent's `FileFlowFactory`. A new destination's keys
+/// are one entry here, its keys below, and its arm where `settings` builds a
+/// `Destination`; the daemon's `destinations` registry connects it.
 pub static DESTINATIONS: &[DestinationSpec] = &[
     DestinationSpec {
         key: "deliveryStream",
