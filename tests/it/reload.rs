@@ -26,13 +26,7 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(10);
 async fn sighup_adds_and_removes_flows_without_losing_or_repeating_a_line() {
     let started = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
-    let server = firetail_local_firehose::start(Options {
-        dir: tmp.path().join("s3"),
-        auto_create: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let server = endpoint(tmp.path()).await;
     let dir_a = tmp.path().join("logs-a");
     let dir_b = tmp.path().join("logs-b");
     let mut writer_a = LineWriter::new(&dir_a.join("access.log"), "a");
@@ -168,13 +162,7 @@ async fn sighup_adds_and_removes_flows_without_losing_or_repeating_a_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_can_add_a_flow_to_a_destination_unused_at_start() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = firetail_local_firehose::start(Options {
-        dir: tmp.path().join("s3"),
-        auto_create: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let server = endpoint(tmp.path()).await;
     let dir_a = tmp.path().join("logs-a");
     let dir_k = tmp.path().join("logs-k");
     let mut writer_a = LineWriter::new(&dir_a.join("access.log"), "a");
@@ -200,6 +188,17 @@ async fn a_reload_can_add_a_flow_to_a_destination_unused_at_start() {
     wait_delivered(&server, STREAM_A, writer_a.lines(), &daemon).await;
     let (status, _) = daemon.stop(STEP_TIMEOUT).await;
     assert!(status.success(), "exit {status}\n{}", daemon.log_tail(40));
+}
+
+/// A local endpoint that creates streams on first use, Firehose and Kinesis alike.
+async fn endpoint(dir: &Path) -> Server {
+    firetail_local_firehose::start(Options {
+        dir: dir.join("s3"),
+        auto_create: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
 }
 
 /// The daemon's process id, found by its configuration path (the [`Daemon`] harness
