@@ -10,8 +10,9 @@
 //!   and the classification of whole-call errors ([`PutError`]).
 //! - [`firehose`], [`kinesis`], [`logs`]: the AWS destinations over the official SDK, one
 //!   module each; a new destination is one more module implementing [`PutClient`].
-//! - [`retry`]: pure retry policy: capped exponential backoff with full jitter, the retry
-//!   budget, AIMD concurrency, and the pacer.
+//! - [`retry`]: the pure retry policy ([`retry::RetryPolicy`]: the failure score, capped
+//!   exponential backoff with full jitter, the retry budget), AIMD concurrency, and the
+//!   pacer.
 //! - [`ceiling`]: the request-rate ceiling learned from throttles (a fleet sharing a
 //!   stream's quota).
 //! - [`linger`]: the low-latency mode's linger, which grows under throttling.

@@ -17,11 +17,9 @@
 //!
 //! # Flow-wide hold
 //! Like the Kinesis Agent, backoff is per flow: it delays the next request of the flow,
-//! whatever batch that is. The hold grows with a failure score: +1 per failed call
-//! (whole call throttled or failed), + the failed fraction for per-record failures;
-//! a partial answer first multiplies it by the share of records that failed, and a clean
-//! success divides it by 10. Permanent errors hold the flow for
-//! `permanent_retry_interval` and allow a single request in flight.
+//! whatever batch that is, for as long as the [`RetryPolicy`] decides. Permanent errors
+//! are no curve: they hold the flow for `permanent_retry_interval` and allow a single
+//! request in flight.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -38,10 +36,7 @@ use crate::ceiling::RateCeiling;
 use crate::client::{CodeClass, DestinationLimits, PutClient, PutError, RecordResult};
 use crate::events::SinkEvents;
 use crate::linger::Linger;
-use crate::retry::{
-    backoff_ceiling, full_jitter, Aimd, Pacer, RetryBudget, RETRY_COST, SUCCESS_REFUND,
-    TIMEOUT_RETRY_COST,
-};
+use crate::retry::{Aimd, Cause, Extent, Pacer, RetryPolicy};
 use crate::sdk::TIMEOUT_CODE;
 use crate::{Acker, OutRecord, SinkConfig, SinkError, SinkSummary, Span};
 use firetail_agent::partition::is_valid_key;
@@ -56,10 +51,6 @@ const REPEAT_LOG_INTERVAL: Duration = Duration::from_secs(60);
 /// far endpoint (80 ms), a queue as deep as the concurrency limit held a quarter of the
 /// budget and cut throughput from 16 to 14 MiB/s.
 const QUEUED_BATCHES: usize = 2;
-
-/// The failure score stops growing here: the backoff ceiling is long capped by then, and
-/// a long outage must not take many clean successes to forget.
-const MAX_FAILURE_SCORE: f64 = 40.0;
 
 /// Runs one flow's sink until its input closes and everything is settled (drain), or
 /// until `shutdown` fires (abandon: in-flight and queued records are not acknowledged).
@@ -139,21 +130,9 @@ struct Sent {
 
 /// Why a request needs its records sent again.
 enum Failure {
-    Throttle {
-        code: String,
-        /// `Some(f)` when only the fraction `f` of a request's records was throttled;
-        /// `None` when the whole call was.
-        failed_fraction: Option<f64>,
-    },
-    Transient {
-        timeout: bool,
-        whole_call: bool,
-        failed_fraction: f64,
-    },
-    Permanent {
-        code: String,
-        message: String,
-    },
+    Throttle { code: String, extent: Extent },
+    Transient { timeout: bool, extent: Extent },
+    Permanent { code: String, message: String },
 }
 
 /// A permanent error the flow is currently stuck on.
@@ -180,8 +159,7 @@ struct Flow<C: ?Sized> {
     /// Records per in-flight task, to count what a panic or the deadline abandons.
     in_flight_records: HashMap<tokio::task::Id, usize>,
     aimd: Aimd,
-    budget: RetryBudget,
-    failure_score: f64,
+    retry_policy: RetryPolicy,
     /// No request leaves before this (backoff or permanent-error wait).
     hold_until: Option<Instant>,
     pacer: Option<Pacer>,
@@ -217,7 +195,11 @@ impl<C: PutClient + ?Sized> Flow<C> {
             stream: Arc::from(cfg.stream.as_str()),
             batcher: Batcher::new(batch_limits, limits),
             aimd: Aimd::new(cfg.max_in_flight),
-            budget: RetryBudget::new(cfg.retry_budget_tokens),
+            retry_policy: RetryPolicy::new(
+                cfg.retry_initial_backoff,
+                cfg.retry_max_backoff,
+                cfg.retry_budget_tokens,
+            ),
             pacer: cfg
                 .pacing
                 .as_ref()
@@ -235,7 +217,6 @@ impl<C: PutClient + ?Sized> Flow<C> {
             retry: VecDeque::new(),
             in_flight: JoinSet::new(),
             in_flight_records: HashMap::new(),
-            failure_score: 0.0,
             hold_until: None,
             pace_until: None,
             permanent: None,
@@ -553,27 +534,16 @@ impl<C: PutClient + ?Sized> Flow<C> {
             errors = ?sorted.codes,
             "partial success; re-sending only the failed records"
         );
-        let failed_fraction = sorted.failed.len() as f64 / attempted as f64;
-        if acked_records > 0 {
-            // The destination made progress: decay the score by the share it accepted,
-            // so a steady trickle of per-record failures settles at a small hold instead
-            // of ratcheting up to the maximum (the agent only ever adds here). A partial
-            // answer also proves the service is up, so it refills the retry budget.
-            self.failure_score *= 1.0 - acked_records as f64 / attempted as f64;
-            self.budget.refund(SUCCESS_REFUND);
-        }
+        self.retry_policy.on_progress(acked_records, attempted);
+        let extent = Extent::Records(sorted.failed.len() as f64 / attempted as f64);
         let failure = if let Some((code, message)) = sorted.permanent {
             Failure::Permanent { code, message }
         } else if let Some(code) = sorted.throttle_code {
-            Failure::Throttle {
-                code,
-                failed_fraction: Some(failed_fraction),
-            }
+            Failure::Throttle { code, extent }
         } else {
             Failure::Transient {
                 timeout: false,
-                whole_call: false,
-                failed_fraction,
+                extent,
             }
         };
         if !matches!(failure, Failure::Permanent { .. }) {
@@ -646,13 +616,12 @@ impl<C: PutClient + ?Sized> Flow<C> {
                 self.leave_permanent();
                 Failure::Throttle {
                     code,
-                    failed_fraction: None,
+                    extent: Extent::WholeCall,
                 }
             }
             PutError::Transient { timeout, .. } => Failure::Transient {
                 timeout,
-                whole_call: true,
-                failed_fraction: 1.0,
+                extent: Extent::WholeCall,
             },
             PutError::Permanent { code, message } => Failure::Permanent { code, message },
         };
@@ -696,13 +665,9 @@ impl<C: PutClient + ?Sized> Flow<C> {
 
     fn on_clean_success(&mut self) {
         self.leave_permanent();
-        self.budget.refund(SUCCESS_REFUND);
+        self.retry_policy.on_clean_success();
         if let Some(linger) = self.linger.as_mut() {
             linger.on_clean_success();
-        }
-        self.failure_score /= 10.0;
-        if self.failure_score < 1.0 {
-            self.failure_score = 0.0;
         }
         // Saturated: batches are waiting and every slot is taken (this request's slot
         // is already free here, hence the + 1).
@@ -714,75 +679,46 @@ impl<C: PutClient + ?Sized> Flow<C> {
 
     fn on_failure(&mut self, failure: Failure, sent: Sent) {
         let now = Instant::now();
-        let (congested, cost) = match failure {
+        let (cause, extent) = match failure {
             Failure::Permanent { code, message } => {
                 self.on_permanent(code, message, now);
                 return;
             }
-            Failure::Throttle {
-                code,
-                failed_fraction,
-            } => {
+            Failure::Throttle { code, extent } => {
                 self.events.throttled(&self.cfg.flow_id, &code);
-                if failed_fraction.is_none() {
+                if extent == Extent::WholeCall {
                     self.on_whole_call_throttle(sent.at, now);
                 }
-                self.failure_score += failed_fraction.unwrap_or(1.0);
                 self.warn_now_and_then(
                     now,
                     &format!("destination is throttling ({code}); backing off"),
                 );
-                // Only whole-call failures draw on the retry budget: it exists to stop an
-                // outage turning into a retry storm, and a partial answer is no outage.
-                (
-                    true,
-                    if failed_fraction.is_some() {
-                        0
-                    } else {
-                        RETRY_COST
-                    },
-                )
+                (Cause::Throttle, extent)
             }
-            Failure::Transient {
-                timeout,
-                whole_call,
-                failed_fraction,
-            } => {
-                self.failure_score += if whole_call { 1.0 } else { failed_fraction };
-                if whole_call {
+            Failure::Transient { timeout, extent } => {
+                if extent == Extent::WholeCall {
                     self.warn_now_and_then(now, "requests are failing; retrying with backoff");
                 }
-                (
-                    timeout,
-                    if !whole_call {
-                        0
-                    } else if timeout {
-                        TIMEOUT_RETRY_COST
-                    } else {
-                        RETRY_COST
-                    },
-                )
+                let cause = if timeout {
+                    Cause::Timeout
+                } else {
+                    Cause::Error
+                };
+                (cause, extent)
             }
         };
-        self.failure_score = self.failure_score.min(MAX_FAILURE_SCORE);
-        if congested {
+        let decision = self
+            .retry_policy
+            .on_setback(cause, extent, rand::thread_rng().gen::<f64>());
+        if decision.congestion {
             if let Some(limit) = self.aimd.on_congestion(sent.epoch) {
                 self.events.concurrency_changed(&self.cfg.flow_id, limit);
             }
         }
-        let delay = if self.budget.try_spend(cost) {
-            let steps = self.failure_score.round() as u32;
-            let ceiling = backoff_ceiling(
-                self.cfg.retry_initial_backoff,
-                self.cfg.retry_max_backoff,
-                steps,
-            );
-            full_jitter(ceiling, rand::thread_rng().gen::<f64>())
-        } else {
+        if decision.budget_empty {
             trace!(flow = %self.cfg.flow_id, "retry budget empty; waiting the maximum backoff");
-            self.cfg.retry_max_backoff
-        };
-        self.hold_for(now, delay);
+        }
+        self.hold_for(now, decision.delay);
     }
 
     /// A stream's quota speaks through whole-call throttles (per-record ones are faults of
