@@ -39,6 +39,7 @@ use crate::linger::Linger;
 use crate::retry::{Aimd, Cause, Extent, Pacer, RetryPolicy};
 use crate::sdk::TIMEOUT_CODE;
 use crate::{Acker, OutRecord, SinkConfig, SinkError, SinkSummary, Span};
+use firetail_agent::log_gate::LogGate;
 use firetail_agent::partition::is_valid_key;
 
 /// How often a persisting permanent error, throttling or transient errors are logged at
@@ -139,7 +140,8 @@ enum Failure {
 struct PermanentState {
     code: String,
     since: Instant,
-    last_logged: Instant,
+    /// Its ERROR repeats at most every [`REPEAT_LOG_INTERVAL`].
+    log: LogGate,
     attempts: u64,
 }
 
@@ -170,7 +172,7 @@ struct Flow<C: ?Sized> {
     pace_until: Option<Instant>,
     permanent: Option<PermanentState>,
     /// Per kind of WARN: when it was last logged and how often it recurred since.
-    warned: HashMap<String, (Option<Instant>, u64)>,
+    warned: HashMap<String, LogGate>,
     warned_bad_key: bool,
     input_closed: bool,
     summary: SinkSummary,
@@ -757,8 +759,7 @@ impl<C: PutClient + ?Sized> Flow<C> {
         match self.permanent.as_mut() {
             Some(state) if state.code == code => {
                 state.attempts += 1;
-                if now.duration_since(state.last_logged) >= REPEAT_LOG_INTERVAL {
-                    state.last_logged = now;
+                if state.log.pass_at(now.into_std()).is_some() {
                     error!(
                         flow = %self.cfg.flow_id,
                         stream = %self.cfg.stream,
@@ -779,10 +780,13 @@ impl<C: PutClient + ?Sized> Flow<C> {
                     retry_every = ?interval,
                     "the destination rejects requests with an error that needs fixing (stream name, permissions, credentials, KMS key?); nothing is acknowledged, reading is paused, retrying slowly"
                 );
+                let log = LogGate::new(REPEAT_LOG_INTERVAL);
+                // This line was the first: the next one waits an interval.
+                log.pass_at(now.into_std());
                 self.permanent = Some(PermanentState {
                     code,
                     since: now,
-                    last_logged: now,
+                    log,
                     attempts: 1,
                 });
             }
@@ -808,21 +812,18 @@ impl<C: PutClient + ?Sized> Flow<C> {
     /// times it happened since the last line, so a throttling storm costs the journal a
     /// line a minute instead of one per request.
     fn warn_now_and_then(&mut self, now: Instant, what: &str) {
-        let (last, repeats) = self.warned.entry(what.to_string()).or_insert((None, 0));
-        if last.is_some_and(|l| now.duration_since(l) < REPEAT_LOG_INTERVAL) {
-            *repeats += 1;
+        let gate = self
+            .warned
+            .entry(what.to_string())
+            .or_insert_with(|| LogGate::new(REPEAT_LOG_INTERVAL));
+        let Some(passed) = gate.pass_at(now.into_std()) else {
             debug!(flow = %self.cfg.flow_id, "{what}");
             return;
-        }
-        let since = match (*last, *repeats) {
-            (Some(l), n) if n > 0 => format!(
-                "; {n} more time(s) in the last {:.0?}",
-                now.duration_since(l)
-            ),
+        };
+        let since = match (passed.held, passed.since_last) {
+            (n, Some(last)) if n > 0 => format!("; {n} more time(s) in the last {last:.0?}"),
             _ => String::new(),
         };
-        *last = Some(now);
-        *repeats = 0;
         warn!(
             flow = %self.flow_id(),
             stream = %self.cfg.stream,
