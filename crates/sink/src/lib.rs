@@ -145,8 +145,9 @@ pub struct SinkConfig {
     /// A request that has not answered after this long counts as a timeout (its records
     /// may or may not have been accepted: they are retried, possibly duplicating).
     pub request_timeout: Duration,
-    /// Retry budget capacity in tokens (a retry costs 5, a timeout retry 10, a clean
-    /// success refunds 1). When empty, every retry waits the full `retry_max_backoff`.
+    /// Retry budget capacity in tokens: what a whole-call retry costs and what a success
+    /// earns back are [`retry::RetryPolicy`]'s (see [`retry::RETRY_COST`]). When empty,
+    /// every retry waits the full `retry_max_backoff`.
     pub retry_budget_tokens: u32,
     /// Partition keys for Kinesis records that arrive without one.
     pub partition_keys: PartitionKeyOption,
