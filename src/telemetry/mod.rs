@@ -257,56 +257,37 @@ fn flow_readiness(c: &FlowCounters, behind: u64) -> (bool, String) {
 fn export_flow(f: &FlowView) {
     let c = &f.counters;
     let flow = c.flow_id.clone();
-    let set = |name: &'static str, v: u64| {
-        metrics::counter!(name, "flow" => flow.clone()).absolute(v);
-    };
-    set(
-        "firetail_records_read_total",
-        c.records_parsed.load(Relaxed),
-    );
-    set("firetail_bytes_read_total", c.bytes_parsed.load(Relaxed));
-    set(
-        "firetail_records_transformed_total",
-        c.records_transformed.load(Relaxed),
-    );
-    set(
-        "firetail_records_skipped_total",
-        c.records_skipped.load(Relaxed),
-    );
-    set(
-        "firetail_records_processing_errors_total",
-        c.records_processing_errors.load(Relaxed),
-    );
-    set("firetail_records_sent_total", c.records_sent.load(Relaxed));
-    set("firetail_bytes_sent_total", c.bytes_sent.load(Relaxed));
-    set(
-        "firetail_records_attempted_total",
-        c.records_attempted.load(Relaxed),
-    );
-    set(
-        "firetail_records_retried_total",
-        c.records_retried.load(Relaxed),
-    );
-    set("firetail_requests_total", c.requests.load(Relaxed));
-    set("firetail_throttles_total", c.throttles.load(Relaxed));
-    set(
-        "firetail_permanent_errors_total",
-        c.permanent_errors.load(Relaxed),
-    );
+    let totals = [
+        ("firetail_records_read_total", &c.records_parsed),
+        ("firetail_bytes_read_total", &c.bytes_parsed),
+        ("firetail_records_transformed_total", &c.records_transformed),
+        ("firetail_records_skipped_total", &c.records_skipped),
+        (
+            "firetail_records_processing_errors_total",
+            &c.records_processing_errors,
+        ),
+        ("firetail_records_sent_total", &c.records_sent),
+        ("firetail_bytes_sent_total", &c.bytes_sent),
+        ("firetail_records_attempted_total", &c.records_attempted),
+        ("firetail_records_retried_total", &c.records_retried),
+        ("firetail_requests_total", &c.requests),
+        ("firetail_throttles_total", &c.throttles),
+        ("firetail_permanent_errors_total", &c.permanent_errors),
+        // Records leave firetail without delivery only when the destination refuses
+        // them for good (CloudWatch Logs: too old, too new, expired; by code in
+        // firetail_records_rejected_total); for Firehose and Kinesis this stays 0, and
+        // exists so an alert can prove it.
+        ("firetail_records_dropped_total", &c.records_rejected),
+    ];
+    for (name, total) in totals {
+        metrics::counter!(name, "flow" => flow.clone()).absolute(total.load(Relaxed));
+    }
     // 0 once a stage of the flow ended while the daemon runs (daemon::supervise).
     metrics::gauge!("firetail_flow_up", "flow" => flow.clone()).set(if c.down().is_some() {
         0.0
     } else {
         1.0
     });
-    // Records leave firetail without delivery only when the destination refuses them
-    // for good (CloudWatch Logs: too old, too new, expired; by code in
-    // firetail_records_rejected_total); for Firehose and Kinesis this stays 0, and
-    // exists so an alert can prove it.
-    set(
-        "firetail_records_dropped_total",
-        c.records_rejected.load(Relaxed),
-    );
     metrics::gauge!("firetail_concurrency", "flow" => flow.clone())
         .set(c.concurrency.load(Relaxed) as f64);
     metrics::gauge!("firetail_backoff_seconds", "flow" => flow.clone())
