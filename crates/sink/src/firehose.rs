@@ -14,6 +14,7 @@ use aws_sdk_firehose::types::Record;
 
 use crate::client::{DestinationLimits, PutClient, PutError, PutFuture, RecordResult};
 use crate::sdk::map_sdk_error;
+use crate::trim::Answer;
 use crate::wire::{self, HandEncoded};
 use crate::OutRecord;
 
@@ -47,7 +48,10 @@ impl FirehoseClient {
         stream: &str,
         records: &[OutRecord],
     ) -> Result<Vec<RecordResult>, PutError> {
-        let (call, verdict) = HandEncoded::new(wire::put_record_batch_body(stream, records));
+        let (call, verdict) = HandEncoded::new(
+            wire::put_record_batch_body(stream, records),
+            Answer::Firehose,
+        );
         let output = self
             .client
             .put_record_batch()

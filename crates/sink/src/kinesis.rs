@@ -12,6 +12,7 @@ use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 
 use crate::client::{DestinationLimits, PutClient, PutError, PutFuture, RecordResult};
 use crate::sdk::map_sdk_error;
+use crate::trim::Answer;
 use crate::wire::{self, HandEncoded};
 use crate::OutRecord;
 use firetail_agent::partition::PartitionKeyOption;
@@ -53,7 +54,7 @@ impl KinesisClient {
                 None => Cow::Owned(PartitionKeyOption::Random.key_for(&record.data).into()),
             }
         });
-        let (call, verdict) = HandEncoded::new(body);
+        let (call, verdict) = HandEncoded::new(body, Answer::Kinesis);
         // A placeholder input: `call` puts the real records in before the request is
         // signed. The stream is named in both, so the SDK resolves the same endpoint.
         let request = self.client.put_records().records(placeholder()?);

@@ -16,36 +16,53 @@ const DROPPED_KEYS: [&[u8]; 3] = [b"\"RecordId\"", b"\"SequenceNumber\"", b"\"Sh
 /// Deeper than any data-plane answer (3 levels); deeper input is left alone.
 const MAX_DEPTH: usize = 16;
 
+/// Which data-plane answer a body is: the caller knows the operation it called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// PutRecordBatch: `FailedPutCount`, `RequestResponses`, a `RecordId` per entry.
+    Firehose,
+    /// PutRecords: `FailedRecordCount`, `Records`, a `SequenceNumber` per entry.
+    Kinesis,
+}
+
+impl Answer {
+    /// (failed count, list of entries, id every accepted entry carries): member names
+    /// with their quotes.
+    fn keys(self) -> (&'static [u8], &'static [u8], &'static [u8]) {
+        match self {
+            Answer::Firehose => (
+                b"\"FailedPutCount\"",
+                b"\"RequestResponses\"",
+                b"\"RecordId\"",
+            ),
+            Answer::Kinesis => (
+                b"\"FailedRecordCount\"",
+                b"\"Records\"",
+                b"\"SequenceNumber\"",
+            ),
+        }
+    }
+}
+
 /// The usual answer, every record accepted: its entry count and the same answer with
 /// an empty list of entries. `None` unless the failed count is 0, no entry carries an
 /// error code, and the entries counted two ways (objects in the answer, id keys) agree.
 /// A few searches over the body instead of tokenizing it: the common case costs almost
 /// nothing, and anything unexpected takes the careful path ([`trim_ids`]).
-pub fn all_accepted(body: &[u8]) -> Option<(usize, Vec<u8>)> {
+///
+/// `shape` is the operation called: guessing it by searching for each operation's
+/// failed-count key scanned a whole Kinesis answer for Firehose's key first.
+pub fn all_accepted(body: &[u8], shape: Answer) -> Option<(usize, Vec<u8>)> {
     use memchr::memmem;
-    const SHAPES: [(&[u8], &[u8], &[u8]); 2] = [
-        (
-            b"\"FailedPutCount\"",
-            b"\"RequestResponses\"",
-            b"\"RecordId\"",
-        ),
-        (
-            b"\"FailedRecordCount\"",
-            b"\"Records\"",
-            b"\"SequenceNumber\"",
-        ),
-    ];
-    let (failed_key, list_key, id_key) = SHAPES
-        .into_iter()
-        .find(|(failed, _, _)| memmem::find(body, failed).is_some())?;
+    let (failed_key, list_key, id_key) = shape.keys();
     let at = memmem::find(body, failed_key)? + failed_key.len();
-    let after: Vec<u8> = body[at..]
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .take(3)
-        .collect();
-    if !after.starts_with(b":0") || after.get(2).is_some_and(u8::is_ascii_digit) {
+    // `:0`, whitespace allowed around the colon, and no digit after the 0 (`:05`, `:01`
+    // are not zero); without collecting the bytes (an allocation per call).
+    let mut after = body[at..].iter().filter(|b| !b.is_ascii_whitespace());
+    if after.next() != Some(&b':') || after.next() != Some(&b'0') {
+        return None;
+    }
+    if after.next().is_some_and(u8::is_ascii_digit) {
         return None;
     }
     if memmem::find(body, b"\"ErrorCode\"").is_some() || memmem::find(body, list_key).is_none() {
@@ -271,19 +288,24 @@ mod tests {
     #[test]
     fn a_clean_answer_is_counted_and_emptied() {
         let firehose = r#"{"Encoding":"None","FailedPutCount": 0,"RequestResponses":[{"RecordId":"a"},{"RecordId":"b"}]}"#;
-        let (n, body) = all_accepted(firehose.as_bytes()).unwrap();
+        let (n, body) = all_accepted(firehose.as_bytes(), Answer::Firehose).unwrap();
         assert_eq!(n, 2);
         assert_eq!(
             String::from_utf8(body).unwrap(),
             r#"{"FailedPutCount":0,"RequestResponses":[]}"#
         );
-        let kinesis = r#"{"FailedRecordCount":0,"Records":[{"SequenceNumber":"1","ShardId":"s"}],"EncryptionType":"NONE"}"#;
-        let (n, body) = all_accepted(kinesis.as_bytes()).unwrap();
-        assert_eq!(n, 1);
-        assert_eq!(
-            String::from_utf8(body).unwrap(),
-            r#"{"FailedRecordCount":0,"Records":[]}"#
-        );
+        for kinesis in [
+            r#"{"FailedRecordCount":0,"Records":[{"SequenceNumber":"1","ShardId":"s"}],"EncryptionType":"NONE"}"#,
+            r#"{"EncryptionType":"NONE","FailedRecordCount":0,"Records":[{"SequenceNumber":"1","ShardId":"s"}]}"#,
+            "{ \"FailedRecordCount\" :\n 0 , \"Records\": [ {\"SequenceNumber\": \"1\"} ] }\n",
+        ] {
+            let (n, body) = all_accepted(kinesis.as_bytes(), Answer::Kinesis).unwrap();
+            assert_eq!(n, 1);
+            assert_eq!(
+                String::from_utf8(body).unwrap(),
+                r#"{"FailedRecordCount":0,"Records":[]}"#
+            );
+        }
         // Anything else goes the careful way.
         for other in [
             r#"{"FailedPutCount":1,"RequestResponses":[{"RecordId":"a"},{"ErrorCode":"X","ErrorMessage":"m"}]}"#,
@@ -294,8 +316,42 @@ mod tests {
             r#"{"FailedPutCount":0,"RequestResponses":[{"RecordId":"a"}]"#,
             r#"{"FailedPutCount":0}"#,
             r#"{"Something":0}"#,
+            // The other operation's answer.
+            r#"{"FailedRecordCount":0,"Records":[{"SequenceNumber":"1","ShardId":"s"}]}"#,
         ] {
-            assert_eq!(all_accepted(other.as_bytes()), None, "{other}");
+            assert_eq!(
+                all_accepted(other.as_bytes(), Answer::Firehose),
+                None,
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_kinesis_answer_with_failures_is_never_taken_for_all_accepted() {
+        for failed in [
+            // What the service sends for a partial failure.
+            r#"{"FailedRecordCount":1,"Records":[{"SequenceNumber":"1","ShardId":"s"},{"ErrorCode":"ProvisionedThroughputExceededException","ErrorMessage":"Rate exceeded"}],"EncryptionType":"NONE"}"#,
+            r#"{"EncryptionType":"NONE","FailedRecordCount":2,"Records":[{"ErrorCode":"InternalFailure","ErrorMessage":"m"},{"ErrorCode":"InternalFailure","ErrorMessage":"m"}]}"#,
+            // A count that only starts with 0 or is not 0, however spaced.
+            r#"{"FailedRecordCount":10,"Records":[{"SequenceNumber":"1"}]}"#,
+            r#"{"FailedRecordCount":01,"Records":[{"SequenceNumber":"1"}]}"#,
+            "{\"FailedRecordCount\": 1 ,\"Records\":[{\"SequenceNumber\":\"1\"}]}",
+            r#"{"FailedRecordCount":-0,"Records":[{"SequenceNumber":"1"}]}"#,
+            r#"{"FailedRecordCount":null,"Records":[{"SequenceNumber":"1"}]}"#,
+            // A count of 0 that the entries contradict.
+            r#"{"FailedRecordCount":0,"Records":[{"SequenceNumber":"1"},{"ErrorCode":"InternalFailure","ErrorMessage":"m"}]}"#,
+            r#"{"FailedRecordCount":0,"Records":[{"SequenceNumber":"1"},{}]}"#,
+            // No count, no entries, or Firehose's shape.
+            r#"{"Records":[{"SequenceNumber":"1"}]}"#,
+            r#"{"FailedRecordCount":0}"#,
+            r#"{"FailedPutCount":0,"RequestResponses":[{"RecordId":"a"}]}"#,
+        ] {
+            assert_eq!(
+                all_accepted(failed.as_bytes(), Answer::Kinesis),
+                None,
+                "{failed}"
+            );
         }
     }
 

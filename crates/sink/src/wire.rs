@@ -31,7 +31,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame};
 
-use crate::trim::{all_accepted, trim_ids};
+use crate::trim::{all_accepted, trim_ids, Answer};
 use crate::OutRecord;
 
 /// A PutRecordBatch body: `{"DeliveryStreamName":…,"Records":[{"Data":"<base64>"},…]}`.
@@ -91,14 +91,30 @@ fn base64_len(n: usize) -> usize {
 }
 
 /// `s` as a JSON string literal.
+#[inline]
 fn push_json_string(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    // Partition keys and stream names almost never need escaping: copy them whole.
-    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    // Partition keys and stream names almost never need escaping: copy them whole. The
+    // test folds over every byte rather than stopping at the first hit, which leaves the
+    // compiler free to test several bytes at once: the early-exit test, a byte at a time,
+    // was most of this function's 2-3 % of a RANDOM-keyed Kinesis flow (a key per
+    // record). The gain was within perf's noise on one run (54 -> 32 samples).
+    let plain = !s.bytes().fold(false, |escape, b| {
+        escape | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if plain {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
         out.extend_from_slice(s.as_bytes());
         out.push(b'"');
         return;
     }
+    push_escaped_json_string(out, s);
+}
+
+/// [`push_json_string`]'s slow path, for a string that needs escapes.
+#[cold]
+fn push_escaped_json_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
     for c in s.chars() {
         match c {
             '"' => out.extend_from_slice(b"\\\""),
@@ -127,6 +143,7 @@ const MAX_PRESIZED_ANSWER: usize = 1 << 20;
 #[derive(Debug)]
 pub struct HandEncoded {
     body: Bytes,
+    answer: Answer,
     verdict: Verdict,
 }
 
@@ -148,11 +165,13 @@ impl Verdict {
 }
 
 impl HandEncoded {
-    pub fn new(body: Bytes) -> (HandEncoded, Verdict) {
+    /// The interceptor for a call sending `body`, whose answer is shaped as `answer`.
+    pub fn new(body: Bytes, answer: Answer) -> (HandEncoded, Verdict) {
         let verdict = Verdict::default();
         (
             HandEncoded {
                 body,
+                answer,
                 verdict: verdict.clone(),
             },
             verdict,
@@ -198,6 +217,7 @@ impl Intercept for HandEncoded {
             let body = std::mem::replace(response.body_mut(), SdkBody::taken());
             *response.body_mut() = SdkBody::from_body_1_x(ReadAnswer {
                 inner: body,
+                answer: self.answer,
                 read: BytesMut::with_capacity(length),
                 verdict: self.verdict.clone(),
                 done: false,
@@ -211,6 +231,7 @@ impl Intercept for HandEncoded {
 /// list of entries when every record was accepted, else trimmed of the ids.
 struct ReadAnswer {
     inner: SdkBody,
+    answer: Answer,
     read: BytesMut,
     verdict: Verdict,
     done: bool,
@@ -239,7 +260,7 @@ impl Body for ReadAnswer {
                 None => {
                     self.done = true;
                     let read = std::mem::take(&mut self.read).freeze();
-                    let body = match all_accepted(&read) {
+                    let body = match all_accepted(&read, self.answer) {
                         Some((count, empty)) => {
                             self.verdict.set(count);
                             Bytes::from(empty)
