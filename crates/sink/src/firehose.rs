@@ -13,7 +13,7 @@ use aws_sdk_firehose::primitives::Blob;
 use aws_sdk_firehose::types::Record;
 
 use crate::client::{DestinationLimits, PutClient, PutError, PutFuture, RecordResult};
-use crate::sdk::map_sdk_error;
+use crate::sdk::{construction_failure, map_sdk_error};
 use crate::trim::Answer;
 use crate::wire::{self, HandEncoded};
 use crate::OutRecord;
@@ -63,20 +63,12 @@ impl FirehoseClient {
             .send()
             .await
             .map_err(map_sdk_error)?;
-        if let Some(accepted) = verdict.all_accepted() {
-            return Ok(vec![RecordResult::Ok; accepted]);
-        }
-        Ok(output
-            .request_responses()
-            .iter()
-            .map(|entry| match entry.error_code() {
-                None => RecordResult::Ok,
-                Some(code) => RecordResult::Failed {
-                    code: code.to_owned(),
-                    message: entry.error_message().unwrap_or_default().to_owned(),
-                },
-            })
-            .collect())
+        Ok(verdict.outcomes(
+            output
+                .request_responses()
+                .iter()
+                .map(|entry| (entry.error_code(), entry.error_message())),
+        ))
     }
 }
 
@@ -84,10 +76,7 @@ fn placeholder() -> Result<Record, PutError> {
     Record::builder()
         .data(Blob::new(Vec::new()))
         .build()
-        .map_err(|err| PutError::Permanent {
-            code: "ConstructionFailure".into(),
-            message: err.to_string(),
-        })
+        .map_err(construction_failure)
 }
 
 impl PutClient for FirehoseClient {

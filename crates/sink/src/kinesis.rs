@@ -11,7 +11,7 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 
 use crate::client::{DestinationLimits, PutClient, PutError, PutFuture, RecordResult};
-use crate::sdk::map_sdk_error;
+use crate::sdk::{construction_failure, map_sdk_error};
 use crate::trim::Answer;
 use crate::wire::{self, HandEncoded};
 use crate::OutRecord;
@@ -69,20 +69,12 @@ impl KinesisClient {
             .send()
             .await
             .map_err(map_sdk_error)?;
-        if let Some(accepted) = verdict.all_accepted() {
-            return Ok(vec![RecordResult::Ok; accepted]);
-        }
-        Ok(output
-            .records()
-            .iter()
-            .map(|entry| match entry.error_code() {
-                None => RecordResult::Ok,
-                Some(code) => RecordResult::Failed {
-                    code: code.to_owned(),
-                    message: entry.error_message().unwrap_or_default().to_owned(),
-                },
-            })
-            .collect())
+        Ok(verdict.outcomes(
+            output
+                .records()
+                .iter()
+                .map(|entry| (entry.error_code(), entry.error_message())),
+        ))
     }
 }
 
@@ -91,10 +83,7 @@ fn placeholder() -> Result<PutRecordsRequestEntry, PutError> {
         .data(Blob::new(Vec::new()))
         .partition_key("placeholder")
         .build()
-        .map_err(|err| PutError::Permanent {
-            code: "ConstructionFailure".into(),
-            message: err.to_string(),
-        })
+        .map_err(construction_failure)
 }
 
 impl PutClient for KinesisClient {

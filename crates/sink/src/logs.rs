@@ -31,7 +31,7 @@ use tracing::info;
 use crate::client::{
     classify_code, CodeClass, DestinationLimits, PutClient, PutError, PutFuture, RecordResult,
 };
-use crate::sdk::map_sdk_error_with;
+use crate::sdk::{construction_failure, map_sdk_error_with};
 use crate::OutRecord;
 use firetail_agent::limits::CLOUDWATCH_LOGS;
 
@@ -282,10 +282,7 @@ impl Plan {
                     .timestamp(records[i].read_at_millis)
                     .message(text)
                     .build()
-                    .map_err(|err| PutError::Permanent {
-                        code: "ConstructionFailure".into(),
-                        message: err.to_string(),
-                    })?,
+                    .map_err(construction_failure)?,
             );
         }
         Ok(plan)

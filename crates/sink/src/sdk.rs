@@ -66,10 +66,7 @@ where
             message: context,
             timeout: false,
         },
-        SdkError::ConstructionFailure(_) => PutError::Permanent {
-            code: "ConstructionFailure".into(),
-            message: context,
-        },
+        SdkError::ConstructionFailure(_) => construction_failure(context),
         SdkError::ResponseError(response) => {
             let status = response.raw().status().as_u16();
             PutError::classified(
@@ -98,4 +95,12 @@ fn timeout(message: String) -> PutError {
 fn mentions_credentials(text: &str) -> bool {
     let lower = text.to_ascii_lowercase();
     lower.contains("credential") || lower.contains("identity")
+}
+
+/// An SDK input that could not be built: a bug of ours, which no retry would fix.
+pub(crate) fn construction_failure(err: impl std::fmt::Display) -> PutError {
+    PutError::Permanent {
+        code: "ConstructionFailure".into(),
+        message: err.to_string(),
+    }
 }

@@ -31,6 +31,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame};
 
+use crate::client::RecordResult;
 use crate::trim::{all_accepted, trim_ids, Answer};
 use crate::OutRecord;
 
@@ -161,6 +162,28 @@ impl Verdict {
 
     fn set(&self, n: usize) {
         *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(n);
+    }
+
+    /// Each record's outcome: all accepted when the answer said so (the SDK then parsed
+    /// no entries), else one per entry of the SDK's output, from its error code and
+    /// message (Firehose's `RequestResponses`, Kinesis' `Records`: the same shape).
+    pub fn outcomes<'a>(
+        &self,
+        entries: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+    ) -> Vec<RecordResult> {
+        if let Some(accepted) = self.all_accepted() {
+            return vec![RecordResult::Ok; accepted];
+        }
+        entries
+            .into_iter()
+            .map(|(code, message)| match code {
+                None => RecordResult::Ok,
+                Some(code) => RecordResult::Failed {
+                    code: code.to_owned(),
+                    message: message.unwrap_or_default().to_owned(),
+                },
+            })
+            .collect()
     }
 }
 
