@@ -63,12 +63,7 @@ impl FirehoseClient {
             .send()
             .await
             .map_err(map_sdk_error)?;
-        Ok(verdict.outcomes(
-            output
-                .request_responses()
-                .iter()
-                .map(|entry| (entry.error_code(), entry.error_message())),
-        ))
+        Ok(verdict.outcomes(output.request_responses()))
     }
 }
 

@@ -69,12 +69,7 @@ impl KinesisClient {
             .send()
             .await
             .map_err(map_sdk_error)?;
-        Ok(verdict.outcomes(
-            output
-                .records()
-                .iter()
-                .map(|entry| (entry.error_code(), entry.error_message())),
-        ))
+        Ok(verdict.outcomes(output.records()))
     }
 }
 

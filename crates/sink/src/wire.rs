@@ -167,23 +167,44 @@ impl Verdict {
     /// Each record's outcome: all accepted when the answer said so (the SDK then parsed
     /// no entries), else one per entry of the SDK's output, from its error code and
     /// message (Firehose's `RequestResponses`, Kinesis' `Records`: the same shape).
-    pub fn outcomes<'a>(
-        &self,
-        entries: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
-    ) -> Vec<RecordResult> {
+    pub fn outcomes<E: AnswerEntry>(&self, entries: &[E]) -> Vec<RecordResult> {
         if let Some(accepted) = self.all_accepted() {
             return vec![RecordResult::Ok; accepted];
         }
         entries
-            .into_iter()
-            .map(|(code, message)| match code {
+            .iter()
+            .map(|entry| match entry.error_code() {
                 None => RecordResult::Ok,
                 Some(code) => RecordResult::Failed {
                     code: code.to_owned(),
-                    message: message.unwrap_or_default().to_owned(),
+                    message: entry.error_message().unwrap_or_default().to_owned(),
                 },
             })
             .collect()
+    }
+}
+
+/// One entry of a data-plane answer, as the SDK parsed it.
+pub trait AnswerEntry {
+    fn error_code(&self) -> Option<&str>;
+    fn error_message(&self) -> Option<&str>;
+}
+
+impl AnswerEntry for aws_sdk_firehose::types::PutRecordBatchResponseEntry {
+    fn error_code(&self) -> Option<&str> {
+        self.error_code()
+    }
+    fn error_message(&self) -> Option<&str> {
+        self.error_message()
+    }
+}
+
+impl AnswerEntry for aws_sdk_kinesis::types::PutRecordsResultEntry {
+    fn error_code(&self) -> Option<&str> {
+        self.error_code()
+    }
+    fn error_message(&self) -> Option<&str> {
+        self.error_message()
     }
 }
 
