@@ -1,17 +1,17 @@
-//! [`PutClient`] over `aws_sdk_kinesis::Client`: one PutRecords per batch.
+//! Kinesis Data Streams over `aws_sdk_kinesis::Client`: one PutRecords per batch.
 //!
-//! As for Firehose, the body is encoded and the usual answer read here (`wire`), and SDK
-//! retries are disabled. A
-//! stream given as an ARN is sent as `StreamARN`, a name as `StreamName`.
+//! As for Firehose, the body is encoded and the usual answer read here (`wire`), and the
+//! SDK's retries are off. A stream given as an ARN is sent as `StreamARN`, a name as
+//! `StreamName`.
 
 use std::borrow::Cow;
 
-use aws_sdk_kinesis::config::retry::RetryConfig;
 use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 
-use crate::client::{DestinationLimits, PutClient, PutError, PutFuture, RecordResult};
-use crate::sdk::{construction_failure, map_sdk_error};
+use crate::client::{DestinationLimits, PutError};
+use crate::sdk::{construction_failure, map_sdk_error, without_sdk_retries};
+use crate::sdk::{PutResult, SdkDestination};
 use crate::trim::Answer;
 use crate::wire::{self, HandEncoded};
 use crate::OutRecord;
@@ -26,26 +26,15 @@ pub struct KinesisClient {
 impl KinesisClient {
     /// Wraps a client, keeping its configuration but with the SDK's retries disabled.
     pub fn new(client: &aws_sdk_kinesis::Client) -> Self {
-        let config = client
-            .config()
-            .to_builder()
-            .retry_config(RetryConfig::disabled())
-            .build();
-        KinesisClient {
-            client: aws_sdk_kinesis::Client::from_conf(config),
-        }
+        let client = without_sdk_retries!(aws_sdk_kinesis, client);
+        KinesisClient { client }
     }
+}
 
-    /// The underlying SDK client (retries disabled).
-    pub fn sdk(&self) -> &aws_sdk_kinesis::Client {
-        &self.client
-    }
+impl SdkDestination for KinesisClient {
+    const LIMITS: &'static DestinationLimits = &firetail_agent::limits::KINESIS;
 
-    async fn put(
-        &self,
-        stream: &str,
-        records: &[OutRecord],
-    ) -> Result<Vec<RecordResult>, PutError> {
+    async fn put(&self, stream: &str, records: &[OutRecord]) -> PutResult {
         let body = wire::put_records_body(stream, records, |record| {
             // The process stage always sets a key; a record without one still must not
             // fail the whole request.
@@ -63,30 +52,15 @@ impl KinesisClient {
         } else {
             request.stream_name(stream)
         };
-        let output = request
-            .customize()
-            .interceptor(call)
-            .send()
-            .await
-            .map_err(map_sdk_error)?;
-        Ok(verdict.outcomes(output.records()))
+        let answer = request.customize().interceptor(call).send().await;
+        Ok(verdict.outcomes(answer.map_err(map_sdk_error)?.records()))
     }
 }
 
 fn placeholder() -> Result<PutRecordsRequestEntry, PutError> {
-    PutRecordsRequestEntry::builder()
-        .data(Blob::new(Vec::new()))
+    let empty = PutRecordsRequestEntry::builder().data(Blob::new(Vec::new()));
+    empty
         .partition_key("placeholder")
         .build()
         .map_err(construction_failure)
-}
-
-impl PutClient for KinesisClient {
-    fn put_batch<'a>(&'a self, stream: &'a str, records: &'a [OutRecord]) -> PutFuture<'a> {
-        Box::pin(self.put(stream, records))
-    }
-
-    fn limits(&self) -> &'static DestinationLimits {
-        &firetail_agent::limits::KINESIS
-    }
 }

@@ -1,4 +1,4 @@
-//! [`PutClient`] over `aws_sdk_cloudwatchlogs::Client`: one PutLogEvents per batch, to
+//! CloudWatch Logs over `aws_sdk_cloudwatchlogs::Client`: one PutLogEvents per batch, to
 //! one log group and stream.
 //!
 //! What CloudWatch Logs asks that the other destinations do not, and where it is met:
@@ -19,19 +19,17 @@
 //! An event's message is the record's bytes as text, its line terminator included (the
 //! bytes every destination receives); bytes that are not UTF-8 are replaced by U+FFFD.
 //! The service refuses an empty message, so an empty record is refused here, for good,
-//! without a call. SDK retries are disabled, as for Firehose.
+//! without a call. The SDK's retries are off, as for Firehose (see `sdk`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use aws_sdk_cloudwatchlogs::config::retry::RetryConfig;
 use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
 use aws_sdk_cloudwatchlogs::types::{InputLogEvent, RejectedLogEventsInfo};
 use tracing::info;
 
-use crate::client::{
-    classify_code, CodeClass, DestinationLimits, PutClient, PutError, PutFuture, RecordResult,
-};
-use crate::sdk::{construction_failure, map_sdk_error_with};
+use crate::client::{classify_code, CodeClass, DestinationLimits, PutError, RecordResult};
+use crate::sdk::{construction_failure, map_sdk_error_with, without_sdk_retries};
+use crate::sdk::{PutResult, SdkDestination};
 use crate::OutRecord;
 use firetail_agent::limits::CLOUDWATCH_LOGS;
 
@@ -74,49 +72,16 @@ impl LogsClient {
     /// Wraps a client (shared by every CloudWatch Logs flow) for `target`, keeping its
     /// configuration but with the SDK's retries disabled.
     pub fn new(client: &aws_sdk_cloudwatchlogs::Client, target: LogsTarget) -> Self {
-        let config = client
-            .config()
-            .to_builder()
-            .retry_config(RetryConfig::disabled())
-            .build();
         LogsClient {
-            client: aws_sdk_cloudwatchlogs::Client::from_conf(config),
+            client: without_sdk_retries!(aws_sdk_cloudwatchlogs, client),
             target,
             created: AtomicBool::new(false),
         }
     }
 
-    /// The underlying SDK client (retries disabled).
-    pub fn sdk(&self) -> &aws_sdk_cloudwatchlogs::Client {
-        &self.client
-    }
-
     /// Where this client sends.
     pub fn target(&self) -> &LogsTarget {
         &self.target
-    }
-
-    async fn put(&self, records: &[OutRecord]) -> Result<Vec<RecordResult>, PutError> {
-        let mut plan = Plan::new(records)?;
-        let mut results = plan.early_results(records.len());
-        if plan.order.is_empty() {
-            return Ok(results);
-        }
-        let events = std::mem::take(&mut plan.events);
-        // Kept for the one call after creating a missing group or stream.
-        let again = (self.target.create_missing && !self.created.load(Ordering::Relaxed))
-            .then(|| events.clone());
-        let answer = match (self.put_events(events).await, again) {
-            (Err(error), Some(events)) if self.should_create(&error) => {
-                self.create_group_and_stream().await?;
-                self.put_events(events).await?
-            }
-            (other, _) => other?,
-        };
-        // The target exists: no later call keeps a copy of its events for creating it.
-        self.created.store(true, Ordering::Relaxed);
-        plan.fill(&mut results, answer.as_ref());
-        Ok(results)
     }
 
     async fn put_events(
@@ -198,15 +163,32 @@ where
     }
 }
 
-impl PutClient for LogsClient {
+impl SdkDestination for LogsClient {
+    const LIMITS: &'static DestinationLimits = &CLOUDWATCH_LOGS;
+
     /// `stream` names the flow's target in the sink's logs; the target itself is the
     /// client's own ([`LogsTarget`]).
-    fn put_batch<'a>(&'a self, _stream: &'a str, records: &'a [OutRecord]) -> PutFuture<'a> {
-        Box::pin(self.put(records))
-    }
-
-    fn limits(&self) -> &'static DestinationLimits {
-        &CLOUDWATCH_LOGS
+    async fn put(&self, _stream: &str, records: &[OutRecord]) -> PutResult {
+        let mut plan = Plan::new(records)?;
+        let mut results = plan.early_results(records.len());
+        if plan.order.is_empty() {
+            return Ok(results);
+        }
+        let events = std::mem::take(&mut plan.events);
+        // Kept for the one call after creating a missing group or stream.
+        let again = (self.target.create_missing && !self.created.load(Ordering::Relaxed))
+            .then(|| events.clone());
+        let answer = match (self.put_events(events).await, again) {
+            (Err(error), Some(events)) if self.should_create(&error) => {
+                self.create_group_and_stream().await?;
+                self.put_events(events).await?
+            }
+            (other, _) => other?,
+        };
+        // The target exists: no later call keeps a copy of its events for creating it.
+        self.created.store(true, Ordering::Relaxed);
+        plan.fill(&mut results, answer.as_ref());
+        Ok(results)
     }
 
     fn classify(&self, code: &str) -> CodeClass {
