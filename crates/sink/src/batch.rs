@@ -69,6 +69,34 @@ impl Batch {
     }
 
     /// Moves `other`'s records to the end of this batch.
+    /// Keeps the records up to `max_bytes` (at least one) and returns the rest, if any.
+    pub fn split_at_bytes(
+        &mut self,
+        max_bytes: usize,
+        destination: &DestinationLimits,
+    ) -> Option<Batch> {
+        let mut kept_bytes = 0;
+        let mut keep = 0;
+        for record in &self.records {
+            let bytes = record.request_bytes(destination);
+            if keep > 0 && kept_bytes + bytes > max_bytes {
+                break;
+            }
+            kept_bytes += bytes;
+            keep += 1;
+        }
+        if keep == self.records.len() {
+            return None;
+        }
+        let rest = Batch {
+            records: self.records.split_off(keep),
+            bytes: self.bytes - kept_bytes,
+            attempt: self.attempt,
+        };
+        self.bytes = kept_bytes;
+        Some(rest)
+    }
+
     pub fn absorb(&mut self, mut other: Batch) {
         self.records.append(&mut other.records);
         self.bytes += other.bytes;
@@ -208,6 +236,40 @@ mod tests {
             max_age: Duration::from_secs(1),
             max_span_millis: None,
         }
+    }
+
+    #[test]
+    fn a_batch_splits_at_a_byte_budget_keeping_order_and_at_least_one_record() {
+        let mut batch = Batch::with_capacity(4);
+        for len in [100, 200, 300, 400] {
+            batch.bytes += record(len, None).request_bytes(&FIREHOSE);
+            batch.records.push(record(len, None));
+        }
+        batch.attempt = 2;
+        let rest = batch.split_at_bytes(350, &FIREHOSE).unwrap();
+        assert_eq!(
+            batch
+                .records
+                .iter()
+                .map(|r| r.data.len())
+                .collect::<Vec<_>>(),
+            [100, 200]
+        );
+        assert_eq!(
+            rest.records
+                .iter()
+                .map(|r| r.data.len())
+                .collect::<Vec<_>>(),
+            [300, 400]
+        );
+        assert_eq!((batch.bytes, rest.bytes), (300, 700));
+        assert_eq!(rest.attempt, 2);
+        // One record over the budget still leaves, alone.
+        let mut big = rest;
+        let tail = big.split_at_bytes(10, &FIREHOSE).unwrap();
+        assert_eq!((big.len(), tail.len()), (1, 1));
+        // A batch within the budget is not split.
+        assert_eq!(big.split_at_bytes(10_000, &FIREHOSE), None);
     }
 
     /// A flow to CloudWatch Logs with the service's own limits.

@@ -412,9 +412,22 @@ impl<C: PutClient + ?Sized> Flow<C> {
     /// The oldest retry batch, else the oldest fresh batch, topped up with the queued
     /// batches behind it that fit, retries first: a partial failure leaves small retry
     /// batches, and a flow held back by a rate ceiling queues batches closed by age.
+    /// Under a rate ceiling a request carries at most its call size: the rest goes back to
+    /// the front of the queue.
     fn next_batch(&mut self) -> Option<Batch> {
         let mut batch = self.retry.pop_front().or_else(|| self.ready.pop_front())?;
-        let limits = *self.batcher.limits();
+        let mut limits = *self.batcher.limits();
+        let call_cap = self
+            .ceiling
+            .as_mut()
+            .and_then(|c| c.max_call_bytes(Instant::now()));
+        if let Some(cap) = call_cap {
+            limits.max_bytes = limits.max_bytes.min(cap);
+            if let Some(rest) = batch.split_at_bytes(cap, self.client.limits()) {
+                self.retry.push_front(rest);
+                return Some(batch);
+            }
+        }
         for queue in [&mut self.retry, &mut self.ready] {
             while queue
                 .front()

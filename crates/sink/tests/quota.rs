@@ -85,6 +85,87 @@ async fn a_learned_ceiling_keeps_a_daemon_under_a_rate_quota() {
     assert!(with < 0.15, "with the ceiling: {with}");
 }
 
+/// Under a ceiling a request carries at most `ceiling::CALL_UNITS` units, whatever the
+/// batches hold, so a daemon's calls (and the throttles it meets) come in proportion to its
+/// rate (docs/scaling.md); before one, batches go whole. Every record still goes once.
+#[tokio::test(start_paused = true)]
+async fn under_a_ceiling_a_call_carries_at_most_the_call_size() {
+    const RECORD: usize = 1_000;
+    const N: u64 = 4_000;
+    let quota = 100_000.0;
+    let log: Arc<Mutex<Vec<(Instant, usize)>>> = Arc::default();
+    let seen = Arc::clone(&log);
+    let (mut tokens, mut last) = (quota, None::<Instant>);
+    let fake = Fake::new(FH, move |call| {
+        let bytes: usize = call.records.iter().map(|r| r.data.len()).sum();
+        let elapsed = last.map_or(0.0, |l| (call.at - l).as_secs_f64());
+        last = Some(call.at);
+        tokens = (tokens + elapsed * quota).min(quota);
+        seen.lock().unwrap().push((call.at, bytes));
+        if tokens > 0.0 {
+            tokens -= bytes as f64;
+            (Plan::Accept, Duration::from_millis(2))
+        } else {
+            (Plan::Fail(throttled()), Duration::from_millis(2))
+        }
+    });
+    let (tx, input) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        for chunk in 0..N / 100 {
+            let records = (chunk * 100..(chunk + 1) * 100)
+                .map(|i| {
+                    let mut r = record(i);
+                    r.data = bytes::Bytes::from(vec![b'x'; RECORD]);
+                    r
+                })
+                .collect();
+            if tx.send(records).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut cfg = config(FH);
+    cfg.max_records = 500;
+    let (acker, mut acks) = acker();
+    let start = Instant::now();
+    let events: Arc<dyn SinkEvents> = Recorder::new();
+    let summary = run_sink(
+        cfg,
+        Arc::clone(&fake),
+        input,
+        acker,
+        events,
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.records_accepted, N);
+    assert!(ack_counts(&drain_acks(&mut acks), N)
+        .iter()
+        .all(|&n| n == 1));
+
+    let cap =
+        (firetail_sink::ceiling::CALL_UNITS * firetail_sink::ceiling::REQUEST_UNIT_BYTES) as usize;
+    let log = log.lock().unwrap();
+    assert!(
+        log.iter().any(|(_, bytes)| *bytes > cap),
+        "whole batches before the ceiling"
+    );
+    // From some call on, every call fits (a record may straddle the cap).
+    let capped_from = log
+        .iter()
+        .rposition(|(_, bytes)| *bytes > cap + RECORD)
+        .map_or(0, |i| i + 1);
+    let engaged_after = log
+        .get(capped_from)
+        .map_or(Duration::MAX, |(at, _)| *at - start);
+    assert!(
+        engaged_after < Duration::from_secs(10),
+        "calls were capped only from {engaged_after:?} (call {capped_from} of {})",
+        log.len()
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn linger_sends_a_quiet_flow_at_once_and_lets_a_busy_one_fill_its_batches() {
     // Quiet: one record, a 20 ms linger, a 1 s buffer age: it leaves at 20 ms.
