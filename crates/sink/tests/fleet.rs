@@ -325,9 +325,12 @@ async fn a_fleet_over_its_quota_uses_it_and_loses_nothing() {
     .await;
     eprintln!("{outcome:?}");
     assert_eq!((outcome.missing, outcome.duplicates), (0, 0), "{outcome:?}");
-    // The rate ceiling leaves some of a small quota unused (0.81-0.94 of it in the
-    // report's runs); far less would be a regression.
-    assert!(outcome.goodput > 0.7, "{outcome:?}");
+    // The quota is used (1.00 in the report's runs) and shared: 0.87-0.90 here, where a
+    // daemon or two whose throttled share never passed 5 % send their whole offered load
+    // without a ceiling (docs/scaling.md); the previous rule's model fleets measured
+    // 0.74-0.84.
+    assert!(outcome.goodput > 0.9, "{outcome:?}");
+    assert!(outcome.jain > 0.8, "{outcome:?}");
 }
 
 #[tokio::test(start_paused = true)]
