@@ -68,7 +68,6 @@ impl Batch {
             && self.spans_at_most(other, limits.max_span_millis)
     }
 
-    /// Moves `other`'s records to the end of this batch.
     /// Keeps the records up to `max_bytes` (at least one) and returns the rest, if any.
     pub fn split_at_bytes(
         &mut self,
@@ -97,6 +96,7 @@ impl Batch {
         Some(rest)
     }
 
+    /// Moves `other`'s records to the end of this batch.
     pub fn absorb(&mut self, mut other: Batch) {
         self.records.append(&mut other.records);
         self.bytes += other.bytes;

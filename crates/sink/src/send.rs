@@ -396,7 +396,7 @@ impl<C: PutClient + ?Sized> Flow<C> {
                 return;
             }
             self.pace_until = None;
-            let Some(batch) = self.next_batch() else {
+            let Some(batch) = self.next_batch(now) else {
                 return;
             };
             if let Some(pacer) = self.pacer.as_mut() {
@@ -414,13 +414,10 @@ impl<C: PutClient + ?Sized> Flow<C> {
     /// batches, and a flow held back by a rate ceiling queues batches closed by age.
     /// Under a rate ceiling a request carries at most its call size: the rest goes back to
     /// the front of the queue.
-    fn next_batch(&mut self) -> Option<Batch> {
+    fn next_batch(&mut self, now: Instant) -> Option<Batch> {
         let mut batch = self.retry.pop_front().or_else(|| self.ready.pop_front())?;
         let mut limits = *self.batcher.limits();
-        let call_cap = self
-            .ceiling
-            .as_mut()
-            .and_then(|c| c.max_call_bytes(Instant::now()));
+        let call_cap = self.ceiling.as_mut().and_then(|c| c.max_call_bytes(now));
         if let Some(cap) = call_cap {
             limits.max_bytes = limits.max_bytes.min(cap);
             if let Some(rest) = batch.split_at_bytes(cap, self.client.limits()) {
