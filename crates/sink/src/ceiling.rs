@@ -50,10 +50,9 @@
 //! `growth_per_sec × CALL_UNITS / (r × ln(1 / backoff_ratio))`, plus what the quickening
 //! adds: about 7 % at a 4 units/s share (50 daemons on a 512 KiB/s quota) and 0.7 % at 40
 //! units/s (on 5 MiB/s) with the defaults, 9-10 % and 0.9 % measured in the in-process
-//! fleet. Bigger calls, faster growth or
-//! gentler cuts raise it in proportion; deeper cuts widen the spread between daemons
-//! (each cut is a random step of `ln(1 / backoff_ratio)` in a daemon's logarithm, and the
-//! variance of the logarithms settles near half of it).
+//! fleet. Bigger calls, faster growth or gentler cuts raise it in proportion; deeper cuts
+//! widen the spread between daemons (each cut is a random step of `ln(1 / backoff_ratio)`
+//! in a daemon's logarithm, and the variance of the logarithms settles near half of it).
 //!
 //! # Throttles that cutting does not answer
 //! Throttles say the rate is too high only if sending less makes them rarer. Where they
@@ -134,9 +133,10 @@ pub const SHARE_MIN_CALLS: f64 = 4.0;
 /// access lines). A fixed size makes a daemon's calls, and so the throttles it meets and
 /// the cuts they bring, come in proportion to its rate: the one force that pulls a fleet
 /// towards equal shares. The throttled share a fleet settles at is in proportion to it
-/// (see the module docs): with 50 daemons at 2x and 5x a 512 KiB/s quota, 5 units
-/// measured 18-23 % of calls throttled, 2 units 13-18 % and 1.5 units 14 % (with cuts to
-/// 0.9 and the quickening, which throttle more than the earlier 0.85 and steady growth). Any size of at least one unit keeps the calls of a
+/// (see the module docs): with 50 daemons at 2x and 5x a 512 KiB/s quota (scripts/fleet),
+/// 5 units measured 18-23 % of calls throttled, 2 units 13-18 % and 1.5 units 11-14 %
+/// (the last two with cuts to 0.9 and the quickening, which throttle more than the
+/// earlier 0.85 and steady growth). Any size of at least one unit keeps the calls of a
 /// fleet filling a stream within its request quota (a unit is the byte quota over the
 /// request quota); smaller ones cost more calls per byte, which matters only while a
 /// ceiling holds.
@@ -203,6 +203,7 @@ struct Ceiling {
     rate: f64,
     since: Instant,
     speed: f64,
+    /// Growth at `speed` alone: slow start's doubling a second does not quicken.
     steady: bool,
     /// The last cut: throttles of requests sent before it do not cut again.
     cut_at: Instant,
