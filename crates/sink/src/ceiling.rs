@@ -363,7 +363,10 @@ impl RateCeiling {
         self.throttled += f64::from(u8::from(throttled));
     }
 
-    /// Restarts the growth at the speed the current share calls for.
+    /// Rebases the ceiling at `now` with the speed `speed` gives (which changes only when
+    /// slow start begins), dropping it once past [`MAX_RATE`]. Growth since the last cut
+    /// does not depend on where it was rebased, so doing this on every answer changes
+    /// nothing else.
     fn retune(&mut self, now: Instant) {
         let Some(rate) = self.rate(now) else {
             return;

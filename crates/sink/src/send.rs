@@ -420,7 +420,7 @@ impl<C: PutClient + ?Sized> Flow<C> {
         let call_cap = self.ceiling.as_mut().and_then(|c| c.max_call_bytes(now));
         if let Some(cap) = call_cap {
             limits.max_bytes = limits.max_bytes.min(cap);
-            if let Some(rest) = batch.split_at_bytes(cap, self.client.limits()) {
+            if let Some(rest) = batch.split_at_bytes(cap, self.limits) {
                 self.retry.push_front(rest);
                 return Some(batch);
             }
