@@ -35,9 +35,18 @@
 //!   before the cut belong to the same congestion and do not cut again.
 //! - Between cuts the ceiling grows by `growth_per_sec` (of its logarithm) a second, the
 //!   same for every daemon, quickening by as much again every [`QUICKEN_TIME`] since the
-//!   last cut: a daemon no longer throttled (the rest of its fleet drained its backlog
-//!   and fell quiet) takes up the freed quota in seconds. A ceiling that stopped
-//!   mattering disappears (above [`MAX_RATE`]).
+//!   last cut. A ceiling that stopped mattering disappears (above [`MAX_RATE`]).
+//! - After [`PROBE_CALLS`] accepted calls in a row spanning at least [`PROBE_QUIET`], the
+//!   ceiling probes: it doubles every second (TCP's slow start) until a throttle, which
+//!   cuts it from what the probe found room for: the units accepted in its last second,
+//!   or where it began if that was more or the throttle came within [`PROBE_TRUST`]. Not
+//!   from where the doubling got to, which overshoots by up to twice (and more against a
+//!   stream's burst allowance); not always from where it began, which held a lone
+//!   daemon in a sawtooth at half its stream (the model). A daemon at its share of a
+//!   full stream is throttled every few seconds, so a spell that quiet says the stream
+//!   has room: the rest of the fleet drained its backlog and fell quiet. Growth alone, even quickening, took the last daemons to drain a burst 20-30 s to take
+//!   up the quota the others freed (docs/scaling.md); a probe that finds no room costs
+//!   one cut, which the daemon's growth would soon have met anyway.
 //! - A request leaves `units / ceiling` after the previous one (a throttled one is charged
 //!   too: its retry waits), each interval stretched by a random factor in
 //!   `[1 - jitter, 1 + jitter]`, so daemons cut by the same burst of throttles do not come
@@ -148,6 +157,20 @@ pub const CALL_UNITS: f64 = 1.5;
 /// (`growth_per_sec / ln(1 / backoff_ratio)` a second), so this adds little there, and it
 /// adds most to the daemons cut least often: those under their share.
 pub const QUICKEN_TIME: Duration = Duration::from_secs(10);
+/// A probe (the ceiling doubling every second) begins after this many accepted calls in
+/// a row ... At a fleet's throttled share of about 10 %, 20 calls pass without a throttle
+/// one time in eight, and [`PROBE_QUIET`] makes it rarer for daemons calling often; a
+/// daemon of a large fleet at [`MIN_RATE`] (31 % throttled, the long profile) almost never.
+pub const PROBE_CALLS: u32 = 20;
+/// ... spanning at least this long.
+pub const PROBE_QUIET: Duration = Duration::from_secs(10);
+/// A probe throttled sooner than this found nothing: its first throttle cuts from where
+/// it began. In a full stream a doubling daemon's calls still get through for a second or
+/// two (throttles fall on any caller, and the stream lends a second's burst), so what
+/// they carried is no sign of room; cutting from it left probing daemons above their
+/// share (the model fleet: 10.9 % of calls throttled instead of 9.1 %). Three doublings
+/// are eight times the share, more than luck gives.
+pub const PROBE_TRUST: Duration = Duration::from_secs(3);
 
 /// How the ceiling reacts; the defaults are the documented ones.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -224,6 +247,45 @@ impl Ceiling {
     }
 }
 
+/// A probe under way (see [`PROBE_CALLS`]).
+#[derive(Clone, Debug)]
+struct Probe {
+    /// The ceiling it began from, and when.
+    from: f64,
+    began: Instant,
+    /// Units accepted within the last second, and when.
+    accepted: VecDeque<(Instant, f64)>,
+}
+
+impl Probe {
+    fn on_accepted(&mut self, now: Instant, units: f64) {
+        self.accepted.push_back((now, units));
+        while self
+            .accepted
+            .front()
+            .is_some_and(|(at, _)| now.saturating_duration_since(*at) > Duration::from_secs(1))
+        {
+            self.accepted.pop_front();
+        }
+    }
+
+    /// The rate a throttle cuts from: what the probe found room for (units accepted in
+    /// its last second), or where it began if more; where it began if the throttle came
+    /// within [`PROBE_TRUST`].
+    fn found(&self, now: Instant) -> f64 {
+        if now.saturating_duration_since(self.began) < PROBE_TRUST {
+            return self.from;
+        }
+        let last_second: f64 = self
+            .accepted
+            .iter()
+            .filter(|(at, _)| now.saturating_duration_since(*at) <= Duration::from_secs(1))
+            .map(|(_, units)| units)
+            .sum();
+        self.from.max(last_second)
+    }
+}
+
 /// The learned ceiling of one flow.
 #[derive(Clone, Debug)]
 pub struct RateCeiling {
@@ -250,9 +312,15 @@ pub struct RateCeiling {
     /// share is under the target.
     episode_floor: Option<f64>,
 
-    /// After an outage: the ceiling doubles every second until the next cut, back towards
-    /// the rate before it (TCP's slow start), whatever it was cut to when the outage began.
+    /// After an outage, or in a probe: the ceiling doubles every second until the next
+    /// cut (TCP's slow start), back towards the rate before the outage, or up to the room
+    /// a quiet stream has.
     slow_start: bool,
+    /// The probe under way, if any: its first throttle ends it.
+    probe: Option<Probe>,
+    /// Accepted calls since the last throttle, and when that was.
+    accepted_run: u32,
+    last_throttle: Option<Instant>,
     /// Throttled calls since the last accepted one, and when the first of them came back.
     throttle_run: u32,
     run_started: Option<Instant>,
@@ -275,6 +343,9 @@ impl RateCeiling {
             episode_floor: None,
 
             slow_start: false,
+            probe: None,
+            accepted_run: 0,
+            last_throttle: None,
             throttle_run: 0,
             run_started: None,
         }
@@ -290,6 +361,8 @@ impl RateCeiling {
         if rate >= MAX_RATE {
             self.ceiling = None;
             self.next_at = None;
+            self.slow_start = false;
+            self.probe = None;
             return None;
         }
         Some(rate)
@@ -329,6 +402,9 @@ impl RateCeiling {
     /// under the target the ceiling grows again.
     pub fn on_accepted(&mut self, now: Instant, bytes: usize) {
         self.good_units = self.good_units * self.good_fade(now) + units(bytes);
+        if let Some(probe) = self.probe.as_mut() {
+            probe.on_accepted(now, units(bytes));
+        }
         self.good_at = Some(now);
         self.first_accepted.get_or_insert(now);
         self.accepted_since_cut = true;
@@ -342,11 +418,34 @@ impl RateCeiling {
             self.slow_start = self.ceiling.is_some();
         }
         self.throttle_run = 0;
+        self.accepted_run = self.accepted_run.saturating_add(1);
         self.count(false, now);
         if self.throttled_share() <= self.cfg.throttled_share {
             // The episode is over: the next one starts from the goodput of then.
             self.episode_floor = None;
         }
+        self.retune(now);
+        self.probe_if_quiet(now);
+    }
+
+    /// Begins a probe once [`PROBE_CALLS`] accepted calls in a row span [`PROBE_QUIET`]
+    /// (see the module docs).
+    fn probe_if_quiet(&mut self, now: Instant) {
+        let quiet = self
+            .last_throttle
+            .is_some_and(|at| now.saturating_duration_since(at) >= PROBE_QUIET);
+        if self.slow_start || self.accepted_run < PROBE_CALLS || !quiet {
+            return;
+        }
+        let Some(rate) = self.rate(now) else {
+            return;
+        };
+        self.probe = Some(Probe {
+            from: rate,
+            began: now,
+            accepted: VecDeque::new(),
+        });
+        self.slow_start = true;
         self.retune(now);
     }
 
@@ -406,6 +505,9 @@ impl RateCeiling {
     pub fn on_throttled(&mut self, sent_at: Instant, now: Instant) -> Option<f64> {
         self.throttle_run = self.throttle_run.saturating_add(1);
         self.run_started.get_or_insert(now);
+        self.accepted_run = 0;
+        self.last_throttle = Some(now);
+        let probe = self.probe.take();
         self.count(true, now);
         self.retune(now);
         let share = self.throttled_share();
@@ -418,7 +520,10 @@ impl RateCeiling {
         // through one left a daemon at the floor with an hour of backlog).
         // Nor is a first cut learned before anything got through (a daemon started in
         // an outage).
-        if !self.accepted_since_cut || self.ceiling.is_some_and(|c| sent_at < c.cut_at) {
+        // A probe's first throttle always cuts: the probe is over.
+        let same_congestion =
+            !self.accepted_since_cut || self.ceiling.is_some_and(|c| sent_at < c.cut_at);
+        if same_congestion && probe.is_none() {
             return None;
         }
         self.slow_start = false;
@@ -431,10 +536,11 @@ impl RateCeiling {
         // The first cut starts from what got through of what the daemon was sending, so
         // a fleet that starts far over its quota gets near its share in one throttle
         // each; later ones from the ceiling (a send rate measured over a few calls a
-        // minute apart is too noisy).
-        let base = match self.rate(now) {
-            Some(rate) => rate,
-            None => self.send_rate(now) * (1.0 - share),
+        // minute apart is too noisy); a probe's first from what it found room for.
+        let base = match (self.rate(now), probe) {
+            (Some(rate), Some(probe)) => rate.min(probe.found(now)),
+            (Some(rate), None) => rate,
+            (None, _) => self.send_rate(now) * (1.0 - share),
         };
         let rate = (base * self.cfg.backoff_ratio).max(floor);
         self.ceiling = Some(Ceiling {
@@ -701,6 +807,101 @@ mod tests {
         assert!(close(ln(&mut c, 2.0), g * (2.0 * t + 2.0 * t)));
     }
 
+    /// Throttles once, then accepts calls until a probe begins; returns the ceiling then.
+    async fn start_a_probe(c: &mut RateCeiling) -> f64 {
+        for _ in 0..8 {
+            c.on_sent(Instant::now(), 0, 0.5);
+            c.on_accepted(Instant::now(), 0);
+        }
+        let now = Instant::now();
+        assert!(c.on_throttled(now, now).is_some());
+        // PROBE_CALLS accepted calls within a second are not quiet enough ...
+        for _ in 0..PROBE_CALLS {
+            tokio::time::advance(50 * MS).await;
+            c.on_accepted(Instant::now(), 0);
+        }
+        assert!(!c.slow_start);
+        // ... nor PROBE_QUIET with a throttle in it.
+        tokio::time::advance(PROBE_QUIET / 2).await;
+        let now = Instant::now();
+        c.on_sent(now, 0, 0.5);
+        c.on_throttled(now, now);
+        tokio::time::advance(PROBE_QUIET / 2).await;
+        for _ in 0..PROBE_CALLS {
+            c.on_accepted(Instant::now(), 0);
+        }
+        assert!(!c.slow_start);
+        // PROBE_CALLS more, PROBE_QUIET after the last throttle: the probe begins.
+        tokio::time::advance(PROBE_QUIET / 2).await;
+        c.on_accepted(Instant::now(), 0);
+        assert!(c.slow_start);
+        c.rate(Instant::now()).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_that_finds_no_room_costs_one_cut_from_where_it_began() {
+        let mut c = RateCeiling::new(cfg(), Instant::now());
+        let from = start_a_probe(&mut c).await;
+        // The ceiling doubles every second ...
+        tokio::time::advance(Duration::from_secs(3)).await;
+        let now = Instant::now();
+        assert!((c.rate(now).unwrap() / from - 8.0).abs() < 1e-6);
+        // ... but nothing more got through: the first throttle cuts from where it began.
+        c.on_sent(now, 0, 0.5);
+        let cut = c.on_throttled(now, now).unwrap();
+        assert!(close(cut, from * cfg().backoff_ratio), "{cut} {from}");
+        assert!(!c.slow_start);
+    }
+
+    /// Sends a unit whenever the ceiling lets it for `secs`, every one accepted; returns
+    /// when each was.
+    async fn send_at_the_ceiling(c: &mut RateCeiling, secs: u64) -> VecDeque<Instant> {
+        let end = Instant::now() + Duration::from_secs(secs);
+        let mut accepted = VecDeque::new();
+        while Instant::now() < end {
+            let wait = c.wait(Instant::now()).max(MS);
+            tokio::time::advance(wait).await;
+            let now = Instant::now();
+            c.on_sent(now, 0, 0.5);
+            c.on_accepted(now, 0);
+            accepted.push_back(now);
+        }
+        accepted
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_throttled_within_its_trust_time_is_cut_from_where_it_began() {
+        let mut c = RateCeiling::new(cfg(), Instant::now());
+        let from = start_a_probe(&mut c).await;
+        let accepted = send_at_the_ceiling(&mut c, PROBE_TRUST.as_secs() - 1).await;
+        assert!(accepted.len() as f64 > 2.0 * from);
+        let now = Instant::now();
+        let cut = c.on_throttled(now, now).unwrap();
+        assert!(close(cut, from * cfg().backoff_ratio), "{cut} {from}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_that_finds_room_is_cut_from_what_got_through_in_its_last_second() {
+        let mut c = RateCeiling::new(cfg(), Instant::now());
+        let from = start_a_probe(&mut c).await;
+        let accepted = send_at_the_ceiling(&mut c, PROBE_TRUST.as_secs() + 1).await;
+        let now = Instant::now();
+        let last_second = accepted
+            .iter()
+            .filter(|at| now - **at <= Duration::from_secs(1))
+            .count() as f64;
+        let top = c.rate(now).unwrap();
+        assert!(
+            top > 10.0 * from && last_second > 4.0 * from,
+            "{top} {last_second} {from}"
+        );
+        let cut = c.on_throttled(now, now).unwrap();
+        assert!(
+            close(cut, last_second * cfg().backoff_ratio),
+            "{cut} {last_second}"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn jitter_spreads_intervals_around_the_ceiling() {
         let mut c = RateCeiling::new(
@@ -753,11 +954,29 @@ mod tests {
         assert!(c.throttled_share() > 0.1);
     }
 
-    /// A model fleet: `n` always-backlogged daemons sending calls of `cost` bytes against
-    /// one stream's byte quota (an overdrawing bucket of one second, as local-firehose
-    /// models it), answered at once. Returns (goodput / quota, throttled share, Jain's
-    /// index of per-daemon goodput) over the second half of `secs`.
-    fn model_fleet(n: usize, quota: f64, cost: f64, secs: u64, seed: u64) -> (f64, f64, f64) {
+    /// What a model fleet measured over the second half of its run.
+    struct ModelRun {
+        /// Accepted bytes over the quota's.
+        goodput: f64,
+        throttled: f64,
+        /// Jain's index of per-daemon goodput.
+        jain: f64,
+        /// The first daemon's accepted bytes in each second of the whole run.
+        first_per_sec: Vec<f64>,
+    }
+
+    /// A model fleet: `n` daemons sending calls of `cost` bytes against one stream's byte
+    /// quota (an overdrawing bucket of one second, as local-firehose models it), answered
+    /// at once. Daemon `i` is backlogged while `backlogged(i, seconds since the start)`,
+    /// and sends nothing otherwise.
+    fn model_fleet(
+        n: usize,
+        quota: f64,
+        cost: f64,
+        secs: u64,
+        seed: u64,
+        backlogged: impl Fn(usize, f64) -> bool,
+    ) -> ModelRun {
         let mut rng = StdRng::seed_from_u64(seed);
         let t0 = Instant::now();
         let mut fleet: Vec<RateCeiling> = (0..n)
@@ -771,6 +990,7 @@ mod tests {
         let half = t0 + Duration::from_secs(secs / 2);
         let (mut calls, mut throttled) = (0u64, 0u64);
         let mut got = vec![0.0; n];
+        let mut first_per_sec = vec![0.0; secs as usize + 1];
         let mut failures = vec![0u32; n];
         let step = Duration::from_millis(5);
         let mut order: Vec<usize> = (0..n).collect();
@@ -781,8 +1001,9 @@ mod tests {
             // in the same step meet the bucket in turn (a fixed order gave the first
             // ones the tokens of every contended step).
             order.shuffle(&mut rng);
+            let elapsed = (now - t0).as_secs_f64();
             for &i in &order {
-                if next[i] > now || fleet[i].wait(now) > Duration::ZERO {
+                if !backlogged(i, elapsed) || next[i] > now || fleet[i].wait(now) > Duration::ZERO {
                     continue;
                 }
                 // Under a ceiling a call carries at most its call size, as the sink sends.
@@ -802,6 +1023,9 @@ mod tests {
                     if now >= half {
                         got[i] += cost;
                     }
+                    if i == 0 {
+                        first_per_sec[elapsed as usize] += cost;
+                    }
                     failures[i] = 0;
                     next[i] = now + Duration::from_millis(2);
                 } else {
@@ -818,11 +1042,12 @@ mod tests {
         let secs_measured = (secs - secs / 2) as f64;
         let total: f64 = got.iter().sum();
         let jain = total * total / (n as f64 * got.iter().map(|g| g * g).sum::<f64>());
-        (
-            total / secs_measured / quota,
-            throttled as f64 / calls.max(1) as f64,
+        ModelRun {
+            goodput: total / secs_measured / quota,
+            throttled: throttled as f64 / calls.max(1) as f64,
             jain,
-        )
+            first_per_sec,
+        }
     }
 
     #[test]
@@ -832,11 +1057,34 @@ mod tests {
         // each daemon's cuts come in proportion to its rate and the shares converge
         // (Jain's index 0.993-0.995, 11 % of calls throttled).
         for seed in 1..=3 {
-            let (goodput, share, jain) = model_fleet(50, 524_288.0, 126_000.0, 1200, seed);
+            let run = model_fleet(50, 524_288.0, 126_000.0, 1200, seed, |_, _| true);
+            let (goodput, share, jain) = (run.goodput, run.throttled, run.jain);
             eprintln!("seed {seed}: goodput {goodput:.3}, throttled {share:.3}, Jain {jain:.3}");
             assert!(goodput > 0.9, "goodput {goodput}");
             assert!(share < 0.2, "throttled share {share}");
             assert!(jain > 0.95, "Jain {jain}");
+        }
+    }
+
+    #[test]
+    fn a_daemon_whose_fleet_fell_quiet_takes_up_the_quota_in_seconds() {
+        // 10 daemons share a 512 KiB/s quota for two minutes; then all but the first have
+        // drained their backlogs (the end of a burst). Growth alone, quickening, takes
+        // about 40 s to reach 10 times a share (0.02 x (t + t^2 / 20) = ln 10); a probe
+        // after a quiet spell of PROBE_QUIET doubles every second.
+        let quota = 524_288.0;
+        for seed in 1..=3 {
+            let run = model_fleet(10, quota, 126_000.0, 240, seed, |i, t| i == 0 || t < 120.0);
+            let took = run.first_per_sec[120..]
+                .iter()
+                .position(|bytes| *bytes >= 0.8 * quota);
+            eprintln!("seed {seed}: the first daemon took {took:?} s to reach 80 % of the quota");
+            assert!(took.is_some_and(|s| s <= 20), "seed {seed}: {took:?}");
+            let (before, after) = (run.first_per_sec[110], run.first_per_sec[200]);
+            assert!(
+                before < 0.2 * quota && after >= 0.8 * quota,
+                "{before} {after}"
+            );
         }
     }
 
