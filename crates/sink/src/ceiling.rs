@@ -44,9 +44,10 @@
 //!   stream's burst allowance); not always from where it began, which held a lone
 //!   daemon in a sawtooth at half its stream (the model). A daemon at its share of a
 //!   full stream is throttled every few seconds, so a spell that quiet says the stream
-//!   has room: the rest of the fleet drained its backlog and fell quiet. Growth alone, even quickening, took the last daemons to drain a burst 20-30 s to take
-//!   up the quota the others freed (docs/scaling.md); a probe that finds no room costs
-//!   one cut, which the daemon's growth would soon have met anyway.
+//!   has room: the rest of the fleet drained its backlog and fell quiet. Growth alone,
+//!   even quickening, takes about 40 s to reach ten times a share, which is what the
+//!   last daemons to drain a burst need (docs/scaling.md); a probe that finds no room
+//!   costs one cut, which the daemon's growth would soon have met anyway.
 //! - A request leaves `units / ceiling` after the previous one (a throttled one is charged
 //!   too: its retry waits), each interval stretched by a random factor in
 //!   `[1 - jitter, 1 + jitter]`, so daemons cut by the same burst of throttles do not come
