@@ -248,13 +248,16 @@ impl Ceiling {
     }
 }
 
+/// A probe's throttle cuts from the units accepted within this long before it.
+const PROBE_WINDOW: Duration = Duration::from_secs(1);
+
 /// A probe under way (see [`PROBE_CALLS`]).
 #[derive(Clone, Debug)]
 struct Probe {
     /// The ceiling it began from, and when.
     from: f64,
     began: Instant,
-    /// Units accepted within the last second, and when.
+    /// Units accepted within the last [`PROBE_WINDOW`], and when.
     accepted: VecDeque<(Instant, f64)>,
 }
 
@@ -264,7 +267,7 @@ impl Probe {
         while self
             .accepted
             .front()
-            .is_some_and(|(at, _)| now.saturating_duration_since(*at) > Duration::from_secs(1))
+            .is_some_and(|(at, _)| now.saturating_duration_since(*at) > PROBE_WINDOW)
         {
             self.accepted.pop_front();
         }
@@ -280,7 +283,7 @@ impl Probe {
         let last_second: f64 = self
             .accepted
             .iter()
-            .filter(|(at, _)| now.saturating_duration_since(*at) <= Duration::from_secs(1))
+            .filter(|(at, _)| now.saturating_duration_since(*at) <= PROBE_WINDOW)
             .map(|(_, units)| units)
             .sum();
         self.from.max(last_second)
@@ -402,9 +405,10 @@ impl RateCeiling {
     /// A request came back with `bytes` accepted: the share falls, and once it is back
     /// under the target the ceiling grows again.
     pub fn on_accepted(&mut self, now: Instant, bytes: usize) {
-        self.good_units = self.good_units * self.good_fade(now) + units(bytes);
+        let accepted = units(bytes);
+        self.good_units = self.good_units * self.good_fade(now) + accepted;
         if let Some(probe) = self.probe.as_mut() {
-            probe.on_accepted(now, units(bytes));
+            probe.on_accepted(now, accepted);
         }
         self.good_at = Some(now);
         self.first_accepted.get_or_insert(now);

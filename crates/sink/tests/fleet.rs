@@ -53,6 +53,12 @@ struct Scenario {
 }
 
 impl Scenario {
+    /// Lines a second each daemon's writer offers outside a burst: its even split of the
+    /// offered load.
+    fn lines_per_sec_each(&self) -> f64 {
+        self.load * self.quota / LINE_BYTES as f64 / self.daemons as f64
+    }
+
     /// Lines a daemon has written by `at` (time since the start).
     fn written_by(&self, per_sec: f64, at: Duration) -> f64 {
         let t = at.min(self.write_for).as_secs_f64();
@@ -206,7 +212,7 @@ async fn simulate(s: Scenario) -> Outcome {
         window: (start + Duration::from_secs(20), start + s.write_for),
         last_accept: start,
     }));
-    let per_sec = s.load * s.quota / LINE_BYTES as f64 / s.daemons as f64;
+    let per_sec = s.lines_per_sec_each();
     let mut sinks = Vec::new();
     let mut fakes = Vec::new();
     let mut counts = Vec::new();
@@ -382,7 +388,7 @@ async fn fleet_burst_report() {
             ceiling,
             burst: Some((from, len, 20.0)),
         };
-        let per_sec = s.load * s.quota / LINE_BYTES as f64 / s.daemons as f64;
+        let per_sec = s.lines_per_sec_each();
         let fleet_bytes = |at| s.written_by(per_sec, at) * (s.daemons * LINE_BYTES) as f64;
         let by_burst_end = fleet_bytes(from) + s.quota * len.as_secs_f64();
         let needs = (fleet_bytes(s.write_for) - by_burst_end) / s.quota;
