@@ -96,6 +96,37 @@ impl Batch {
         Some(rest)
     }
 
+    /// Takes the leading records that fit in `max_bytes` and `max_records` out of this
+    /// batch (none if not even the first fits) and returns them as a batch of their own.
+    pub fn split_front(
+        &mut self,
+        max_bytes: usize,
+        max_records: usize,
+        destination: &DestinationLimits,
+    ) -> Option<Batch> {
+        let mut bytes = 0;
+        let mut take = 0;
+        for record in self.records.iter().take(max_records) {
+            let size = record.request_bytes(destination);
+            if bytes + size > max_bytes {
+                break;
+            }
+            bytes += size;
+            take += 1;
+        }
+        if take == 0 {
+            return None;
+        }
+        let rest = self.records.split_off(take);
+        let front = Batch {
+            records: std::mem::replace(&mut self.records, rest),
+            bytes,
+            attempt: self.attempt,
+        };
+        self.bytes -= bytes;
+        Some(front)
+    }
+
     /// Moves `other`'s records to the end of this batch.
     pub fn absorb(&mut self, mut other: Batch) {
         self.records.append(&mut other.records);
@@ -447,6 +478,30 @@ mod tests {
         tokio::time::advance(Duration::from_secs(5)).await;
         batcher.push(record(1, None), Instant::now(), &mut closed);
         assert!(batcher.take_if_expired(Instant::now()).is_none());
+    }
+
+    #[test]
+    fn split_front_takes_the_leading_records_that_fit() {
+        let mut b = Batch {
+            records: vec![record(10, None), record(20, None), record(30, None)],
+            bytes: 60,
+            attempt: 1,
+        };
+        // Nothing fits: the batch is untouched.
+        assert_eq!(b.split_front(9, 10, &FIREHOSE), None);
+        assert_eq!((b.len(), b.bytes), (3, 60));
+        // By bytes: 10 + 20 fit in 35, the 30 does not.
+        let front = b.split_front(35, 10, &FIREHOSE).unwrap();
+        assert_eq!((front.len(), front.bytes, front.attempt), (2, 30, 1));
+        assert_eq!((b.len(), b.bytes), (1, 30));
+        // By records.
+        let mut b = Batch {
+            records: vec![record(10, None), record(10, None), record(10, None)],
+            bytes: 30,
+            attempt: 0,
+        };
+        let front = b.split_front(1_000, 2, &FIREHOSE).unwrap();
+        assert_eq!((front.len(), b.len(), b.bytes), (2, 1, 10));
     }
 
     #[test]

@@ -24,11 +24,13 @@
 //!   by `e` a minute or every [`SHARE_FADE_CALLS`] calls, whichever is sooner, over at
 //!   least [`SHARE_MIN_CALLS`] calls) first passes `throttled_share`: a daemon alone on its
 //!   stream, or one meeting an occasional throttle, never pays for it.
-//! - While a ceiling holds, a request carries at most [`CALL_UNITS`] units (the rest of
-//!   a batch waits for the next slot). With a fixed call size a daemon's calls, and so
-//!   its throttles, come in proportion to its rate; with calls that grow with the rate
-//!   (a held-back flow merging its queue) every daemon makes as many calls as the next
-//!   and that force is gone.
+//! - While a ceiling holds, a request carries [`CALL_UNITS`] units while a backlog waits
+//!   (the rest of a batch waits for the next slot, and the end of one batch is topped up
+//!   with the head of the next). With a fixed call size a daemon's calls, and so its
+//!   throttles, come in proportion to its rate; with calls that grow with the rate (a
+//!   held-back flow merging its queue) every daemon makes as many calls as the next and
+//!   that force is gone, and with calls of any size under the cap (whole batches only) a
+//!   slow daemon made more calls per byte than a fast one.
 //! - Each whole-call throttle of a request sent after the last cut cuts the ceiling to
 //!   `backoff_ratio` × itself (the first time: × what got through of the daemon's own
 //!   send rate over its last [`MEASURE_REQUESTS`] requests). Throttles of requests sent
@@ -139,18 +141,21 @@ pub const OUTAGE_TIME: Duration = Duration::from_secs(10);
 /// first few does not read as a share of 100 % (the share decides when a congestion
 /// episode ends, see [`EPISODE_FLOOR`]).
 pub const SHARE_MIN_CALLS: f64 = 4.0;
-/// While a ceiling holds, a request carries at most this many units (3.9 KB, about 15
-/// access lines). A fixed size makes a daemon's calls, and so the throttles it meets and
-/// the cuts they bring, come in proportion to its rate: the one force that pulls a fleet
-/// towards equal shares. The throttled share a fleet settles at is in proportion to it
-/// (see the module docs): with 50 daemons at 2x and 5x a 512 KiB/s quota (scripts/fleet),
-/// 5 units measured 18-23 % of calls throttled, 2 units 13-18 % and 1.5 units 11-14 %
-/// (the last two with cuts to 0.9 and the quickening, which throttle more than the
-/// earlier 0.85 and steady growth). Any size of at least one unit keeps the calls of a
-/// fleet filling a stream within its request quota (a unit is the byte quota over the
-/// request quota); smaller ones cost more calls per byte, which matters only while a
-/// ceiling holds.
-pub const CALL_UNITS: f64 = 1.5;
+/// While a ceiling holds, a request carries this many units (3.1 KB, 12 access lines of
+/// 252 bytes), filled from the queue while a backlog waits. A fixed size makes a daemon's
+/// calls, and so the throttles it meets and the cuts they bring, come in proportion to its
+/// rate: the one force that pulls a fleet towards equal shares. Smaller calls make that
+/// force more precise: a daemon's rate is set by a count of its own throttles, and at the
+/// same throttled share a daemon calling more often counts more of them, so the spread
+/// between daemons narrows (docs/scaling.md, "Filled calls, smaller calls, gentler
+/// cuts"). The throttled share a fleet settles at is in proportion to the call size (the
+/// module docs): with 50 daemons at 2x and 5x a 512 KiB/s quota (scripts/fleet), 5 units
+/// measured 18-23 % of calls throttled, 2 units 13-18 % and 1.5 units 11-14 % (the last
+/// two with cuts to 0.9). The size must stay above one unit (a unit is the byte quota over
+/// the request quota), or a fleet's calls meet the request quota before the byte quota:
+/// calls of 1.0 unit (whole records under 2,621 bytes, 2,520) used 92 % of the byte quota
+/// in the model fleet, against 100 % at 1.2.
+pub const CALL_UNITS: f64 = 1.2;
 /// Between cuts the ceiling's growth quickens by `growth_per_sec` every this long: a
 /// daemon that met no throttle for a while probes faster (as TCP CUBIC does), so when
 /// part of a fleet falls quiet (its backlog drained) the rest take up the freed quota in
@@ -192,7 +197,7 @@ pub struct CeilingConfig {
 impl Default for CeilingConfig {
     fn default() -> Self {
         CeilingConfig {
-            backoff_ratio: 0.9,
+            backoff_ratio: 0.92,
             growth_per_sec: 0.02,
             jitter: 0.25,
             throttled_share: 0.05,
@@ -204,7 +209,7 @@ impl CeilingConfig {
     /// Clamps every field into its documented range.
     pub fn clamped(self) -> Self {
         CeilingConfig {
-            backoff_ratio: clamp(self.backoff_ratio, 0.1, 0.95, 0.9),
+            backoff_ratio: clamp(self.backoff_ratio, 0.1, 0.95, 0.92),
             growth_per_sec: clamp(self.growth_per_sec, 0.001, 1.0, 0.02),
             jitter: clamp(self.jitter, 0.0, 0.9, 0.25),
             throttled_share: clamp(self.throttled_share, 0.0, 0.5, 0.05),

@@ -412,8 +412,9 @@ impl<C: PutClient + ?Sized> Flow<C> {
     /// The oldest retry batch, else the oldest fresh batch, topped up with the queued
     /// batches behind it that fit, retries first: a partial failure leaves small retry
     /// batches, and a flow held back by a rate ceiling queues batches closed by age.
-    /// Under a rate ceiling a request carries at most its call size: the rest goes back to
-    /// the front of the queue.
+    /// Under a rate ceiling a request carries its call size: the rest of a bigger batch goes
+    /// back to the front of the queue, and a smaller one is topped up with the head of the
+    /// next.
     fn next_batch(&mut self, now: Instant) -> Option<Batch> {
         let mut batch = self.retry.pop_front().or_else(|| self.ready.pop_front())?;
         let mut limits = *self.batcher.limits();
@@ -426,13 +427,33 @@ impl<C: PutClient + ?Sized> Flow<C> {
             }
         }
         for queue in [&mut self.retry, &mut self.ready] {
-            while queue
-                .front()
-                .is_some_and(|next| batch.can_absorb(next, &limits))
-            {
-                if let Some(next) = queue.pop_front() {
-                    batch.absorb(next);
+            while let Some(next) = queue.front_mut() {
+                if batch.can_absorb(next, &limits) {
+                    if let Some(next) = queue.pop_front() {
+                        batch.absorb(next);
+                    }
+                    continue;
                 }
+                // Under a ceiling every call is filled to its size, with the head of a
+                // batch that does not fit whole: the fleet's fairness rests on a daemon's
+                // calls coming in proportion to its rate, and whole batches alone left
+                // calls of any size under the cap (batches closed by age of 2 units gave
+                // calls of 1.5 and 0.5: a slow daemon made more calls per byte, met more
+                // throttles and stayed slow).
+                if call_cap.is_some() {
+                    let room = limits.max_bytes.saturating_sub(batch.bytes);
+                    let records = limits.max_records.saturating_sub(batch.len());
+                    if let Some(head) = next.split_front(room, records, self.limits) {
+                        if batch.can_absorb(&head, &limits) {
+                            batch.absorb(head);
+                        } else {
+                            // A span limit (CloudWatch Logs): put the head back.
+                            let rest = std::mem::replace(next, head);
+                            next.absorb(rest);
+                        }
+                    }
+                }
+                break;
             }
         }
         Some(batch)
