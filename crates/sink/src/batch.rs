@@ -74,26 +74,16 @@ impl Batch {
         max_bytes: usize,
         destination: &DestinationLimits,
     ) -> Option<Batch> {
-        let mut kept_bytes = 0;
-        let mut keep = 0;
-        for record in &self.records {
-            let bytes = record.request_bytes(destination);
-            if keep > 0 && kept_bytes + bytes > max_bytes {
-                break;
-            }
-            kept_bytes += bytes;
-            keep += 1;
+        let (mut keep, mut kept_bytes) = self.fitting(max_bytes, usize::MAX, destination);
+        if keep == 0 {
+            // A first record bigger than the budget goes alone.
+            kept_bytes = self.records.first()?.request_bytes(destination);
+            keep = 1;
         }
         if keep == self.records.len() {
             return None;
         }
-        let rest = Batch {
-            records: self.records.split_off(keep),
-            bytes: self.bytes - kept_bytes,
-            attempt: self.attempt,
-        };
-        self.bytes = kept_bytes;
-        Some(rest)
+        Some(self.keep_first(keep, kept_bytes))
     }
 
     /// Takes the leading records that fit in `max_bytes` and `max_records` out of this
@@ -104,27 +94,42 @@ impl Batch {
         max_records: usize,
         destination: &DestinationLimits,
     ) -> Option<Batch> {
-        let mut bytes = 0;
-        let mut take = 0;
+        let (take, bytes) = self.fitting(max_bytes, max_records, destination);
+        if take == 0 {
+            return None;
+        }
+        let rest = self.keep_first(take, bytes);
+        Some(std::mem::replace(self, rest))
+    }
+
+    /// How many leading records fit in `max_bytes` and `max_records`, and their bytes.
+    fn fitting(
+        &self,
+        max_bytes: usize,
+        max_records: usize,
+        destination: &DestinationLimits,
+    ) -> (usize, usize) {
+        let (mut count, mut bytes) = (0, 0);
         for record in self.records.iter().take(max_records) {
             let size = record.request_bytes(destination);
             if bytes + size > max_bytes {
                 break;
             }
             bytes += size;
-            take += 1;
+            count += 1;
         }
-        if take == 0 {
-            return None;
-        }
-        let rest = self.records.split_off(take);
-        let front = Batch {
-            records: std::mem::replace(&mut self.records, rest),
-            bytes,
+        (count, bytes)
+    }
+
+    /// Keeps the first `keep` records (`kept_bytes` of them) and returns the rest.
+    fn keep_first(&mut self, keep: usize, kept_bytes: usize) -> Batch {
+        let rest = Batch {
+            records: self.records.split_off(keep),
+            bytes: self.bytes - kept_bytes,
             attempt: self.attempt,
         };
-        self.bytes -= bytes;
-        Some(front)
+        self.bytes = kept_bytes;
+        rest
     }
 
     /// Moves `other`'s records to the end of this batch.
